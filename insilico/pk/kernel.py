@@ -1,0 +1,629 @@
+"""Compiled batched kernels: exact linear PK stepping, RK4 for PD and nonlinear PK, metrics.
+
+Layout: time is the outer loop and patients the inner, contiguous loop (arrays ``(..., n)``),
+so the compiler vectorizes over patients. Patients are processed in mini-blocks small enough
+that one mini-block's transition matrices stay in cache; memory is bounded by the block.
+
+Event actions at nodes: 0 bolus into central, 1 bolus into the depot (times bioavailability),
+2 infusion start, 3 infusion end.
+
+Metrics per window (index in the last axis of ``met``): see ``METRICS``.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from insilico.pd.models import direct_effect, irm_rhs
+from insilico.pk.expm import expm_small, square_small
+
+METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
+N_MET = len(METRICS)
+TAYLOR_TERMS = 40
+
+
+@nb.njit(cache=True)
+def _factorials(K):
+    f = np.empty(K + 1)
+    f[0] = 1.0
+    for k in range(1, K + 1):
+        f[k] = f[k - 1] * k
+    return f
+
+
+@nb.njit(cache=True)
+def taylor_coefficients(A, x, rate, central, v1, K, coef):
+    """``coef[k] = d^k C / dt^k`` at the state ``x`` (exact, from ``A`` and the input rate)."""
+    S = x.shape[0]
+    y = x.copy()
+    z = np.empty(S)
+    coef[0] = y[central] / v1
+    for k in range(1, K + 1):
+        for r in range(S):
+            acc = 0.0
+            for c in range(S):
+                acc += A[r, c] * y[c]
+            z[r] = acc
+        if k == 1:
+            z[central] += rate
+        y[:] = z
+        coef[k] = y[central] / v1
+
+
+@nb.njit(cache=True)
+def _poly(coef, fact, s, deriv):
+    """``sum_k coef[k + deriv] s^k / k!`` (Horner)."""
+    K = coef.shape[0] - 1
+    acc = 0.0
+    for k in range(K - deriv, -1, -1):
+        acc = acc * s + coef[k + deriv] / fact[k]
+    return acc
+
+
+@nb.njit(cache=True)
+def _n_terms(A, h, kmax):
+    """Taylor terms so that ``(||A||_1 h)^K / K! < 1e-17`` (at most ``kmax``)."""
+    S = A.shape[0]
+    norm = 0.0
+    for c in range(S):
+        col = 0.0
+        for r in range(S):
+            col += abs(A[r, c])
+        norm = max(norm, col)
+    x = norm * abs(h)
+    term = 1.0
+    for k in range(1, kmax + 1):
+        term *= x / k
+        if term < 1e-17 and k >= 4:
+            return k + 1 if k + 1 <= kmax else kmax
+    return kmax
+
+
+@nb.njit(cache=True)
+def _root(coef, fact, lo, hi, deriv, target):
+    """Root of ``p^(deriv)(s) = target`` in ``[lo, hi]`` (sign change assumed): Newton from
+    the secant estimate, with a bisection safeguard; stops at 1e-14 of the bracket."""
+    flo = _poly(coef, fact, lo, deriv) - target
+    fhi = _poly(coef, fact, hi, deriv) - target
+    a, b = lo, hi
+    s = lo - flo * (hi - lo) / (fhi - flo) if fhi != flo else 0.5 * (lo + hi)
+    tol = 1e-14 * (hi - lo) + 1e-300
+    for _ in range(60):
+        f = _poly(coef, fact, s, deriv) - target
+        if f == 0.0:
+            return s
+        if (f > 0) == (flo > 0):
+            a = s
+        else:
+            b = s
+        df = _poly(coef, fact, s, deriv + 1)
+        s_new = s - f / df if df != 0.0 else 0.5 * (a + b)
+        if not (a < s_new < b):
+            s_new = 0.5 * (a + b)
+        if abs(s_new - s) <= tol:
+            return s_new
+        s = s_new
+    return s
+
+
+@nb.njit(cache=True)
+def _transitions(A, aug, central, sizes, size_src, b0, nb_, Sa, phi):
+    """Fill ``phi[k, :, :, j] = exp(M_j sizes[k])`` for the mini-block's patients."""
+    S = A.shape[1]
+    M = np.zeros((Sa, Sa))
+    tmp = np.empty((Sa, Sa))
+    tmp2 = np.empty((Sa, Sa))
+    K = sizes.shape[0]
+    store = np.empty((K, Sa, Sa))
+    for j in range(nb_):
+        M[:, :] = 0.0
+        M[:S, :S] = A[b0 + j]
+        if aug:
+            M[central, S] = 1.0
+        for k in range(K):
+            if size_src[k] < 0:
+                expm_small(M * sizes[k], tmp)
+            else:
+                tmp2[:, :] = store[size_src[k]]
+                square_small(tmp2, tmp)
+            store[k] = tmp
+            for r in range(Sa):
+                for c in range(Sa):
+                    phi[k, r, c, j] = tmp[r, c]
+
+
+@nb.njit(cache=True, inline="always")
+def _irm1(kind, r, cu, emag, c50, kin, kout):
+    """Indirect-response dR/dt with Hill exponent 1 and cu >= 0 (branch-free in cu)."""
+    f = emag * cu / (c50 + cu)
+    if kind == 4:
+        return kin * (1.0 - f) - kout * r
+    if kind == 5:
+        return kin - kout * (1.0 - f) * r
+    if kind == 6:
+        return kin * (1.0 + f) - kout * r
+    return kin - kout * (1.0 + f) * r
+
+
+@nb.njit(cache=True)
+def _hermite_extremum(y0, f0, y1, f1, h):
+    """Extremum of the cubic Hermite interpolant on [0, h] with values y0, y1 and slopes
+    f0, f1 of opposite signs (error O(h^4))."""
+    # p(s) = y0 + f0 s + c2 s^2 + c3 s^3
+    d = (y1 - y0) / h
+    c2 = (3.0 * d - 2.0 * f0 - f1) / h
+    c3 = (f0 + f1 - 2.0 * d) / (h * h)
+    # p'(s) = f0 + 2 c2 s + 3 c3 s^2 = 0
+    if abs(c3) < 1e-300:
+        s = -f0 / (2.0 * c2)
+    else:
+        disc = 4.0 * c2 * c2 - 12.0 * c3 * f0
+        if disc < 0.0:
+            disc = 0.0
+        sq = np.sqrt(disc)
+        # numerically stable roots
+        q = -0.5 * (2.0 * c2 + (sq if c2 >= 0 else -sq))
+        r1 = q / (3.0 * c3)
+        r2 = f0 / q if q != 0.0 else r1
+        s = r1 if 0.0 <= r1 <= h else r2
+    if s < 0.0:
+        s = 0.0
+    if s > h:
+        s = h
+    return y0 + s * (f0 + s * (c2 + s * c3))
+
+
+@nb.njit(cache=True)
+def _pd_value(pd_kind, cu, R, P, i):
+    if pd_kind == 0:
+        return 0.0
+    if pd_kind <= 3:
+        return direct_effect(pd_kind, cu, P[0, i], P[1, i], P[2, i], P[3, i], P[4, i])
+    return R
+
+
+@nb.njit(cache=True)
+def linear_kernel(
+    A,
+    v1,
+    central,
+    depot,
+    ce,
+    auc_i,
+    aug,
+    sizes,
+    size_src,
+    node_h,
+    step_k,
+    half_k,
+    ev_ptr,
+    ev_idx,
+    ev_action,
+    amount,
+    inv_dur,
+    f_bio,
+    lag_mode,
+    tlag,
+    dep_time,
+    dep_ev,
+    x0,
+    pd_kind,
+    P,
+    pd0,
+    out_node,
+    want_state,
+    win_a,
+    win_b,
+    win_thr,
+    block,
+    out_conc,
+    out_effect,
+    out_state,
+    met,
+):
+    """Exact stepping of linear PK with RK4 PD, outputs and windowed metrics.
+
+    See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments.
+    """
+    n, S, _ = A.shape
+    Sa = S + 1 if aug else S
+    G = node_h.shape[0]
+    K = sizes.shape[0]
+    W = win_a.shape[0]
+    n_out = out_node.shape[0]
+    KT = TAYLOR_TERMS
+    fact = _factorials(KT + 2)
+    coef = np.empty(KT + 1)
+    xs = np.empty(S)
+    Mlag = np.zeros((Sa, Sa))
+    Elag = np.empty((Sa, Sa))
+    for b0 in range(0, n, block):
+        nbk = min(block, n - b0)
+        phi = np.empty((K, Sa, Sa, nbk))
+        _transitions(A, aug, central, sizes, size_src, b0, nbk, Sa, phi)
+        x = np.empty((S, nbk))
+        for r in range(S):
+            for j in range(nbk):
+                x[r, j] = x0[b0 + j, r]
+        xpre = np.empty((S, nbk))
+        xn = np.empty((S, nbk))
+        xm = np.empty((S, nbk))
+        rate = np.zeros(nbk)
+        rate_pre = np.zeros(nbk)
+        R = np.empty(nbk)
+        for j in range(nbk):
+            R[j] = pd0[b0 + j]
+        lag_ptr = np.zeros(nbk, dtype=np.int64)
+        arrived = np.zeros(nbk, dtype=np.bool_)
+        # metric trackers: [w, 0=max/1=min, j]
+        best = np.empty((W, 2, nbk))
+        best_node = np.full((W, 2, nbk), -1, dtype=np.int64)
+        st_pre = np.zeros((W, 2, S, nbk))
+        st_post = np.zeros((W, 2, S, nbk))
+        rt_pre = np.zeros((W, 2, nbk))
+        rt_post = np.zeros((W, 2, nbk))
+        auc_a = np.zeros((W, nbk))
+        t_above = np.zeros((W, nbk))
+        e_ext = np.empty((W, 2, nbk))
+        for w in range(W):
+            for j in range(nbk):
+                best[w, 0, j] = -np.inf
+                best[w, 1, j] = np.inf
+                e_ext[w, 0, j] = np.inf
+                e_ext[w, 1, j] = -np.inf
+        active = 0
+        o = 0
+        buf_c = np.empty((n_out, nbk))
+        buf_e = np.zeros((n_out, nbk))
+        v1b = np.empty(nbk)
+        fub = np.empty(nbk)
+        for j in range(nbk):
+            v1b[j] = v1[b0 + j]
+            fub[j] = P[7, b0 + j]
+        cpost = np.empty(nbk)
+        cpre = np.empty(nbk)
+        # indirect response: state, derivative and value at the previous node (Hermite
+        # refinement of the response's extrema between nodes)
+        k1 = np.zeros(nbk)
+        f_prev = np.zeros(nbk)
+        r_prev = np.zeros(nbk)
+        irm = pd_kind >= 4
+        hill_one = True
+        for j in range(nbk):
+            if P[4, b0 + j] != 1.0:
+                hill_one = False
+        # indirect response in branch-free form:
+        # dR/dt = kin (1 + ap f) - kout (1 + al f) R, f = Emag Cu / (C50 + Cu)
+        ap = -1.0 if pd_kind == 4 else (1.0 if pd_kind == 6 else 0.0)
+        al = -1.0 if pd_kind == 5 else (1.0 if pd_kind == 7 else 0.0)
+        emb = np.empty(nbk)
+        c50b = np.empty(nbk)
+        kinb = np.empty(nbk)
+        koutb = np.empty(nbk)
+        fuv = np.empty(nbk)
+        fnode = np.zeros(nbk)
+        for j in range(nbk):
+            emb[j] = P[2, b0 + j]
+            c50b[j] = P[3, b0 + j]
+            kinb[j] = P[5, b0 + j]
+            koutb[j] = P[6, b0 + j]
+            fuv[j] = P[7, b0 + j] / v1[b0 + j]
+        need_mid = irm or lag_mode == 1
+        for g in range(G):
+            has_ev = ev_ptr[g + 1] > ev_ptr[g]
+            if has_ev:
+                for r in range(S):
+                    for j in range(nbk):
+                        xpre[r, j] = x[r, j]
+                for j in range(nbk):
+                    rate_pre[j] = rate[j]
+                    cpre[j] = x[central, j] / v1b[j]
+            # events at this node
+            for e in range(ev_ptr[g], ev_ptr[g + 1]):
+                idx = ev_idx[e]
+                act = ev_action[e]
+                if act == 0:
+                    for j in range(nbk):
+                        x[central, j] += amount[b0 + j, idx]
+                elif act == 1:
+                    for j in range(nbk):
+                        x[depot, j] += amount[b0 + j, idx] * f_bio[b0 + j]
+                elif act == 2:
+                    active += 1
+                    for j in range(nbk):
+                        rate[j] += amount[b0 + j, idx] * inv_dur[idx]
+                else:
+                    active -= 1
+                    for j in range(nbk):
+                        rate[j] -= amount[b0 + j, idx] * inv_dur[idx]
+                    if active == 0:
+                        rate[:] = 0.0
+            for j in range(nbk):
+                cpost[j] = x[central, j] / v1b[j]
+            if not has_ev:
+                for j in range(nbk):
+                    cpre[j] = cpost[j]
+            # outputs (post-event values), block-local buffers with patients contiguous
+            while o < n_out and out_node[o] == g:
+                for j in range(nbk):
+                    buf_c[o, j] = cpost[j]
+                if irm:
+                    for j in range(nbk):
+                        buf_e[o, j] = R[j]
+                elif pd_kind > 0:
+                    for j in range(nbk):
+                        cu = fub[j] * (x[ce, j] if ce >= 0 else cpost[j])
+                        buf_e[o, j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
+                if want_state:
+                    for j in range(nbk):
+                        for r in range(S):
+                            out_state[b0 + j, o, r] = x[r, j]
+                o += 1
+            # indirect response: derivative at the node, Hermite extremum on the last step
+            if irm:
+                if hill_one:
+                    if g == 0 or has_ev:
+                        for j in range(nbk):
+                            cu = fub[j] * cpost[j]
+                            fnode[j] = emb[j] * cu / (c50b[j] + cu)
+                    for j in range(nbk):
+                        k1[j] = (
+                            kinb[j] * (1.0 + ap * fnode[j])
+                            - koutb[j] * (1.0 + al * fnode[j]) * R[j]
+                        )
+                else:
+                    for j in range(nbk):
+                        i = b0 + j
+                        k1[j] = irm_rhs(
+                            pd_kind,
+                            R[j],
+                            fub[j] * cpost[j],
+                            P[2, i],
+                            P[3, i],
+                            P[4, i],
+                            P[5, i],
+                            P[6, i],
+                        )
+                if g > 0:
+                    hp = node_h[g] - node_h[g - 1]
+                    for w in range(W):
+                        if g - 1 < win_a[w] or g > win_b[w]:
+                            continue
+                        for j in range(nbk):
+                            f_end = k1[j]
+                            if has_ev:
+                                i = b0 + j
+                                f_end = irm_rhs(
+                                    pd_kind,
+                                    R[j],
+                                    fub[j] * cpre[j],
+                                    P[2, i],
+                                    P[3, i],
+                                    P[4, i],
+                                    P[5, i],
+                                    P[6, i],
+                                )
+                            if f_prev[j] * f_end < 0.0:
+                                v = _hermite_extremum(r_prev[j], f_prev[j], R[j], f_end, hp)
+                                if v < e_ext[w, 0, j]:
+                                    e_ext[w, 0, j] = v
+                                if v > e_ext[w, 1, j]:
+                                    e_ext[w, 1, j] = v
+                for j in range(nbk):
+                    f_prev[j] = k1[j]
+                    r_prev[j] = R[j]
+            # windowed metrics at the node
+            for w in range(W):
+                a_ = win_a[w]
+                b_ = win_b[w]
+                if g < a_ or g > b_:
+                    continue
+                for side in range(2):
+                    if side == 0 and not ((g > a_ and has_ev) or g == b_):
+                        continue  # without an event the pre- and post-event values agree
+                    if side == 1 and not (g < b_ or a_ == b_):
+                        continue
+                    cc = cpre if side == 0 else cpost
+                    xx = xpre if (side == 0 and has_ev) else x
+                    if irm:
+                        for j in range(nbk):
+                            e_ext[w, 0, j] = min(e_ext[w, 0, j], R[j])
+                            e_ext[w, 1, j] = max(e_ext[w, 1, j], R[j])
+                    elif pd_kind > 0 and ce >= 0:
+                        for j in range(nbk):
+                            ev = _pd_value(pd_kind, fub[j] * xx[ce, j], R[j], P, b0 + j)
+                            e_ext[w, 0, j] = min(e_ext[w, 0, j], ev)
+                            e_ext[w, 1, j] = max(e_ext[w, 1, j], ev)
+                    improved = False
+                    for j in range(nbk):
+                        improved |= (cc[j] > best[w, 0, j]) | (cc[j] < best[w, 1, j])
+                    if not improved:
+                        continue
+                    for j in range(nbk):
+                        c = cc[j]
+                        if c > best[w, 0, j] or c < best[w, 1, j]:
+                            m = 0 if c > best[w, 0, j] else 1
+                            for mm in range(m, 2):
+                                if (mm == 0 and c > best[w, 0, j]) or (
+                                    mm == 1 and c < best[w, 1, j]
+                                ):
+                                    best[w, mm, j] = c
+                                    best_node[w, mm, j] = g
+                                    for r in range(S):
+                                        st_pre[w, mm, r, j] = xpre[r, j] if has_ev else x[r, j]
+                                        st_post[w, mm, r, j] = x[r, j]
+                                    rt_pre[w, mm, j] = rate_pre[j] if has_ev else rate[j]
+                                    rt_post[w, mm, j] = rate[j]
+                if g == a_:
+                    for j in range(nbk):
+                        auc_a[w, j] = x[auc_i, j]
+                if g == b_:
+                    for j in range(nbk):
+                        met[b0 + j, w, 4] = x[auc_i, j] - auc_a[w, j]
+            if g == G - 1:
+                break
+            # step g -> g + 1: exact transition, patients innermost (vectorized)
+            k = step_k[g]
+            km = half_k[g]
+            h = node_h[g + 1] - node_h[g]
+            for r in range(S):
+                for j in range(nbk):
+                    xn[r, j] = phi[k, r, 0, j] * x[0, j]
+                for c in range(1, S):
+                    for j in range(nbk):
+                        xn[r, j] += phi[k, r, c, j] * x[c, j]
+                if aug:
+                    for j in range(nbk):
+                        xn[r, j] += phi[k, r, S, j] * rate[j]
+            if irm and lag_mode == 0:
+                # RK4 needs only the midpoint concentration: one row of the transition
+                for j in range(nbk):
+                    xm[central, j] = phi[km, central, 0, j] * x[0, j]
+                for c in range(1, S):
+                    for j in range(nbk):
+                        xm[central, j] += phi[km, central, c, j] * x[c, j]
+                if aug:
+                    for j in range(nbk):
+                        xm[central, j] += phi[km, central, S, j] * rate[j]
+            elif need_mid:
+                for r in range(S):
+                    for j in range(nbk):
+                        xm[r, j] = phi[km, r, 0, j] * x[0, j]
+                    for c in range(1, S):
+                        for j in range(nbk):
+                            xm[r, j] += phi[km, r, c, j] * x[c, j]
+                    if aug:
+                        for j in range(nbk):
+                            xm[r, j] += phi[km, r, S, j] * rate[j]
+            if lag_mode == 1:
+                for j in range(nbk):
+                    i = b0 + j
+                    arrived[j] = False
+                    while lag_ptr[j] < dep_time.shape[0]:
+                        a = dep_time[lag_ptr[j]] + tlag[i]
+                        if a >= node_h[g + 1]:
+                            break
+                        amt = amount[i, dep_ev[lag_ptr[j]]] * f_bio[i]
+                        lag_ptr[j] += 1
+                        if a < node_h[g] or amt == 0.0:
+                            continue
+                        arrived[j] = True
+                        Mlag[:, :] = 0.0
+                        Mlag[:S, :S] = A[i]
+                        expm_small(Mlag * (node_h[g + 1] - a), Elag)
+                        for r in range(S):
+                            xn[r, j] += Elag[r, depot] * amt
+                        tm = node_h[g] + 0.5 * h
+                        if a < tm:
+                            expm_small(Mlag * (tm - a), Elag)
+                            for r in range(S):
+                                xm[r, j] += Elag[r, depot] * amt
+            # PD: classical RK4 with exact PK at t, t + h/2, t + h
+            if irm and hill_one:
+                for j in range(nbk):
+                    cm = fuv[j] * xm[central, j]
+                    c1 = fuv[j] * xn[central, j]
+                    fm = emb[j] * cm / (c50b[j] + cm)
+                    f1 = emb[j] * c1 / (c50b[j] + c1)
+                    pm = kinb[j] * (1.0 + ap * fm)
+                    lm = koutb[j] * (1.0 + al * fm)
+                    r0 = R[j]
+                    q1 = k1[j]
+                    q2 = pm - lm * (r0 + 0.5 * h * q1)
+                    q3 = pm - lm * (r0 + 0.5 * h * q2)
+                    q4 = kinb[j] * (1.0 + ap * f1) - koutb[j] * (1.0 + al * f1) * (r0 + h * q3)
+                    R[j] = r0 + h / 6.0 * (q1 + 2.0 * q2 + 2.0 * q3 + q4)
+                    fnode[j] = f1
+            elif irm:
+                for j in range(nbk):
+                    i = b0 + j
+                    fu = fub[j]
+                    cm = fu * xm[central, j] / v1b[j]
+                    c1 = fu * xn[central, j] / v1b[j]
+                    r0 = R[j]
+                    q1 = k1[j]
+                    q2 = irm_rhs(
+                        pd_kind, r0 + 0.5 * h * q1, cm, P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
+                    )
+                    q3 = irm_rhs(
+                        pd_kind, r0 + 0.5 * h * q2, cm, P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
+                    )
+                    q4 = irm_rhs(
+                        pd_kind, r0 + h * q3, c1, P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
+                    )
+                    R[j] = r0 + h / 6.0 * (q1 + 2.0 * q2 + 2.0 * q3 + q4)
+            # time above threshold within the step
+            for w in range(W):
+                thr = win_thr[w]
+                if not (thr == thr) or g < win_a[w] or g >= win_b[w]:
+                    continue
+                for j in range(nbk):
+                    i = b0 + j
+                    c0 = cpost[j]
+                    c1 = xn[central, j] / v1b[j]
+                    if c0 >= thr and c1 >= thr:
+                        t_above[w, j] += h
+                    elif (c0 >= thr) != (c1 >= thr):
+                        if lag_mode == 1 and arrived[j]:
+                            s = h * (thr - c0) / (c1 - c0)
+                        else:
+                            for r in range(S):
+                                xs[r] = x[r, j]
+                            kt = _n_terms(A[i], h, KT)
+                            cf = coef[: kt + 1]
+                            taylor_coefficients(A[i], xs, rate[j], central, v1[i], kt, cf)
+                            s = _root(cf, fact, 0.0, h, 0, thr)
+                        t_above[w, j] += s if c0 >= thr else h - s
+            for r in range(S):
+                for j in range(nbk):
+                    x[r, j] = xn[r, j]
+        for j in range(nbk):
+            for oo in range(n_out):
+                out_conc[b0 + j, oo] = buf_c[oo, j]
+                out_effect[b0 + j, oo] = buf_e[oo, j]
+        # refine extrema between nodes with the exact Taylor expansion of C(t)
+        for w in range(W):
+            a_ = win_a[w]
+            b_ = win_b[w]
+            for j in range(nbk):
+                i = b0 + j
+                for m in range(2):
+                    g = best_node[w, m, j]
+                    val = best[w, m, j]
+                    tval = node_h[g] if g >= 0 else np.nan
+                    sign = 1.0 if m == 0 else -1.0
+                    if g >= 0:
+                        for side in range(2):
+                            if side == 0 and g >= b_:
+                                continue
+                            if side == 1 and g <= a_:
+                                continue
+                            if lag_mode == 1:
+                                break
+                            if side == 0:
+                                for r in range(S):
+                                    xs[r] = st_post[w, m, r, j]
+                                rr = rt_post[w, m, j]
+                                lo, hi = 0.0, node_h[g + 1] - node_h[g]
+                            else:
+                                for r in range(S):
+                                    xs[r] = st_pre[w, m, r, j]
+                                rr = rt_pre[w, m, j]
+                                lo, hi = -(node_h[g] - node_h[g - 1]), 0.0
+                            kt = _n_terms(A[i], hi - lo, KT)
+                            cf = coef[: kt + 1]
+                            taylor_coefficients(A[i], xs, rr, central, v1[i], kt, cf)
+                            dlo = _poly(cf, fact, lo, 1) * sign
+                            dhi = _poly(cf, fact, hi, 1) * sign
+                            if dlo > 0.0 and dhi < 0.0:
+                                s = _root(cf, fact, lo, hi, 1, 0.0)
+                                v = _poly(cf, fact, s, 0)
+                                if (v - val) * sign > 0.0:
+                                    val = v
+                                    tval = node_h[g] + s
+                    met[i, w, 2 * m] = val
+                    met[i, w, 2 * m + 1] = tval
+                met[i, w, 5] = t_above[w, j]
+                met[i, w, 6] = e_ext[w, 0, j]
+                met[i, w, 7] = e_ext[w, 1, j]
