@@ -107,6 +107,21 @@ def _root(coef, fact, lo, hi, deriv, target):
     return s
 
 
+@nb.njit(cache=True, error_model="numpy")
+def _matvec(phik, x, xn, rate, aug):
+    """``xn = phik[:S, :S] x + phik[:S, S] rate`` for a block, patients innermost."""
+    S, nbk = x.shape
+    for r in range(S):
+        for j in range(nbk):
+            xn[r, j] = phik[r, 0, j] * x[0, j]
+        for c in range(1, S):
+            for j in range(nbk):
+                xn[r, j] += phik[r, c, j] * x[c, j]
+        if aug:
+            for j in range(nbk):
+                xn[r, j] += phik[r, S, j] * rate[j]
+
+
 @nb.njit(cache=True)
 def _transitions(A, aug, central, sizes, size_src, b0, nb_, Sa, phi):
     """Fill ``phi[k, :, :, j] = exp(M_j sizes[k])`` for the mini-block's patients."""
@@ -175,6 +190,41 @@ def _hermite_extremum(y0, f0, y1, f1, h):
 
 
 @nb.njit(cache=True)
+def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, fact, coef):
+    """Extremum of the indirect response inside one grid step, re-integrated with 16 RK4
+    substeps on the exact concentration (Taylor expansion from the step's start state) and
+    located by Hermite interpolation on the substep where dR/dt changes sign. NaN if none."""
+    kt = _n_terms(A, h, coef.shape[0] - 1)
+    cf = coef[: kt + 1]
+    taylor_coefficients(A, x0, rate, central, v1, kt, cf)
+    fu = P[7, i]
+    em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
+    ns = 16
+    hs = h / ns
+    r = r0
+    c0 = fu * _poly(cf, fact, 0.0, 0)
+    f0 = irm_rhs(pd_kind, r, c0, em, c50, hill, kin, kout)
+    best = np.nan
+    for q in range(ns):
+        s0 = q * hs
+        cm = fu * _poly(cf, fact, s0 + 0.5 * hs, 0)
+        c1 = fu * _poly(cf, fact, s0 + hs, 0)
+        q1 = f0
+        q2 = irm_rhs(pd_kind, r + 0.5 * hs * q1, cm, em, c50, hill, kin, kout)
+        q3 = irm_rhs(pd_kind, r + 0.5 * hs * q2, cm, em, c50, hill, kin, kout)
+        q4 = irm_rhs(pd_kind, r + hs * q3, c1, em, c50, hill, kin, kout)
+        r1 = r + hs / 6.0 * (q1 + 2.0 * q2 + 2.0 * q3 + q4)
+        f1 = irm_rhs(pd_kind, r1, c1, em, c50, hill, kin, kout)
+        if f0 * f1 < 0.0:
+            v = _hermite_extremum(r, f0, r1, f1, hs)
+            if best != best or (m == 0 and v < best) or (m == 1 and v > best):
+                best = v
+        r = r1
+        f0 = f1
+    return best
+
+
+@nb.njit(cache=True)
 def _pd_value(pd_kind, cu, R, P, i):
     if pd_kind == 0:
         return 0.0
@@ -183,7 +233,7 @@ def _pd_value(pd_kind, cu, R, P, i):
     return R
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def linear_kernel(
     A,
     v1,
@@ -266,12 +316,19 @@ def linear_kernel(
         auc_a = np.zeros((W, nbk))
         t_above = np.zeros((W, nbk))
         e_ext = np.empty((W, 2, nbk))
+        e_herm = np.empty((W, 2, nbk))
+        cand_g = np.full((W, 2, nbk), -1, dtype=np.int64)
+        cand_r = np.zeros((W, 2, nbk))
+        cand_rate = np.zeros((W, 2, nbk))
+        cand_x = np.zeros((W, 2, S, nbk))
         for w in range(W):
             for j in range(nbk):
                 best[w, 0, j] = -np.inf
                 best[w, 1, j] = np.inf
                 e_ext[w, 0, j] = np.inf
                 e_ext[w, 1, j] = -np.inf
+                e_herm[w, 0, j] = np.inf
+                e_herm[w, 1, j] = -np.inf
         active = 0
         o = 0
         buf_c = np.empty((n_out, nbk))
@@ -286,6 +343,7 @@ def linear_kernel(
         # indirect response: state, derivative and value at the previous node (Hermite
         # refinement of the response's extrema between nodes)
         k1 = np.zeros(nbk)
+        f_end = np.zeros(nbk)
         f_prev = np.zeros(nbk)
         r_prev = np.zeros(nbk)
         irm = pd_kind >= 4
@@ -385,31 +443,38 @@ def linear_kernel(
                             P[5, i],
                             P[6, i],
                         )
-                if g > 0:
+                if g > 0 and W > 0:
                     hp = node_h[g] - node_h[g - 1]
-                    for w in range(W):
-                        if g - 1 < win_a[w] or g > win_b[w]:
-                            continue
+                    if has_ev:
                         for j in range(nbk):
-                            f_end = k1[j]
-                            if has_ev:
-                                i = b0 + j
-                                f_end = irm_rhs(
-                                    pd_kind,
-                                    R[j],
-                                    fub[j] * cpre[j],
-                                    P[2, i],
-                                    P[3, i],
-                                    P[4, i],
-                                    P[5, i],
-                                    P[6, i],
-                                )
-                            if f_prev[j] * f_end < 0.0:
-                                v = _hermite_extremum(r_prev[j], f_prev[j], R[j], f_end, hp)
-                                if v < e_ext[w, 0, j]:
-                                    e_ext[w, 0, j] = v
-                                if v > e_ext[w, 1, j]:
-                                    e_ext[w, 1, j] = v
+                            i = b0 + j
+                            f_end[j] = irm_rhs(pd_kind, R[j], fub[j] * cpre[j], P[2, i],
+                                               P[3, i], P[4, i], P[5, i], P[6, i])
+                    else:
+                        for j in range(nbk):
+                            f_end[j] = k1[j]
+                    n_change = 0
+                    for j in range(nbk):
+                        n_change += f_prev[j] * f_end[j] < 0.0
+                    if n_change > 0:
+                        for j in range(nbk):
+                            if f_prev[j] * f_end[j] >= 0.0:
+                                continue
+                            v = _hermite_extremum(r_prev[j], f_prev[j], R[j], f_end[j], hp)
+                            m = 0 if f_prev[j] < 0.0 else 1
+                            for w in range(W):
+                                if g - 1 < win_a[w] or g > win_b[w]:
+                                    continue
+                                if (m == 0 and v < e_herm[w, 0, j]) or (
+                                    m == 1 and v > e_herm[w, 1, j]
+                                ):
+                                    # xn holds the state at the previous node (post-event)
+                                    e_herm[w, m, j] = v
+                                    cand_g[w, m, j] = g - 1
+                                    cand_r[w, m, j] = r_prev[j]
+                                    cand_rate[w, m, j] = rate_pre[j] if has_ev else rate[j]
+                                    for r in range(S):
+                                        cand_x[w, m, r, j] = xn[r, j]
                 for j in range(nbk):
                     f_prev[j] = k1[j]
                     r_prev[j] = R[j]
@@ -467,15 +532,7 @@ def linear_kernel(
             k = step_k[g]
             km = half_k[g]
             h = node_h[g + 1] - node_h[g]
-            for r in range(S):
-                for j in range(nbk):
-                    xn[r, j] = phi[k, r, 0, j] * x[0, j]
-                for c in range(1, S):
-                    for j in range(nbk):
-                        xn[r, j] += phi[k, r, c, j] * x[c, j]
-                if aug:
-                    for j in range(nbk):
-                        xn[r, j] += phi[k, r, S, j] * rate[j]
+            _matvec(phi[k], x, xn, rate, aug)
             if irm and lag_mode == 0:
                 # RK4 needs only the midpoint concentration: one row of the transition
                 for j in range(nbk):
@@ -575,9 +632,7 @@ def linear_kernel(
                             taylor_coefficients(A[i], xs, rate[j], central, v1[i], kt, cf)
                             s = _root(cf, fact, 0.0, h, 0, thr)
                         t_above[w, j] += s if c0 >= thr else h - s
-            for r in range(S):
-                for j in range(nbk):
-                    x[r, j] = xn[r, j]
+            x, xn = xn, x  # xn keeps the state at node g for the Hermite candidates
         for j in range(nbk):
             for oo in range(n_out):
                 out_conc[b0 + j, oo] = buf_c[oo, j]
@@ -625,5 +680,23 @@ def linear_kernel(
                     met[i, w, 2 * m] = val
                     met[i, w, 2 * m + 1] = tval
                 met[i, w, 5] = t_above[w, j]
-                met[i, w, 6] = e_ext[w, 0, j]
-                met[i, w, 7] = e_ext[w, 1, j]
+                for m in range(2):
+                    ee = e_herm[w, m, j]
+                    gg = cand_g[w, m, j]
+                    # refine only a candidate that can beat the node extremum
+                    # (the Hermite estimate is within ~1e-6 relative of the truth)
+                    node_best = e_ext[w, m, j]
+                    margin = 1e-5 * abs(node_best)
+                    useful = ee < node_best + margin if m == 0 else ee > node_best - margin
+                    if gg >= 0 and lag_mode == 0 and useful:
+                        ref = _refine_irm_extremum(
+                            A[i], cand_x[w, m, :, j].copy(), cand_rate[w, m, j], central,
+                            v1[i], node_h[gg + 1] - node_h[gg], cand_r[w, m, j], pd_kind, P, i,
+                            m, fact, coef,
+                        )
+                        if ref == ref:
+                            ee = ref
+                    if m == 0:
+                        met[i, w, 6] = min(e_ext[w, 0, j], ee)
+                    else:
+                        met[i, w, 7] = max(e_ext[w, 1, j], ee)
