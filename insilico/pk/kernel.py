@@ -225,6 +225,32 @@ def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, fact
 
 
 @nb.njit(cache=True)
+def _arrival_between(dep_time, tlag, t0, t1):
+    """Whether a lagged depot dose arrives strictly inside ``(t0, t1)``."""
+    k = np.searchsorted(dep_time, t0 - tlag, side="right")
+    return k < dep_time.shape[0] and dep_time[k] + tlag < t1
+
+
+@nb.njit(cache=True)
+def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef):
+    """Time (h) above ``thr`` over ``[0, h]`` from state ``x0`` without events (exact up to
+    one crossing)."""
+    if h <= 0.0:
+        return 0.0
+    kt = _n_terms(A, h, kmax)
+    cf = coef[: kt + 1]
+    taylor_coefficients(A, x0, rate, central, v1, kt, cf)
+    c0 = _poly(cf, fact, 0.0, 0)
+    c1 = _poly(cf, fact, h, 0)
+    if c0 >= thr and c1 >= thr:
+        return h
+    if c0 < thr and c1 < thr:
+        return 0.0
+    s = _root(cf, fact, 0.0, h, 0, thr)
+    return s if c0 >= thr else h - s
+
+
+@nb.njit(cache=True)
 def _pd_value(pd_kind, cu, R, P, i):
     if pd_kind == 0:
         return 0.0
@@ -306,9 +332,12 @@ def linear_kernel(
             R[j] = pd0[b0 + j]
         lag_ptr = np.zeros(nbk, dtype=np.int64)
         arrived = np.zeros(nbk, dtype=np.bool_)
+        arr_t = np.zeros(nbk)
+        arr_x = np.zeros((S, nbk))
         # metric trackers: [w, 0=max/1=min, j]
         best = np.empty((W, 2, nbk))
         best_node = np.full((W, 2, nbk), -1, dtype=np.int64)
+        best_t = np.full((W, 2, nbk), np.nan)
         st_pre = np.zeros((W, 2, S, nbk))
         st_post = np.zeros((W, 2, S, nbk))
         rt_pre = np.zeros((W, 2, nbk))
@@ -331,8 +360,6 @@ def linear_kernel(
                 e_herm[w, 1, j] = -np.inf
         active = 0
         o = 0
-        buf_c = np.empty((n_out, nbk))
-        buf_e = np.zeros((n_out, nbk))
         v1b = np.empty(nbk)
         fub = np.empty(nbk)
         for j in range(nbk):
@@ -405,14 +432,14 @@ def linear_kernel(
             # outputs (post-event values), block-local buffers with patients contiguous
             while o < n_out and out_node[o] == g:
                 for j in range(nbk):
-                    buf_c[o, j] = cpost[j]
+                    out_conc[o, b0 + j] = cpost[j]
                 if irm:
                     for j in range(nbk):
-                        buf_e[o, j] = R[j]
+                        out_effect[o, b0 + j] = R[j]
                 elif pd_kind > 0:
                     for j in range(nbk):
                         cu = fub[j] * (x[ce, j] if ce >= 0 else cpost[j])
-                        buf_e[o, j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
+                        out_effect[o, b0 + j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
                 if want_state:
                     for j in range(nbk):
                         for r in range(S):
@@ -448,8 +475,16 @@ def linear_kernel(
                     if has_ev:
                         for j in range(nbk):
                             i = b0 + j
-                            f_end[j] = irm_rhs(pd_kind, R[j], fub[j] * cpre[j], P[2, i],
-                                               P[3, i], P[4, i], P[5, i], P[6, i])
+                            f_end[j] = irm_rhs(
+                                pd_kind,
+                                R[j],
+                                fub[j] * cpre[j],
+                                P[2, i],
+                                P[3, i],
+                                P[4, i],
+                                P[5, i],
+                                P[6, i],
+                            )
                     else:
                         for j in range(nbk):
                             f_end[j] = k1[j]
@@ -500,10 +535,12 @@ def linear_kernel(
                             ev = _pd_value(pd_kind, fub[j] * xx[ce, j], R[j], P, b0 + j)
                             e_ext[w, 0, j] = min(e_ext[w, 0, j], ev)
                             e_ext[w, 1, j] = max(e_ext[w, 1, j], ev)
-                    improved = False
+                    bmax = best[w, 0]
+                    bmin = best[w, 1]
+                    n_imp = 0
                     for j in range(nbk):
-                        improved |= (cc[j] > best[w, 0, j]) | (cc[j] < best[w, 1, j])
-                    if not improved:
+                        n_imp += (cc[j] > bmax[j]) | (cc[j] < bmin[j])
+                    if n_imp == 0:
                         continue
                     for j in range(nbk):
                         c = cc[j]
@@ -515,6 +552,7 @@ def linear_kernel(
                                 ):
                                     best[w, mm, j] = c
                                     best_node[w, mm, j] = g
+                                    best_t[w, mm, j] = node_h[g]
                                     for r in range(S):
                                         st_pre[w, mm, r, j] = xpre[r, j] if has_ev else x[r, j]
                                         st_post[w, mm, r, j] = x[r, j]
@@ -568,6 +606,31 @@ def linear_kernel(
                         arrived[j] = True
                         Mlag[:, :] = 0.0
                         Mlag[:S, :S] = A[i]
+                        if aug:
+                            Mlag[central, S] = 1.0
+                        # state just after the arrival (exact), for metrics inside the step
+                        expm_small(Mlag * (a - node_h[g]), Elag)
+                        for r in range(S):
+                            acc = 0.0
+                            for c in range(S):
+                                acc += Elag[r, c] * x[c, j]
+                            if aug:
+                                acc += Elag[r, S] * rate[j]
+                            arr_x[r, j] = acc
+                        arr_t[j] = a
+                        c_arr = arr_x[central, j] / v1b[j]
+                        arr_x[depot, j] += amt
+                        for w in range(W):
+                            if a < node_h[win_a[w]] or a > node_h[win_b[w]]:
+                                continue
+                            if c_arr > best[w, 0, j]:
+                                best[w, 0, j] = c_arr
+                                best_t[w, 0, j] = a
+                                best_node[w, 0, j] = -1
+                            if c_arr < best[w, 1, j]:
+                                best[w, 1, j] = c_arr
+                                best_t[w, 1, j] = a
+                                best_node[w, 1, j] = -1
                         expm_small(Mlag * (node_h[g + 1] - a), Elag)
                         for r in range(S):
                             xn[r, j] += Elag[r, depot] * amt
@@ -623,7 +686,33 @@ def linear_kernel(
                         t_above[w, j] += h
                     elif (c0 >= thr) != (c1 >= thr):
                         if lag_mode == 1 and arrived[j]:
-                            s = h * (thr - c0) / (c1 - c0)
+                            # two exact pieces: before the arrival (from the node state) and
+                            # after it (from the post-arrival state)
+                            t_above[w, j] += _time_above_piece(
+                                A[i],
+                                x[:, j].copy(),
+                                rate[j],
+                                central,
+                                v1[i],
+                                arr_t[j] - node_h[g],
+                                thr,
+                                KT,
+                                fact,
+                                coef,
+                            )
+                            t_above[w, j] += _time_above_piece(
+                                A[i],
+                                arr_x[:, j].copy(),
+                                rate[j],
+                                central,
+                                v1[i],
+                                node_h[g + 1] - arr_t[j],
+                                thr,
+                                KT,
+                                fact,
+                                coef,
+                            )
+                            continue
                         else:
                             for r in range(S):
                                 xs[r] = x[r, j]
@@ -633,10 +722,6 @@ def linear_kernel(
                             s = _root(cf, fact, 0.0, h, 0, thr)
                         t_above[w, j] += s if c0 >= thr else h - s
             x, xn = xn, x  # xn keeps the state at node g for the Hermite candidates
-        for j in range(nbk):
-            for oo in range(n_out):
-                out_conc[b0 + j, oo] = buf_c[oo, j]
-                out_effect[b0 + j, oo] = buf_e[oo, j]
         # refine extrema between nodes with the exact Taylor expansion of C(t)
         for w in range(W):
             a_ = win_a[w]
@@ -646,7 +731,7 @@ def linear_kernel(
                 for m in range(2):
                     g = best_node[w, m, j]
                     val = best[w, m, j]
-                    tval = node_h[g] if g >= 0 else np.nan
+                    tval = best_t[w, m, j]
                     sign = 1.0 if m == 0 else -1.0
                     if g >= 0:
                         for side in range(2):
@@ -655,7 +740,10 @@ def linear_kernel(
                             if side == 1 and g <= a_:
                                 continue
                             if lag_mode == 1:
-                                break
+                                t_lo = node_h[g] if side == 0 else node_h[g - 1]
+                                t_hi = node_h[g + 1] if side == 0 else node_h[g]
+                                if _arrival_between(dep_time, tlag[i], t_lo, t_hi):
+                                    continue
                             if side == 0:
                                 for r in range(S):
                                     xs[r] = st_post[w, m, r, j]
@@ -690,9 +778,19 @@ def linear_kernel(
                     useful = ee < node_best + margin if m == 0 else ee > node_best - margin
                     if gg >= 0 and lag_mode == 0 and useful:
                         ref = _refine_irm_extremum(
-                            A[i], cand_x[w, m, :, j].copy(), cand_rate[w, m, j], central,
-                            v1[i], node_h[gg + 1] - node_h[gg], cand_r[w, m, j], pd_kind, P, i,
-                            m, fact, coef,
+                            A[i],
+                            cand_x[w, m, :, j].copy(),
+                            cand_rate[w, m, j],
+                            central,
+                            v1[i],
+                            node_h[gg + 1] - node_h[gg],
+                            cand_r[w, m, j],
+                            pd_kind,
+                            P,
+                            i,
+                            m,
+                            fact,
+                            coef,
                         )
                         if ref == ref:
                             ee = ref

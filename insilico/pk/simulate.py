@@ -228,8 +228,10 @@ def simulate(
         x0 = _steady_state(model, layout, params, events, A, grid_options, pd)
 
     pd0 = pd.baseline(P)
-    out_conc = np.empty((n, out_t.size))
-    out_eff = np.empty((n, out_t.size))
+    # the kernel writes (n_times, n_patients) with patients contiguous; callers get the
+    # transposed view (n_patients, n_times)
+    out_conc = np.empty((out_t.size, n))
+    out_eff = np.zeros((out_t.size, n))
     out_state = np.empty((n, out_t.size, layout.size)) if return_states else np.empty((1, 1, 1))
     met = np.full((n, W, N_MET), np.nan)
     linear_kernel(
@@ -276,7 +278,7 @@ def simulate(
         hi = _direct_effect_np(pd.code, P[7][:, None] * met[:, :, 0], P)
         met[:, :, 6] = np.minimum(lo, hi)
         met[:, :, 7] = np.maximum(lo, hi)
-    result = SimulationResult(out_t, out_conc, out_eff if pd.kind != "none" else None)
+    result = SimulationResult(out_t, out_conc.T, out_eff.T if pd.kind != "none" else None)
     for w, win in enumerate(windows):
         suffix = f"_{win.name}" if win.name else f"_{w}"
         for k, m in enumerate(METRICS):
