@@ -33,11 +33,13 @@ def _factorials(K):
 
 
 @nb.njit(cache=True)
-def taylor_coefficients(A, x, rate, central, v1, K, coef):
-    """``coef[k] = d^k C / dt^k`` at the state ``x`` (exact, from ``A`` and the input rate)."""
+def taylor_coefficients(A, x, rate, central, v1, K, coef, work):
+    """``coef[k] = d^k C / dt^k`` at the state ``x`` (exact, from ``A`` and the input rate);
+    ``work`` is scratch space of shape (2, S)."""
     S = x.shape[0]
-    y = x.copy()
-    z = np.empty(S)
+    y = work[0]
+    z = work[1]
+    y[:] = x
     coef[0] = y[central] / v1
     for k in range(1, K + 1):
         for r in range(S):
@@ -49,6 +51,15 @@ def taylor_coefficients(A, x, rate, central, v1, K, coef):
             z[central] += rate
         y[:] = z
         coef[k] = y[central] / v1
+
+
+@nb.njit(cache=True, inline="always")
+def _dcdt(A, x, rate, central, v1):
+    """dC/dt at state ``x`` with input ``rate`` into the central compartment."""
+    acc = rate
+    for c in range(x.shape[0]):
+        acc += A[central, c] * x[c]
+    return acc / v1
 
 
 @nb.njit(cache=True)
@@ -190,13 +201,13 @@ def _hermite_extremum(y0, f0, y1, f1, h):
 
 
 @nb.njit(cache=True)
-def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, fact, coef):
+def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, fact, coef, tw):
     """Extremum of the indirect response inside one grid step, re-integrated with 16 RK4
     substeps on the exact concentration (Taylor expansion from the step's start state) and
     located by Hermite interpolation on the substep where dR/dt changes sign. NaN if none."""
     kt = _n_terms(A, h, coef.shape[0] - 1)
     cf = coef[: kt + 1]
-    taylor_coefficients(A, x0, rate, central, v1, kt, cf)
+    taylor_coefficients(A, x0, rate, central, v1, kt, cf, tw)
     fu = P[7, i]
     em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
     ns = 16
@@ -232,14 +243,14 @@ def _arrival_between(dep_time, tlag, t0, t1):
 
 
 @nb.njit(cache=True)
-def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef):
+def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef, tw):
     """Time (h) above ``thr`` over ``[0, h]`` from state ``x0`` without events (exact up to
     one crossing)."""
     if h <= 0.0:
         return 0.0
     kt = _n_terms(A, h, kmax)
     cf = coef[: kt + 1]
-    taylor_coefficients(A, x0, rate, central, v1, kt, cf)
+    taylor_coefficients(A, x0, rate, central, v1, kt, cf, tw)
     c0 = _poly(cf, fact, 0.0, 0)
     c1 = _poly(cf, fact, h, 0)
     if c0 >= thr and c1 >= thr:
@@ -311,6 +322,7 @@ def linear_kernel(
     KT = TAYLOR_TERMS
     fact = _factorials(KT + 2)
     coef = np.empty(KT + 1)
+    tw = np.empty((2, S))
     xs = np.empty(S)
     Mlag = np.zeros((Sa, Sa))
     Elag = np.empty((Sa, Sa))
@@ -699,6 +711,7 @@ def linear_kernel(
                                 KT,
                                 fact,
                                 coef,
+                                tw,
                             )
                             t_above[w, j] += _time_above_piece(
                                 A[i],
@@ -711,6 +724,7 @@ def linear_kernel(
                                 KT,
                                 fact,
                                 coef,
+                                tw,
                             )
                             continue
                         else:
@@ -718,7 +732,7 @@ def linear_kernel(
                                 xs[r] = x[r, j]
                             kt = _n_terms(A[i], h, KT)
                             cf = coef[: kt + 1]
-                            taylor_coefficients(A[i], xs, rate[j], central, v1[i], kt, cf)
+                            taylor_coefficients(A[i], xs, rate[j], central, v1[i], kt, cf, tw)
                             s = _root(cf, fact, 0.0, h, 0, thr)
                         t_above[w, j] += s if c0 >= thr else h - s
             x, xn = xn, x  # xn keeps the state at node g for the Hermite candidates
@@ -754,9 +768,14 @@ def linear_kernel(
                                     xs[r] = st_pre[w, m, r, j]
                                 rr = rt_pre[w, m, j]
                                 lo, hi = -(node_h[g] - node_h[g - 1]), 0.0
+                            # cheap test first: the slope at the node must point to an
+                            # extremum inside the step
+                            d0 = _dcdt(A[i], xs, rr, central, v1[i]) * sign
+                            if (side == 0 and not d0 > 0.0) or (side == 1 and not d0 < 0.0):
+                                continue
                             kt = _n_terms(A[i], hi - lo, KT)
                             cf = coef[: kt + 1]
-                            taylor_coefficients(A[i], xs, rr, central, v1[i], kt, cf)
+                            taylor_coefficients(A[i], xs, rr, central, v1[i], kt, cf, tw)
                             dlo = _poly(cf, fact, lo, 1) * sign
                             dhi = _poly(cf, fact, hi, 1) * sign
                             if dlo > 0.0 and dhi < 0.0:
@@ -791,6 +810,7 @@ def linear_kernel(
                             m,
                             fact,
                             coef,
+                            tw,
                         )
                         if ref == ref:
                             ee = ref
