@@ -201,25 +201,40 @@ def _hermite_extremum(y0, f0, y1, f1, h):
 
 
 @nb.njit(cache=True)
-def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, fact, coef, tw):
+def _advance(E, x, rate, central, S, out):
+    """``out = E[:S, :S] x + E[:S, S] rate`` (E from an augmented matrix with input column)."""
+    for r in range(S):
+        acc = E[r, S] * rate
+        for c in range(S):
+            acc += E[r, c] * x[c]
+        out[r] = acc
+
+
+@nb.njit(cache=True)
+def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E):
     """Extremum of the indirect response inside one grid step, re-integrated with 16 RK4
-    substeps on the exact concentration (Taylor expansion from the step's start state) and
-    located by Hermite interpolation on the substep where dR/dt changes sign. NaN if none."""
-    kt = _n_terms(A, h, coef.shape[0] - 1)
-    cf = coef[: kt + 1]
-    taylor_coefficients(A, x0, rate, central, v1, kt, cf, tw)
-    fu = P[7, i]
-    em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
+    substeps on the exact concentration (exact flow over half substeps from the step's start
+    state) and located by Hermite interpolation on the substep where dR/dt changes sign.
+    NaN if none."""
+    S = A.shape[0]
     ns = 16
     hs = h / ns
+    M[:, :] = 0.0
+    M[:S, :S] = A
+    M[central, S] = 1.0
+    expm_small(M * (0.5 * hs), E)
+    x = x0.copy()
+    xm = np.empty(S)
+    fu = P[7, i]
+    em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
     r = r0
-    c0 = fu * _poly(cf, fact, 0.0, 0)
-    f0 = irm_rhs(pd_kind, r, c0, em, c50, hill, kin, kout)
+    f0 = irm_rhs(pd_kind, r, fu * x[central] / v1, em, c50, hill, kin, kout)
     best = np.nan
-    for q in range(ns):
-        s0 = q * hs
-        cm = fu * _poly(cf, fact, s0 + 0.5 * hs, 0)
-        c1 = fu * _poly(cf, fact, s0 + hs, 0)
+    for _ in range(ns):
+        _advance(E, x, rate, central, S, xm)
+        _advance(E, xm, rate, central, S, x)
+        cm = fu * xm[central] / v1
+        c1 = fu * x[central] / v1
         q1 = f0
         q2 = irm_rhs(pd_kind, r + 0.5 * hs * q1, cm, em, c50, hill, kin, kout)
         q3 = irm_rhs(pd_kind, r + 0.5 * hs * q2, cm, em, c50, hill, kin, kout)
@@ -236,6 +251,49 @@ def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, fact
 
 
 @nb.njit(cache=True)
+def _pieces(A, h):
+    """Number of equal pieces of a step so that ``||A||_1 h / pieces <= 6`` (Taylor range)."""
+    S = A.shape[0]
+    norm = 0.0
+    for c in range(S):
+        col = 0.0
+        for r in range(S):
+            col += abs(A[r, c])
+        norm = max(norm, col)
+    return max(1, int(np.ceil(norm * h / 6.0)))
+
+
+@nb.njit(cache=True)
+def _refine_extremum(A, x0, rate, central, v1, h, sign, kmax, fact, coef, tw, M, E):
+    """Extremum of ``sign * C`` inside ``(0, h)`` from the state ``x0`` at the step start, by
+    Newton on the exact Taylor expansion; long steps are cut into pieces whose start states
+    come from the exact flow. Returns ``(value, time)`` or ``(nan, nan)``."""
+    S = A.shape[0]
+    m = _pieces(A, h)
+    hp = h / m
+    x = x0.copy()
+    xnext = np.empty(S)
+    if m > 1:
+        M[:, :] = 0.0
+        M[:S, :S] = A
+        M[central, S] = 1.0
+        expm_small(M * hp, E)
+    kt = _n_terms(A, hp, kmax)
+    cf = coef[: kt + 1]
+    for p in range(m):
+        if p > 0:
+            _advance(E, x, rate, central, S, xnext)
+            x[:] = xnext
+        taylor_coefficients(A, x, rate, central, v1, kt, cf, tw)
+        dlo = _poly(cf, fact, 0.0, 1) * sign
+        dhi = _poly(cf, fact, hp, 1) * sign
+        if dlo > 0.0 and dhi < 0.0:
+            s = _root(cf, fact, 0.0, hp, 1, 0.0)
+            return _poly(cf, fact, s, 0), p * hp + s
+    return np.nan, np.nan
+
+
+@nb.njit(cache=True)
 def _arrival_between(dep_time, tlag, t0, t1):
     """Whether a lagged depot dose arrives strictly inside ``(t0, t1)``."""
     k = np.searchsorted(dep_time, t0 - tlag, side="right")
@@ -243,22 +301,37 @@ def _arrival_between(dep_time, tlag, t0, t1):
 
 
 @nb.njit(cache=True)
-def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef, tw):
-    """Time (h) above ``thr`` over ``[0, h]`` from state ``x0`` without events (exact up to
-    one crossing)."""
+def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef, tw, M, E):
+    """Time (h) above ``thr`` over ``[0, h]`` from state ``x0`` without events: exact, one
+    crossing per piece (long steps are cut into Taylor-sized pieces)."""
     if h <= 0.0:
         return 0.0
-    kt = _n_terms(A, h, kmax)
+    S = A.shape[0]
+    m = _pieces(A, h)
+    hp = h / m
+    x = x0.copy()
+    xnext = np.empty(S)
+    if m > 1:
+        M[:, :] = 0.0
+        M[:S, :S] = A
+        M[central, S] = 1.0
+        expm_small(M * hp, E)
+    kt = _n_terms(A, hp, kmax)
     cf = coef[: kt + 1]
-    taylor_coefficients(A, x0, rate, central, v1, kt, cf, tw)
-    c0 = _poly(cf, fact, 0.0, 0)
-    c1 = _poly(cf, fact, h, 0)
-    if c0 >= thr and c1 >= thr:
-        return h
-    if c0 < thr and c1 < thr:
-        return 0.0
-    s = _root(cf, fact, 0.0, h, 0, thr)
-    return s if c0 >= thr else h - s
+    total = 0.0
+    for p in range(m):
+        if p > 0:
+            _advance(E, x, rate, central, S, xnext)
+            x[:] = xnext
+        taylor_coefficients(A, x, rate, central, v1, kt, cf, tw)
+        c0 = _poly(cf, fact, 0.0, 0)
+        c1 = _poly(cf, fact, hp, 0)
+        if c0 >= thr and c1 >= thr:
+            total += hp
+        elif (c0 >= thr) != (c1 >= thr):
+            s = _root(cf, fact, 0.0, hp, 0, thr)
+            total += s if c0 >= thr else hp - s
+    return total
 
 
 @nb.njit(cache=True)
@@ -323,6 +396,8 @@ def linear_kernel(
     fact = _factorials(KT + 2)
     coef = np.empty(KT + 1)
     tw = np.empty((2, S))
+    Mp = np.zeros((S + 1, S + 1))
+    Ep = np.empty((S + 1, S + 1))
     xs = np.empty(S)
     Mlag = np.zeros((Sa, Sa))
     Elag = np.empty((Sa, Sa))
@@ -350,9 +425,9 @@ def linear_kernel(
         best = np.empty((W, 2, nbk))
         best_node = np.full((W, 2, nbk), -1, dtype=np.int64)
         best_t = np.full((W, 2, nbk), np.nan)
-        st_pre = np.zeros((W, 2, S, nbk))
+        st_prev = np.zeros((W, 2, S, nbk))
         st_post = np.zeros((W, 2, S, nbk))
-        rt_pre = np.zeros((W, 2, nbk))
+        rt_prev = np.zeros((W, 2, nbk))
         rt_post = np.zeros((W, 2, nbk))
         auc_a = np.zeros((W, nbk))
         t_above = np.zeros((W, nbk))
@@ -566,9 +641,10 @@ def linear_kernel(
                                     best_node[w, mm, j] = g
                                     best_t[w, mm, j] = node_h[g]
                                     for r in range(S):
-                                        st_pre[w, mm, r, j] = xpre[r, j] if has_ev else x[r, j]
+                                        # state at the previous node (xn after the swap)
+                                        st_prev[w, mm, r, j] = xn[r, j] if g > 0 else x[r, j]
                                         st_post[w, mm, r, j] = x[r, j]
-                                    rt_pre[w, mm, j] = rate_pre[j] if has_ev else rate[j]
+                                    rt_prev[w, mm, j] = rate_pre[j] if has_ev else rate[j]
                                     rt_post[w, mm, j] = rate[j]
                 if g == a_:
                     for j in range(nbk):
@@ -694,47 +770,63 @@ def linear_kernel(
                     i = b0 + j
                     c0 = cpost[j]
                     c1 = xn[central, j] / v1b[j]
-                    if c0 >= thr and c1 >= thr:
+                    if lag_mode == 1 and arrived[j]:
+                        # two exact pieces: before the arrival (from the node state) and
+                        # after it (from the post-arrival state)
+                        for r in range(S):
+                            xs[r] = x[r, j]
+                        t_above[w, j] += _time_above_piece(
+                            A[i],
+                            xs,
+                            rate[j],
+                            central,
+                            v1[i],
+                            arr_t[j] - node_h[g],
+                            thr,
+                            KT,
+                            fact,
+                            coef,
+                            tw,
+                            Mp,
+                            Ep,
+                        )
+                        for r in range(S):
+                            xs[r] = arr_x[r, j]
+                        t_above[w, j] += _time_above_piece(
+                            A[i],
+                            xs,
+                            rate[j],
+                            central,
+                            v1[i],
+                            node_h[g + 1] - arr_t[j],
+                            thr,
+                            KT,
+                            fact,
+                            coef,
+                            tw,
+                            Mp,
+                            Ep,
+                        )
+                    elif c0 >= thr and c1 >= thr:
                         t_above[w, j] += h
                     elif (c0 >= thr) != (c1 >= thr):
-                        if lag_mode == 1 and arrived[j]:
-                            # two exact pieces: before the arrival (from the node state) and
-                            # after it (from the post-arrival state)
-                            t_above[w, j] += _time_above_piece(
-                                A[i],
-                                x[:, j].copy(),
-                                rate[j],
-                                central,
-                                v1[i],
-                                arr_t[j] - node_h[g],
-                                thr,
-                                KT,
-                                fact,
-                                coef,
-                                tw,
-                            )
-                            t_above[w, j] += _time_above_piece(
-                                A[i],
-                                arr_x[:, j].copy(),
-                                rate[j],
-                                central,
-                                v1[i],
-                                node_h[g + 1] - arr_t[j],
-                                thr,
-                                KT,
-                                fact,
-                                coef,
-                                tw,
-                            )
-                            continue
-                        else:
-                            for r in range(S):
-                                xs[r] = x[r, j]
-                            kt = _n_terms(A[i], h, KT)
-                            cf = coef[: kt + 1]
-                            taylor_coefficients(A[i], xs, rate[j], central, v1[i], kt, cf, tw)
-                            s = _root(cf, fact, 0.0, h, 0, thr)
-                        t_above[w, j] += s if c0 >= thr else h - s
+                        for r in range(S):
+                            xs[r] = x[r, j]
+                        t_above[w, j] += _time_above_piece(
+                            A[i],
+                            xs,
+                            rate[j],
+                            central,
+                            v1[i],
+                            h,
+                            thr,
+                            KT,
+                            fact,
+                            coef,
+                            tw,
+                            Mp,
+                            Ep,
+                        )
             x, xn = xn, x  # xn keeps the state at node g for the Hermite candidates
         # refine extrema between nodes with the exact Taylor expansion of C(t)
         for w in range(W):
@@ -762,28 +854,36 @@ def linear_kernel(
                                 for r in range(S):
                                     xs[r] = st_post[w, m, r, j]
                                 rr = rt_post[w, m, j]
-                                lo, hi = 0.0, node_h[g + 1] - node_h[g]
+                                t0 = node_h[g]
+                                hh = node_h[g + 1] - node_h[g]
                             else:
                                 for r in range(S):
-                                    xs[r] = st_pre[w, m, r, j]
-                                rr = rt_pre[w, m, j]
-                                lo, hi = -(node_h[g] - node_h[g - 1]), 0.0
-                            # cheap test first: the slope at the node must point to an
+                                    xs[r] = st_prev[w, m, r, j]
+                                rr = rt_prev[w, m, j]
+                                t0 = node_h[g - 1]
+                                hh = node_h[g] - node_h[g - 1]
+                            # cheap test first: the slope at the step start must point to an
                             # extremum inside the step
-                            d0 = _dcdt(A[i], xs, rr, central, v1[i]) * sign
-                            if (side == 0 and not d0 > 0.0) or (side == 1 and not d0 < 0.0):
+                            if not _dcdt(A[i], xs, rr, central, v1[i]) * sign > 0.0:
                                 continue
-                            kt = _n_terms(A[i], hi - lo, KT)
-                            cf = coef[: kt + 1]
-                            taylor_coefficients(A[i], xs, rr, central, v1[i], kt, cf, tw)
-                            dlo = _poly(cf, fact, lo, 1) * sign
-                            dhi = _poly(cf, fact, hi, 1) * sign
-                            if dlo > 0.0 and dhi < 0.0:
-                                s = _root(cf, fact, lo, hi, 1, 0.0)
-                                v = _poly(cf, fact, s, 0)
-                                if (v - val) * sign > 0.0:
-                                    val = v
-                                    tval = node_h[g] + s
+                            v, s_ = _refine_extremum(
+                                A[i],
+                                xs,
+                                rr,
+                                central,
+                                v1[i],
+                                hh,
+                                sign,
+                                KT,
+                                fact,
+                                coef,
+                                tw,
+                                Mp,
+                                Ep,
+                            )
+                            if v == v and (v - val) * sign > 0.0:
+                                val = v
+                                tval = t0 + s_
                     met[i, w, 2 * m] = val
                     met[i, w, 2 * m + 1] = tval
                 met[i, w, 5] = t_above[w, j]
@@ -808,9 +908,8 @@ def linear_kernel(
                             P,
                             i,
                             m,
-                            fact,
-                            coef,
-                            tw,
+                            Mp,
+                            Ep,
                         )
                         if ref == ref:
                             ee = ref

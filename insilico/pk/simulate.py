@@ -23,9 +23,6 @@ from insilico.pk.kernel import METRICS, N_MET, linear_kernel
 from insilico.pk.models import PKModel, StateLayout, check_parameters, rate_matrices
 from insilico.pk.regimen import BOLUS_CENTRAL, BOLUS_DEPOT, INFUSION, EventTable
 
-#: Taylor expansions of C(t) stay accurate to ~1e-13 while ||A|| h <= 6 (40 terms).
-MAX_NORM_STEP = 6.0
-
 
 @dataclass(frozen=True)
 class Window:
@@ -196,14 +193,12 @@ def simulate(
     windows = list(windows)
     win_times = np.array([t for w in windows for t in (w.start_h, w.end_h)], dtype=float)
     hard = np.concatenate([[0.0], out_t, ev_times, win_times])
-    refine_at = np.concatenate(
-        [ev_times, events.time_h, events.time_h + (np.median(tlag) if lag_mode else 0.0)]
-    )
-    opts = grid_options or GridOptions()
-    col_norm = np.abs(A).sum(axis=1).max() if n else 1.0
-    hmax = min(opts.hmax_h, MAX_NORM_STEP / max(col_norm, 1e-12))
-    h0 = min(opts.h0_h, hmax)
-    grid = build_grid(hard, refine_at, GridOptions(h0, hmax, opts.steps_per_level))
+    # refined after every event time; per-patient lag times are not used here so that the
+    # grid (and hence every patient's result) does not depend on the other patients
+    refine_at = np.concatenate([ev_times, events.time_h])
+    # the grid depends on the events and outputs only, never on the patients' parameters, so
+    # a patient's result does not depend on which patients share the call
+    grid = build_grid(hard, refine_at, grid_options or GridOptions())
     sizes = grid.sizes_h
     size_src = _size_sources(sizes)
 
