@@ -4,17 +4,18 @@ Between hard nodes the grid is graded: steps of ``h0_h`` right after a dose, dou
 ``steps_per_level`` steps up to ``hmax_h``. Step sizes are dyadic multiples of ``h0_h`` whenever
 the hard nodes allow, so that a handful of transition matrices (one matrix exponential and a
 few squarings per patient) serve the whole grid. The defaults were chosen from the measured
-error of the PD integrator against scipy's Radau at rtol 1e-10 on the reference workload of
-``benchmarks/bench_engine.py`` (2-cmt oral q12h x56 + indirect response, 30 % IIV):
+error of the PD integrator (exponential RK4 for indirect responses) against scipy's Radau at
+rtol 1e-10: on the reference workload of ``benchmarks/bench_engine.py`` (2-cmt oral q12h x56 +
+irm1, 30 % IIV) and on the random patients of ``tests/pk/test_against_radau.py`` (irm1-4,
+Hill exponents around 1.5, turnover 0.2 /h, q6h):
 
-=====================  =========================  ==================
-h0, hmax, per level    max rel. error (R, Rmin)   relative cost
-=====================  =========================  ==================
-1/32 h, 0.5 h, 4       1.1e-7, 2.1e-7             1.8
-1/16 h, 1 h, 4         4.2e-7, 6.9e-7             1 (default)
-1/8 h, 1 h, 4          6.5e-7, 1.4e-6             0.9
-1/4 h, 1 h, 4          3.0e-6, 9.8e-6             0.8
-=====================  =========================  ==================
+=====================  =================================  ==============
+h0, hmax, per level    max rel. error of R (tests, IRM3)  relative cost
+=====================  =================================  ==============
+1/16 h, 1 h, 4         1.7e-6                             0.9
+1/32 h, 1 h, 4         4.3e-7                             1 (default)
+1/32 h, 0.5 h, 4       4.3e-7                             1.6
+=====================  =================================  ==============
 
 Linear PK itself is exact on any grid; the grid only matters for the RK4 parts.
 """
@@ -24,6 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+#: Steps right after the first dose go down to ``h0 / FIRST_DOSE_DEPTH`` (geometric grading).
+FIRST_DOSE_DEPTH = 64.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class GridOptions:
         Steps taken at each size before doubling it.
     """
 
-    h0_h: float = 1.0 / 16.0
+    h0_h: float = 1.0 / 32.0
     hmax_h: float = 1.0
     steps_per_level: int = 4
 
@@ -93,7 +97,10 @@ def _snap(values: np.ndarray) -> np.ndarray:
 
 
 def build_grid(
-    hard_h: np.ndarray, dose_h: np.ndarray, options: GridOptions = GridOptions()
+    hard_h: np.ndarray,
+    dose_h: np.ndarray,
+    options: GridOptions = GridOptions(),
+    start_h: np.ndarray | tuple = (),
 ) -> Grid:
     """Graded grid through every hard node.
 
@@ -105,9 +112,14 @@ def build_grid(
         Times after which the grid is refined (dose times, absorption start) (h).
     options : GridOptions
         Step control.
+    start_h : array_like
+        Times where drug first enters a drug-free body (first dose, first absorption start):
+        the grid is graded geometrically down to ``h0 / FIRST_DOSE_DEPTH`` after them, because
+        a Hill term ``C^h`` with a non-integer ``h`` is not smooth where C starts from 0.
     """
     hard = _snap(hard_h)
     doses = _snap(dose_h)
+    starts = _snap(np.asarray(start_h, dtype=float))
     h0, hmax, per = options.h0_h, options.hmax_h, options.steps_per_level
     if hard.size < 2:
         hard = _snap(np.append(hard, (hard[0] if hard.size else 0.0) + hmax))
@@ -118,7 +130,11 @@ def build_grid(
             k = np.searchsorted(doses, t + 1e-12, side="right") - 1
             since = t - doses[k] if k >= 0 else np.inf
             # size for the time since the last dose: level L covers per*(2^L)*h0 hours
-            if np.isfinite(since):
+            ks = np.searchsorted(starts, t + 1e-12, side="right") - 1
+            since_start = t - starts[ks] if ks >= 0 else np.inf
+            if since_start < h0 * (1.0 - 1e-9):
+                h = max(since_start, h0 / FIRST_DOSE_DEPTH)
+            elif np.isfinite(since):
                 level = int(np.floor(np.log2(since / (per * h0) + 1.0)))
                 h = min(hmax, h0 * 2.0**level)
             else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from insilico.pd.models import direct_effect, irm_rhs
+from insilico.pd.models import direct_effect, hill_fraction, irm_rhs
 from insilico.pk.expm import expm_small, square_small
 
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
@@ -173,6 +173,49 @@ def _irm1(kind, r, cu, emag, c50, kin, kout):
 
 
 @nb.njit(cache=True)
+def _phi123(z):
+    """phi_1, phi_2, phi_3 of a real z (series for |z| < 1, closed forms otherwise)."""
+    if abs(z) < 1.0:
+        p1 = 0.0
+        p2 = 0.0
+        p3 = 0.0
+        term = 1.0  # z^j / j!
+        for jj in range(22):
+            # z^j/(j+1)!, z^j/(j+2)!, z^j/(j+3)!
+            t1 = term / (jj + 1)
+            t2 = t1 / (jj + 2)
+            t3 = t2 / (jj + 3)
+            p1 += t1
+            p2 += t2
+            p3 += t3
+            term = term * z / (jj + 1)
+        return p1, p2, p3
+    em1 = np.expm1(z)
+    return em1 / z, (em1 - z) / (z * z), (em1 - z - 0.5 * z * z) / (z * z * z)
+
+
+@nb.njit(cache=True)
+def _etd_coefficients(kout, sizes, out):
+    """ETDRK4 coefficients of ``R' = -kout R + N`` for every step size, per patient:
+    out[0] = e^z, out[1] = e^{z/2}, out[2] = (h/2) phi1(z/2), out[3..5] = the weights of
+    N(u), N(a)+N(b), N(c) (Cox & Matthews 2002, doi:10.1006/jcph.2002.6995), z = -kout h."""
+    K = sizes.shape[0]
+    nbk = kout.shape[0]
+    for k in range(K):
+        h = sizes[k]
+        for j in range(nbk):
+            z = -kout[j] * h
+            p1, p2, p3 = _phi123(z)
+            q1, _, _ = _phi123(0.5 * z)
+            out[0, k, j] = np.exp(z)
+            out[1, k, j] = np.exp(0.5 * z)
+            out[2, k, j] = 0.5 * h * q1
+            out[3, k, j] = h * (p1 - 3.0 * p2 + 4.0 * p3)
+            out[4, k, j] = 2.0 * h * (p2 - 2.0 * p3)
+            out[5, k, j] = h * (-p2 + 4.0 * p3)
+
+
+@nb.njit(cache=True)
 def _hermite_extremum(y0, f0, y1, f1, h):
     """Extremum of the cubic Hermite interpolant on [0, h] with values y0, y1 and slopes
     f0, f1 of opposite signs (error O(h^4))."""
@@ -211,18 +254,19 @@ def _advance(E, x, rate, central, S, out):
 
 
 @nb.njit(cache=True)
-def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E):
-    """Extremum of the indirect response inside one grid step, re-integrated with 16 RK4
+def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E, have_E):
+    """Extremum of the indirect response inside one grid step, re-integrated with 4 RK4
     substeps on the exact concentration (exact flow over half substeps from the step's start
-    state) and located by Hermite interpolation on the substep where dR/dt changes sign.
-    NaN if none."""
+    state; ``E`` holds it already when ``have_E``) and located by Hermite interpolation on the
+    substep where dR/dt changes sign. NaN if none."""
     S = A.shape[0]
-    ns = 16
+    ns = 4
     hs = h / ns
-    M[:, :] = 0.0
-    M[:S, :S] = A
-    M[central, S] = 1.0
-    expm_small(M * (0.5 * hs), E)
+    if not have_E:
+        M[:, :] = 0.0
+        M[:S, :S] = A
+        M[central, S] = 1.0
+        expm_small(M * (0.5 * hs), E)
     x = x0.copy()
     xm = np.empty(S)
     fu = P[7, i]
@@ -248,6 +292,55 @@ def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E
         r = r1
         f0 = f1
     return best
+
+
+@nb.njit(cache=True)
+def _irm_piece(A, x0, rate, central, v1, d, r0, pd_kind, P, i, M, E, graded):
+    """The indirect response over ``[0, d]`` with the exact concentration (flow from ``x0``, no
+    event inside): one RK4 step, or, when ``graded`` (drug enters a drug-free body, where a
+    Hill term with a non-integer exponent is not smooth), six geometrically growing steps
+    d/32, d/32, d/16, ..., d/2. Returns R(d)."""
+    if d <= 0.0:
+        return r0
+    S = A.shape[0]
+    x = x0.copy()
+    xm = np.empty(S)
+    x1 = np.empty(S)
+    fu = P[7, i]
+    em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
+    r = r0
+    n_pieces = 6 if graded else 1
+    for q in range(n_pieces):
+        if graded:
+            dq = d / 32.0 if q == 0 else d / 2.0 ** (6 - q)
+        else:
+            dq = d
+        M[:, :] = 0.0
+        M[:S, :S] = A
+        M[central, S] = 1.0
+        expm_small(M * (0.5 * dq), E)
+        _advance(E, x, rate, central, S, xm)
+        _advance(E, xm, rate, central, S, x1)
+        c0 = fu * x[central] / v1
+        cm = fu * xm[central] / v1
+        c1 = fu * x1[central] / v1
+        q1 = irm_rhs(pd_kind, r, c0, em, c50, hill, kin, kout)
+        q2 = irm_rhs(pd_kind, r + 0.5 * dq * q1, cm, em, c50, hill, kin, kout)
+        q3 = irm_rhs(pd_kind, r + 0.5 * dq * q2, cm, em, c50, hill, kin, kout)
+        q4 = irm_rhs(pd_kind, r + dq * q3, c1, em, c50, hill, kin, kout)
+        r = r + dq / 6.0 * (q1 + 2.0 * q2 + 2.0 * q3 + q4)
+        x[:] = x1
+    return r
+
+
+@nb.njit(cache=True)
+def _size_index(sizes, h):
+    """Index of ``h`` among the grid's step sizes (1e-12 relative), or -1."""
+    k = np.searchsorted(sizes, h)
+    for kk in (k - 1, k):
+        if 0 <= kk < sizes.shape[0] and abs(sizes[kk] - h) <= 1e-12 * h:
+            return kk
+    return -1
 
 
 @nb.njit(cache=True)
@@ -420,6 +513,7 @@ def linear_kernel(
         lag_ptr = np.zeros(nbk, dtype=np.int64)
         arrived = np.zeros(nbk, dtype=np.bool_)
         arr_t = np.zeros(nbk)
+        first_arr = np.zeros(nbk, dtype=np.bool_)
         arr_x = np.zeros((S, nbk))
         # metric trackers: [w, 0=max/1=min, j]
         best = np.empty((W, 2, nbk))
@@ -481,6 +575,9 @@ def linear_kernel(
             kinb[j] = P[5, b0 + j]
             koutb[j] = P[6, b0 + j]
             fuv[j] = P[7, b0 + j] / v1[b0 + j]
+        etd = np.empty((6, K, nbk))
+        if irm:
+            _etd_coefficients(koutb, sizes, etd)
         need_mid = irm or lag_mode == 1
         for g in range(G):
             has_ev = ev_ptr[g + 1] > ev_ptr[g]
@@ -545,17 +642,15 @@ def linear_kernel(
                             - koutb[j] * (1.0 + al * fnode[j]) * R[j]
                         )
                 else:
+                    if g == 0 or has_ev:
+                        for j in range(nbk):
+                            fnode[j] = emb[j] * hill_fraction(
+                                fub[j] * cpost[j], c50b[j], P[4, b0 + j]
+                            )
                     for j in range(nbk):
-                        i = b0 + j
-                        k1[j] = irm_rhs(
-                            pd_kind,
-                            R[j],
-                            fub[j] * cpost[j],
-                            P[2, i],
-                            P[3, i],
-                            P[4, i],
-                            P[5, i],
-                            P[6, i],
+                        k1[j] = (
+                            kinb[j] * (1.0 + ap * fnode[j])
+                            - koutb[j] * (1.0 + al * fnode[j]) * R[j]
                         )
                 if g > 0 and W > 0:
                     hp = node_h[g] - node_h[g - 1]
@@ -707,6 +802,7 @@ def linear_kernel(
                             arr_x[r, j] = acc
                         arr_t[j] = a
                         c_arr = arr_x[central, j] / v1b[j]
+                        first_arr[j] = arr_x[central, j] == 0.0 and arr_x[depot, j] == 0.0
                         arr_x[depot, j] += amt
                         for w in range(W):
                             if a < node_h[win_a[w]] or a > node_h[win_b[w]]:
@@ -727,40 +823,80 @@ def linear_kernel(
                             expm_small(Mlag * (tm - a), Elag)
                             for r in range(S):
                                 xm[r, j] += Elag[r, depot] * amt
-            # PD: classical RK4 with exact PK at t, t + h/2, t + h
-            if irm and hill_one:
+            # PD: exponential RK4 (ETDRK4) with exact PK at t, t + h/2, t + h: the -kout R
+            # part is integrated exactly, so the step is not limited by the turnover rate
+            if irm:
                 for j in range(nbk):
                     cm = fuv[j] * xm[central, j]
                     c1 = fuv[j] * xn[central, j]
-                    fm = emb[j] * cm / (c50b[j] + cm)
-                    f1 = emb[j] * c1 / (c50b[j] + c1)
-                    pm = kinb[j] * (1.0 + ap * fm)
-                    lm = koutb[j] * (1.0 + al * fm)
-                    r0 = R[j]
-                    q1 = k1[j]
-                    q2 = pm - lm * (r0 + 0.5 * h * q1)
-                    q3 = pm - lm * (r0 + 0.5 * h * q2)
-                    q4 = kinb[j] * (1.0 + ap * f1) - koutb[j] * (1.0 + al * f1) * (r0 + h * q3)
-                    R[j] = r0 + h / 6.0 * (q1 + 2.0 * q2 + 2.0 * q3 + q4)
+                    if hill_one:
+                        fm = emb[j] * cm / (c50b[j] + cm)
+                        f1 = emb[j] * c1 / (c50b[j] + c1)
+                    else:
+                        hl = P[4, b0 + j]
+                        fm = emb[j] * hill_fraction(cm, c50b[j], hl)
+                        f1 = emb[j] * hill_fraction(c1, c50b[j], hl)
+                    f0 = fnode[j]
+                    kin = kinb[j]
+                    kal = koutb[j] * al
+                    u = R[j]
+                    e2 = etd[1, k, j]
+                    qq = etd[2, k, j]
+                    nu = kin * (1.0 + ap * f0) - kal * f0 * u
+                    a_ = e2 * u + qq * nu
+                    na = kin * (1.0 + ap * fm) - kal * fm * a_
+                    b_ = e2 * u + qq * na
+                    nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+                    c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+                    nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+                    R[j] = (
+                        etd[0, k, j] * u
+                        + etd[3, k, j] * nu
+                        + etd[4, k, j] * (na + nb_)
+                        + (etd[5, k, j] * nc)
+                    )
                     fnode[j] = f1
-            elif irm:
+            if irm and lag_mode == 1:
+                # dC/dt jumps at a lagged arrival inside the step: redo the response in two
+                # RK4 pieces, each on the exact flow (before and after the arrival)
                 for j in range(nbk):
+                    if not arrived[j]:
+                        continue
                     i = b0 + j
-                    fu = fub[j]
-                    cm = fu * xm[central, j] / v1b[j]
-                    c1 = fu * xn[central, j] / v1b[j]
-                    r0 = R[j]
-                    q1 = k1[j]
-                    q2 = irm_rhs(
-                        pd_kind, r0 + 0.5 * h * q1, cm, P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
+                    for r in range(S):
+                        xs[r] = x[r, j]
+                    rr = _irm_piece(
+                        A[i],
+                        xs,
+                        rate[j],
+                        central,
+                        v1[i],
+                        arr_t[j] - node_h[g],
+                        r_prev[j],
+                        pd_kind,
+                        P,
+                        i,
+                        Mp,
+                        Ep,
+                        False,
                     )
-                    q3 = irm_rhs(
-                        pd_kind, r0 + 0.5 * h * q2, cm, P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
+                    for r in range(S):
+                        xs[r] = arr_x[r, j]
+                    R[j] = _irm_piece(
+                        A[i],
+                        xs,
+                        rate[j],
+                        central,
+                        v1[i],
+                        node_h[g + 1] - arr_t[j],
+                        rr,
+                        pd_kind,
+                        P,
+                        i,
+                        Mp,
+                        Ep,
+                        first_arr[j],
                     )
-                    q4 = irm_rhs(
-                        pd_kind, r0 + h * q3, c1, P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
-                    )
-                    R[j] = r0 + h / 6.0 * (q1 + 2.0 * q2 + 2.0 * q3 + q4)
             # time above threshold within the step
             for w in range(W):
                 thr = win_thr[w]
@@ -896,6 +1032,13 @@ def linear_kernel(
                     margin = 1e-5 * abs(node_best)
                     useful = ee < node_best + margin if m == 0 else ee > node_best - margin
                     if gg >= 0 and lag_mode == 0 and useful:
+                        hh = node_h[gg + 1] - node_h[gg]
+                        kq = _size_index(sizes, hh / 8.0)
+                        if kq >= 0:  # the block already has this flow: no new exponential
+                            Ep[:, :] = 0.0
+                            for r in range(Sa):
+                                for c in range(Sa):
+                                    Ep[r, c] = phi[kq, r, c, j]
                         ref = _refine_irm_extremum(
                             A[i],
                             cand_x[w, m, :, j].copy(),
@@ -910,6 +1053,7 @@ def linear_kernel(
                             m,
                             Mp,
                             Ep,
+                            kq >= 0,
                         )
                         if ref == ref:
                             ee = ref

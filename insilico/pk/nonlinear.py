@@ -488,6 +488,7 @@ def simulate_nonlinear(
         hard,
         np.concatenate([ev_times, events.time_h]),
         GridOptions(min(opts.h0_h, hmax), hmax, opts.steps_per_level),
+        start_h=[float(ev_times.min())] if ev_times.size else (),
     )
     node_idx = grid.index_of(ev_times) if ev_times.size else np.zeros(0, dtype=np.int64)
     ev_ptr = np.cumsum(np.concatenate([[0], np.bincount(node_idx, minlength=grid.n_nodes)]))

@@ -107,14 +107,26 @@ def _node_events(events: EventTable, shift_depot_h: float):
     return out
 
 
+#: A transition matrix is squared from its half at most this many times in a row before a
+#: fresh exponential is computed (each squaring can double the relative rounding error).
+MAX_SQUARINGS = 6
+
+
 def _size_sources(sizes: np.ndarray) -> np.ndarray:
+    """For each step size, the index of its half (square it) or -1 (compute ``expm``)."""
     src = np.full(sizes.size, -1, dtype=np.int64)
+    depth = np.zeros(sizes.size, dtype=np.int64)
     for k in range(sizes.size):
         half = sizes[k] / 2.0
         j = np.searchsorted(sizes, half)
         for jj in (j - 1, j):
-            if 0 <= jj < k and abs(sizes[jj] - half) <= 1e-13 * sizes[k]:
+            if (
+                0 <= jj < k
+                and abs(sizes[jj] - half) <= 1e-13 * sizes[k]
+                and depth[jj] < MAX_SQUARINGS
+            ):
                 src[k] = jj
+                depth[k] = depth[jj] + 1
     return src
 
 
@@ -198,7 +210,11 @@ def simulate(
     refine_at = np.concatenate([ev_times, events.time_h])
     # the grid depends on the events and outputs only, never on the patients' parameters, so
     # a patient's result does not depend on which patients share the call
-    grid = build_grid(hard, refine_at, grid_options or GridOptions())
+    first = [float(events.time_h.min())] if events.time_h.size else []
+    depot_nodes = [ev[0] for ev in node_ev if ev[2] == 1]
+    if depot_nodes:
+        first.append(min(depot_nodes))  # first absorption start (common lag)
+    grid = build_grid(hard, refine_at, grid_options or GridOptions(), start_h=first)
     sizes = grid.sizes_h
     size_src = _size_sources(sizes)
 

@@ -1,0 +1,192 @@
+"""Hypothesis properties of the simulation core (issue 2): dose linearity of linear PK;
+results invariant (bit-identical) to the order of patients and to the ``block`` argument."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from insilico.pd.models import PDModel
+from insilico.pk.models import PKModel
+from insilico.pk.regimen import build_event_table
+from insilico.pk.simulate import Window, simulate
+
+SETTINGS = settings(deadline=None, max_examples=15, derandomize=True)
+T_OUT = np.linspace(0.0, 48.0, 49)
+WINDOWS = [Window(36.0, 48.0, 0.5, "last"), Window(0.0, 48.0, 0.3, "all")]
+REGIMENS = [
+    "100 mg IV q12h x4",
+    "100 mg IV over 1.5 h q12h x4",
+    "100 mg IV over 20 h q12h x4",
+    "100 mg PO q12h x4",
+    "200 mg PO once then 100 mg PO q12h x3",
+]
+
+
+def make_params(seed: int, n: int, n_cmt: int, lag: str):
+    rng = np.random.default_rng(seed)
+
+    def ln(mu):
+        return mu * np.exp(0.35 * rng.standard_normal(n))
+
+    p = {
+        "cl_L_per_h": ln(5.0),
+        "v1_L": ln(50.0),
+        "ka_per_h": ln(1.0),
+        "f_bio": rng.uniform(0.4, 1.0, n),
+        "q2_L_per_h": ln(10.0),
+        "v2_L": ln(100.0),
+        "q3_L_per_h": ln(2.0),
+        "v3_L": ln(200.0),
+        "kin_per_h": ln(10.0),
+        "kout_per_h": ln(0.2),
+        "imax": rng.uniform(0.3, 0.9, n),
+        "ic50_mg_per_L": ln(0.5),
+    }
+    if lag == "common":
+        p["tlag_h"] = np.full(n, 0.6)
+    elif lag == "per_patient":
+        p["tlag_h"] = rng.uniform(0.0, 2.0, n)
+    if n_cmt < 3:
+        del p["q3_L_per_h"], p["v3_L"]
+    if n_cmt < 2:
+        del p["q2_L_per_h"], p["v2_L"]
+    return p
+
+
+cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**31 - 1),
+        "n": st.integers(1, 9),
+        "n_cmt": st.sampled_from([1, 2, 3]),
+        "regimen": st.sampled_from(REGIMENS),
+        "lag": st.sampled_from(["none", "common", "per_patient"]),
+    }
+)
+
+
+@SETTINGS
+@given(case=cases, factor=st.floats(1e-3, 1e3))
+def test_dose_linearity(case, factor):
+    """Linear PK: scaling every dose by ``factor`` scales C, Cmax, Cmin, AUC by ``factor`` and
+    leaves Tmax unchanged (rtol 1e-10)."""
+    p = make_params(case["seed"], case["n"], case["n_cmt"], case["lag"])
+    ev = build_event_table(case["regimen"], case["n"])
+    base = simulate(PKModel(case["n_cmt"]), p, ev, T_OUT, windows=WINDOWS[:1])
+    scaled = simulate(
+        PKModel(case["n_cmt"]), p, ev.with_amount_factor(factor), T_OUT, windows=WINDOWS[:1]
+    )
+    np.testing.assert_allclose(
+        scaled.conc_mg_per_L, factor * base.conc_mg_per_L, rtol=1e-10, atol=1e-300
+    )
+    for name in ("cmax_mg_per_L_last", "cmin_mg_per_L_last", "auc_mg_h_per_L_last"):
+        np.testing.assert_allclose(scaled.metrics[name], factor * base.metrics[name], rtol=1e-10)
+    np.testing.assert_allclose(
+        scaled.metrics["tmax_h_last"], base.metrics["tmax_h_last"], rtol=1e-8
+    )
+
+
+def _all_arrays(res):
+    out = {"conc": res.conc_mg_per_L}
+    if res.effect is not None:
+        out["effect"] = res.effect
+    out.update({f"m:{k}": v for k, v in res.metrics.items()})
+    out.update({f"s:{k}": v for k, v in res.states.items()})
+    return out
+
+
+@SETTINGS
+@given(case=cases, data=st.data())
+def test_patient_order_invariance(case, data):
+    """Permuting patients permutes the results, bit for bit (PK, PD, metrics, states)."""
+    n = case["n"]
+    perm = np.array(data.draw(st.permutations(range(n))), dtype=int)
+    p = make_params(case["seed"], n, case["n_cmt"], case["lag"])
+    ev = build_event_table(case["regimen"], n)
+    ev = ev.with_amount_factor(np.random.default_rng(case["seed"]).uniform(0.5, 2.0, (n, 1)))
+    kw = {"pd": PDModel("irm1"), "windows": WINDOWS, "return_states": True}
+    a = simulate(PKModel(case["n_cmt"]), p, ev, T_OUT, **kw)
+    b = simulate(
+        PKModel(case["n_cmt"]), {k: v[perm] for k, v in p.items()}, ev.take(perm), T_OUT, **kw
+    )
+    ra, rb = _all_arrays(a), _all_arrays(b)
+    assert ra.keys() == rb.keys()
+    for k in ra:
+        np.testing.assert_array_equal(rb[k], ra[k][perm], err_msg=k)
+
+
+@SETTINGS
+@given(case=cases, block=st.integers(1, 12))
+def test_block_size_invariance(case, block):
+    """Results do not depend on the ``block`` argument of simulate, bit for bit."""
+    n = case["n"] + 5
+    p = make_params(case["seed"], n, case["n_cmt"], case["lag"])
+    ev = build_event_table(case["regimen"], n)
+    kw = {"pd": PDModel("irm1"), "windows": WINDOWS, "return_states": True}
+    a = _all_arrays(simulate(PKModel(case["n_cmt"]), p, ev, T_OUT, block=256, **kw))
+    b = _all_arrays(simulate(PKModel(case["n_cmt"]), p, ev, T_OUT, block=block, **kw))
+    for k in a:
+        np.testing.assert_array_equal(b[k], a[k], err_msg=k)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 9), split=st.integers(1, 8))
+def test_splitting_the_cohort(seed, n, split):
+    """Simulating the cohort in two calls (as the engine does, one task per block of patients)
+    gives the same numbers, bit for bit, as one call (DESIGN: results identical whatever the
+    chunk size)."""
+    split = min(split, n - 1)
+    p = make_params(seed, n, 2, "common")
+    ev = build_event_table("100 mg PO q12h x4", n)
+    kw = {"pd": PDModel("irm1"), "windows": WINDOWS}
+    whole = simulate(PKModel(2), p, ev, T_OUT, **kw)
+    idx = [np.arange(split), np.arange(split, n)]
+    parts = [
+        simulate(PKModel(2), {k: v[i] for k, v in p.items()}, ev.take(i), T_OUT, **kw) for i in idx
+    ]
+    np.testing.assert_array_equal(
+        np.concatenate([r.conc_mg_per_L for r in parts]), whole.conc_mg_per_L
+    )
+    np.testing.assert_array_equal(np.concatenate([r.effect for r in parts]), whole.effect)
+
+
+LAG_GRID_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="BUG: when all patients of a call share one lag time the depot doses are placed at "
+    "grid nodes (dose + tlag, lag_mode 0), otherwise absorption starts inside steps (lag_mode "
+    "1): patients with tlag 0.5 h simulated alone or next to a patient with tlag 1.9 h differ "
+    "in C by ~1e-15 and in the irm1 response by ~7.6e-6 relative, so results depend on how the "
+    "cohort is split into calls (DESIGN: bit-identical whatever the chunking)",
+)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["fast_ka", "distinct_lags", pytest.param("shared_lag_in_part", marks=LAG_GRID_BUG)],
+)
+def test_patient_result_does_not_depend_on_the_other_patients(case):
+    """A patient's numbers are the same whoever shares the call: one fast-absorbing patient
+    (ka 30 /h) or other lag times must not change the grid of the others (bit for bit)."""
+    n = 3
+    p = {
+        "cl_L_per_h": np.full(n, 5.0),
+        "v1_L": np.full(n, 50.0),
+        "ka_per_h": np.array([1.0, 1.0, 30.0 if case == "fast_ka" else 1.0]),
+        "f_bio": np.ones(n),
+        "kin_per_h": np.full(n, 10.0),
+        "kout_per_h": np.full(n, 0.2),
+        "imax": np.full(n, 0.8),
+        "ic50_mg_per_L": np.full(n, 0.5),
+    }
+    if case == "distinct_lags":
+        p["tlag_h"] = np.array([0.2, 0.5, 1.9])
+    elif case == "shared_lag_in_part":
+        p["tlag_h"] = np.array([0.5, 0.5, 1.9])
+    ev = build_event_table("100 mg PO q12h x4", n)
+    kw = {"pd": PDModel("irm1"), "windows": WINDOWS[:1]}
+    whole = simulate(PKModel(1), p, ev, T_OUT, **kw)
+    part = simulate(PKModel(1), {k: v[:2] for k, v in p.items()}, ev.take(slice(0, 2)), T_OUT, **kw)
+    np.testing.assert_array_equal(part.conc_mg_per_L, whole.conc_mg_per_L[:2])
+    np.testing.assert_array_equal(part.effect, whole.effect[:2])
