@@ -42,11 +42,15 @@ class GridOptions:
         Largest step.
     steps_per_level : int
         Steps taken at each size before doubling it.
+    lag_offsets_h : tuple of float
+        Typical absorption lag times: the grid is also graded after ``dose + offset`` (the
+        trial layer passes the compound's typical lag; per-patient lags are never used).
     """
 
     h0_h: float = 1.0 / 32.0
     hmax_h: float = 1.0
     steps_per_level: int = 4
+    lag_offsets_h: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -608,6 +608,16 @@ def linear_kernel(
                         rate[j] -= amount[b0 + j, idx] * inv_dur[idx]
                     if active == 0:
                         rate[:] = 0.0
+            if lag_mode == 1:
+                # lagged arrivals exactly on this node are node events
+                for j in range(nbk):
+                    i = b0 + j
+                    while (
+                        lag_ptr[j] < dep_time.shape[0]
+                        and dep_time[lag_ptr[j]] + tlag[i] == node_h[g]
+                    ):
+                        x[depot, j] += amount[i, dep_ev[lag_ptr[j]]] * f_bio[i]
+                        lag_ptr[j] += 1
             for j in range(nbk):
                 cpost[j] = x[central, j] / v1b[j]
             if not has_ev:

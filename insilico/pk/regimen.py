@@ -210,13 +210,15 @@ def _parse_series(tokens: _Tokens, start_h: float) -> tuple[DoseSeries, bool]:
     route = tokens.peek()
     if route not in ROUTES:
         tokens.fail("a route: PO, IV, SC or IM")
+    at_route = tokens.i
     tokens.take()
     duration_h, rate = 0.0, None
     if tokens.peek() == "over":
         tokens.take()
+        at_duration = tokens.i
         duration_h = _hours(tokens, "an infusion duration (e.g. 1 h)")
         if duration_h <= 0:
-            tokens.i -= 1
+            tokens.i = at_duration
             tokens.fail("an infusion duration > 0")
     elif tokens.peek() == "at":
         tokens.take()
@@ -225,7 +227,8 @@ def _parse_series(tokens: _Tokens, start_h: float) -> tuple[DoseSeries, bool]:
             tokens.fail("the rate unit mg/h")
         tokens.take()
     if (duration_h or rate) and route != "iv":
-        raise RegimenParseError(tokens.text, 0, route, "IV for an infusion")
+        tokens.i = at_route
+        tokens.fail("IV for an infusion ('over ...' or 'at ... mg/h')")
     interval, n_doses, once = None, 1, False
     tok = tokens.peek()
     if tok == "once":
@@ -250,8 +253,9 @@ def _parse_series(tokens: _Tokens, start_h: float) -> tuple[DoseSeries, bool]:
             if n_doses < 1:
                 tokens.i -= 1
                 tokens.fail("a number of doses >= 1 (e.g. x14)")
-        elif tokens.peek() not in (None, "then", "ss"):
-            tokens.fail("a number of doses like x14")
+        else:
+            # 'q12h' alone would silently mean one dose: the count must be written
+            tokens.fail("a number of doses like x14 after the interval")
     elif tok not in (None, "then"):
         tokens.fail("'once', an interval like q12h/bid/qd, or 'then'")
     steady = False

@@ -87,6 +87,7 @@ class SimulationResult:
     effect: np.ndarray | None
     metrics: dict[str, np.ndarray] = field(default_factory=dict)
     states: dict[str, np.ndarray] = field(default_factory=dict)
+    bioavailable_dose_mg: np.ndarray | None = None
 
 
 def _node_events(events: EventTable, shift_depot_h: float):
@@ -194,27 +195,29 @@ def simulate(
     P = pd.pack(dict(params), n)
     A = rate_matrices(model, layout, p, n)
 
-    common_lag = bool(np.all(tlag == tlag[0])) if n else True
-    lag_mode = 0 if (not has_depot or common_lag) else 1
-    shift = float(tlag[0]) if (has_depot and common_lag and n) else 0.0
-    node_ev = _node_events(events, shift)
+    # Lag times: absorption starts at dose + tlag. Depot doses are never node events of the
+    # table; each patient's arrival is applied exactly by the kernel (at a node when it falls
+    # on one, inside the step otherwise). The grid is graded after dose + each *declared*
+    # lag (GridOptions.lag_offsets_h, or a scalar tlag_h), never after the patients' own
+    # values, so a patient's result does not depend on which patients share the call.
+    opts = grid_options or GridOptions()
+    offsets = list(opts.lag_offsets_h)
+    if np.ndim(params.get("tlag_h", 0.0)) == 0 and float(params.get("tlag_h", 0.0)) > 0:
+        offsets.append(float(params["tlag_h"]))
+    lag_mode = 1 if (has_depot and np.any(tlag != 0.0)) else 0
+    node_ev = [ev for ev in _node_events(events, 0.0) if not (lag_mode == 1 and ev[2] == 1)]
     dep_idx = np.flatnonzero(events.kind == BOLUS_DEPOT)
-    if lag_mode == 1:
-        node_ev = [ev for ev in node_ev if ev[2] != 1]
+    dep_times = events.time_h[dep_idx].astype(float)
+    arrivals = np.concatenate([dep_times + off for off in offsets]) if offsets else np.zeros(0)
     ev_times = np.array([ev[0] for ev in node_ev], dtype=float)
     windows = list(windows)
     win_times = np.array([t for w in windows for t in (w.start_h, w.end_h)], dtype=float)
-    hard = np.concatenate([[0.0], out_t, ev_times, win_times])
-    # refined after every event time; per-patient lag times are not used here so that the
-    # grid (and hence every patient's result) does not depend on the other patients
-    refine_at = np.concatenate([ev_times, events.time_h])
-    # the grid depends on the events and outputs only, never on the patients' parameters, so
-    # a patient's result does not depend on which patients share the call
+    hard = np.concatenate([[0.0], out_t, ev_times, win_times, arrivals])
+    refine_at = np.concatenate([ev_times, events.time_h, arrivals])
     first = [float(events.time_h.min())] if events.time_h.size else []
-    depot_nodes = [ev[0] for ev in node_ev if ev[2] == 1]
-    if depot_nodes:
-        first.append(min(depot_nodes))  # first absorption start (common lag)
-    grid = build_grid(hard, refine_at, grid_options or GridOptions(), start_h=first)
+    if dep_times.size and offsets:
+        first += [float(dep_times.min()) + off for off in offsets]  # first absorption start
+    grid = build_grid(hard, refine_at, opts, start_h=first)
     sizes = grid.sizes_h
     size_src = _size_sources(sizes)
 
@@ -266,7 +269,7 @@ def simulate(
         f_bio,
         lag_mode,
         tlag,
-        events.time_h[dep_idx].astype(float),
+        dep_times,
         dep_idx.astype(np.int64),
         x0,
         pd.code,
@@ -290,6 +293,11 @@ def simulate(
         met[:, :, 6] = np.minimum(lo, hi)
         met[:, :, 7] = np.maximum(lo, hi)
     result = SimulationResult(out_t, out_conc.T, out_eff.T if pd.kind != "none" else None)
+    is_depot = events.kind == BOLUS_DEPOT
+    result.bioavailable_dose_mg = events.amount_mg[:, ~is_depot].sum(axis=1) + f_bio * (
+        events.amount_mg[:, is_depot].sum(axis=1)
+    )
+    result.metrics["auc_0_inf_mg_h_per_L"] = result.bioavailable_dose_mg / p["cl_L_per_h"]
     for w, win in enumerate(windows):
         suffix = f"_{win.name}" if win.name else f"_{w}"
         for k, m in enumerate(METRICS):
@@ -322,18 +330,18 @@ def _direct_effect_np(code: int, cu: np.ndarray, P: np.ndarray) -> np.ndarray:
     return e0 + emax * r / (1.0 + r)
 
 
-def auc_0_inf(result: SimulationResult, cl_L_per_h: np.ndarray) -> np.ndarray:
-    """AUC from 0 to infinity (mg·h/L) for linear elimination (needs ``return_states``).
+def auc_0_inf(result: SimulationResult, cl_L_per_h: np.ndarray | None = None) -> np.ndarray:
+    """AUC from 0 to infinity (mg·h/L) of every dose in the event table, linear elimination.
 
-    ``AUC(0, T) + (drug in the body at T) / CL``: every mg still in the body is eventually
-    eliminated at rate ``CL · C``. Exact for linear models, any dosing history.
+    Every mg that reaches the systemic circulation is eventually eliminated at rate
+    ``CL · C``, so ``AUC(0, inf) = (bioavailable amount) / CL`` exactly, whatever the dosing
+    history and the output grid (``F · dose / CL`` for a single dose).
     """
-    if "eliminated_mg" not in result.states:
-        raise SpecError("return_states", False, "True (auc_0_inf needs the amounts)")
-    body = sum(
-        v[:, -1] for k, v in result.states.items() if k.endswith("_mg") and k != "eliminated_mg"
-    )
-    return (result.states["eliminated_mg"][:, -1] + body) / np.asarray(cl_L_per_h)
+    if "auc_0_inf_mg_h_per_L" not in result.metrics:
+        raise SpecError("model.elimination", "nonlinear", "linear elimination for AUC(0, inf)")
+    if cl_L_per_h is None:
+        return result.metrics["auc_0_inf_mg_h_per_L"]
+    return result.bioavailable_dose_mg / np.asarray(cl_L_per_h, dtype=float)
 
 
 def _steady_state(model, layout, params, events, A, grid_options, pd):
@@ -352,7 +360,13 @@ def _steady_state(model, layout, params, events, A, grid_options, pd):
     if events.kind[0] == BOLUS_DEPOT and np.any(tlag >= tau):
         raise SpecError("params.tlag_h", float(np.max(tlag)), f"lag < the ss interval ({tau} h)")
     res = simulate(
-        model, params, one, [0.0, tau], pd=None, grid_options=grid_options, return_states=True
+        model,
+        params,
+        one,
+        [0.0, tau],
+        pd=PDModel("none", pd.effect_compartment),
+        grid_options=grid_options,
+        return_states=True,
     )
     n = events.n_patients
     keep = [i for i in range(layout.size) if i != layout.auc]

@@ -159,13 +159,6 @@ def test_pd_model_spec_errors():
         PDModel("irm1", effect_compartment=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="BUG: a steady-state ('ss') regimen with an effect compartment raises "
-    "KeyError 'ce_mg_per_L': _steady_state simulates the single dose with pd=None, so the "
-    "inner result has no Ce state",
-)
 def test_effect_compartment_at_steady_state():
     """'ss' with a ke0 link: Ce = sum over all past doses of the single-dose Ce (1 cmt bolus)."""
     ke0 = np.array([0.5, 2.0, 0.05])

@@ -256,12 +256,6 @@ def test_auc_0_inf_single_dose():
     close(auc_0_inf(res, CL), 100.0 / CL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: auc_0_inf counts only drug that has entered the body by the last output time: "
-    "a single 100 mg PO dose with tlag 2 h and outputs [0, 1] h gives 0 (expected F*D/CL = "
-    "14 mg h/L for CL 5, F 0.7); a 3-h infusion with outputs [0, 1] h gives D/(3 CL)",
-)
 @pytest.mark.parametrize(
     ("text", "tlag", "f"), [("100 mg PO once", 2.0, 0.7), ("100 mg IV over 3 h once", 0.0, 1.0)]
 )

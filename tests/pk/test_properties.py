@@ -152,19 +152,9 @@ def test_splitting_the_cohort(seed, n, split):
     np.testing.assert_array_equal(np.concatenate([r.effect for r in parts]), whole.effect)
 
 
-LAG_GRID_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when all patients of a call share one lag time the depot doses are placed at "
-    "grid nodes (dose + tlag, lag_mode 0), otherwise absorption starts inside steps (lag_mode "
-    "1): patients with tlag 0.5 h simulated alone or next to a patient with tlag 1.9 h differ "
-    "in C by ~1e-15 and in the irm1 response by ~7.6e-6 relative, so results depend on how the "
-    "cohort is split into calls (DESIGN: bit-identical whatever the chunking)",
-)
-
-
 @pytest.mark.parametrize(
     "case",
-    ["fast_ka", "distinct_lags", pytest.param("shared_lag_in_part", marks=LAG_GRID_BUG)],
+    ["fast_ka", "distinct_lags", "shared_lag_in_part"],
 )
 def test_patient_result_does_not_depend_on_the_other_patients(case):
     """A patient's numbers are the same whoever shares the call: one fast-absorbing patient

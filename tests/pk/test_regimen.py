@@ -170,22 +170,12 @@ def test_parse_error_points_at_token(text, position, token):
     assert lines[2].index("^") - 2 == position
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an infusion on a non-IV route raises RegimenParseError(text, 0, route, ...): "
-    "position 0 (the amount) and the lower-cased token 'po' instead of 'PO' at position 7",
-)
 def test_parse_error_infusion_on_oral_route_points_at_route():
     with pytest.raises(RegimenParseError) as info:
         parse_regimen("100 mg PO over 1 h q12h x3")
     assert (info.value.position, info.value.token) == (7, "PO")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a zero infusion duration written '0 h' points at the unit 'h' (position 17): "
-    "_hours consumed two tokens but the parser steps back only one",
-)
 def test_parse_error_zero_infusion_duration_points_at_number():
     with pytest.raises(RegimenParseError) as info:
         parse_regimen("100 mg IV over 0 h q12h x2")
