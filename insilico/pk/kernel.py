@@ -119,15 +119,28 @@ def _root(coef, fact, lo, hi, deriv, target):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _matvec(phik, x, xn, rate, aug):
-    """``xn = phik[:S, :S] x + phik[:S, S] rate`` for a block, patients innermost."""
+def _matvec(phik, x, xn, rate, aug, depot, auc_i):
+    """``xn = phik[:S, :S] x + phik[:S, S] rate`` for a block, patients innermost.
+
+    Uses the structure of every compartment model here: the depot only decays (its row is
+    diagonal) and the AUC state feeds nothing (its column is the unit vector)."""
     S, nbk = x.shape
     for r in range(S):
+        if r == depot:
+            for j in range(nbk):
+                xn[r, j] = phik[r, r, j] * x[r, j]
+            continue
+        c0 = 0 if auc_i != 0 else 1
         for j in range(nbk):
-            xn[r, j] = phik[r, 0, j] * x[0, j]
-        for c in range(1, S):
+            xn[r, j] = phik[r, c0, j] * x[c0, j]
+        for c in range(c0 + 1, S):
+            if c == auc_i:
+                continue
             for j in range(nbk):
                 xn[r, j] += phik[r, c, j] * x[c, j]
+        if r == auc_i:
+            for j in range(nbk):
+                xn[r, j] += x[r, j]
         if aug:
             for j in range(nbk):
                 xn[r, j] += phik[r, S, j] * rate[j]
@@ -569,6 +582,8 @@ def linear_kernel(
         koutb = np.empty(nbk)
         fuv = np.empty(nbk)
         fnode = np.zeros(nbk)
+        fmid = np.zeros(nbk)
+        fend = np.zeros(nbk)
         for j in range(nbk):
             emb[j] = P[2, b0 + j]
             c50b[j] = P[3, b0 + j]
@@ -641,22 +656,14 @@ def linear_kernel(
                 o += 1
             # indirect response: derivative at the node, Hermite extremum on the last step
             if irm:
-                if hill_one:
-                    if g == 0 or has_ev:
-                        for j in range(nbk):
-                            cu = fub[j] * cpost[j]
-                            fnode[j] = emb[j] * cu / (c50b[j] + cu)
+                if g == 0 or has_ev:
                     for j in range(nbk):
-                        k1[j] = (
-                            kinb[j] * (1.0 + ap * fnode[j])
-                            - koutb[j] * (1.0 + al * fnode[j]) * R[j]
-                        )
-                else:
-                    if g == 0 or has_ev:
-                        for j in range(nbk):
-                            fnode[j] = emb[j] * hill_fraction(
-                                fub[j] * cpost[j], c50b[j], P[4, b0 + j]
-                            )
+                        cu = fub[j] * cpost[j]
+                        if hill_one:
+                            fnode[j] = emb[j] * cu / (c50b[j] + cu)
+                        else:
+                            fnode[j] = emb[j] * hill_fraction(cu, c50b[j], P[4, b0 + j])
+                if W > 0:  # dR/dt at the node, for the Hermite extremum search
                     for j in range(nbk):
                         k1[j] = (
                             kinb[j] * (1.0 + ap * fnode[j])
@@ -763,7 +770,7 @@ def linear_kernel(
             k = step_k[g]
             km = half_k[g]
             h = node_h[g + 1] - node_h[g]
-            _matvec(phi[k], x, xn, rate, aug)
+            _matvec(phi[k], x, xn, rate, aug, depot, auc_i)
             if irm and lag_mode == 0:
                 # RK4 needs only the midpoint concentration: one row of the transition
                 for j in range(nbk):
@@ -836,22 +843,33 @@ def linear_kernel(
             # PD: exponential RK4 (ETDRK4) with exact PK at t, t + h/2, t + h: the -kout R
             # part is integrated exactly, so the step is not limited by the turnover rate
             if irm:
-                for j in range(nbk):
-                    cm = fuv[j] * xm[central, j]
-                    c1 = fuv[j] * xn[central, j]
-                    if hill_one:
-                        fm = emb[j] * cm / (c50b[j] + cm)
-                        f1 = emb[j] * c1 / (c50b[j] + c1)
-                    else:
+                # drug effect at the midpoint and the end of the step
+                if hill_one:
+                    for j in range(nbk):
+                        cm = fuv[j] * xm[central, j]
+                        c1 = fuv[j] * xn[central, j]
+                        fmid[j] = emb[j] * cm / (c50b[j] + cm)
+                        fend[j] = emb[j] * c1 / (c50b[j] + c1)
+                else:
+                    for j in range(nbk):
                         hl = P[4, b0 + j]
-                        fm = emb[j] * hill_fraction(cm, c50b[j], hl)
-                        f1 = emb[j] * hill_fraction(c1, c50b[j], hl)
+                        fmid[j] = emb[j] * hill_fraction(fuv[j] * xm[central, j], c50b[j], hl)
+                        fend[j] = emb[j] * hill_fraction(fuv[j] * xn[central, j], c50b[j], hl)
+                e1v = etd[0, k]
+                e2v = etd[1, k]
+                qv = etd[2, k]
+                w1 = etd[3, k]
+                w2 = etd[4, k]
+                w3 = etd[5, k]
+                for j in range(nbk):
                     f0 = fnode[j]
+                    fm = fmid[j]
+                    f1 = fend[j]
                     kin = kinb[j]
                     kal = koutb[j] * al
                     u = R[j]
-                    e2 = etd[1, k, j]
-                    qq = etd[2, k, j]
+                    e2 = e2v[j]
+                    qq = qv[j]
                     nu = kin * (1.0 + ap * f0) - kal * f0 * u
                     a_ = e2 * u + qq * nu
                     na = kin * (1.0 + ap * fm) - kal * fm * a_
@@ -859,12 +877,7 @@ def linear_kernel(
                     nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
                     c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
                     nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-                    R[j] = (
-                        etd[0, k, j] * u
-                        + etd[3, k, j] * nu
-                        + etd[4, k, j] * (na + nb_)
-                        + (etd[5, k, j] * nc)
-                    )
+                    R[j] = e1v[j] * u + w1[j] * nu + w2[j] * (na + nb_) + w3[j] * nc
                     fnode[j] = f1
             if irm and lag_mode == 1:
                 # dC/dt jumps at a lagged arrival inside the step: redo the response in two
