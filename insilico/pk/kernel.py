@@ -33,14 +33,15 @@ def _factorials(K):
 
 
 @nb.njit(cache=True)
-def taylor_coefficients(A, x, rate, central, v1, K, coef, work):
-    """``coef[k] = d^k C / dt^k`` at the state ``x`` (exact, from ``A`` and the input rate);
-    ``work`` is scratch space of shape (2, S)."""
+def taylor_coefficients(A, x, rate, central, obs, v1, K, coef, work):
+    """``coef[k] = d^k y_obs / dt^k / v1`` at the state ``x`` (exact, from ``A`` and the input
+    rate into ``central``): the concentration C for ``obs = central``, ``v1 = V1``, or the
+    effect-compartment concentration for ``obs = ce``, ``v1 = 1``. ``work``: shape (2, S)."""
     S = x.shape[0]
     y = work[0]
     z = work[1]
     y[:] = x
-    coef[0] = y[central] / v1
+    coef[0] = y[obs] / v1
     for k in range(1, K + 1):
         for r in range(S):
             acc = 0.0
@@ -50,15 +51,15 @@ def taylor_coefficients(A, x, rate, central, v1, K, coef, work):
         if k == 1:
             z[central] += rate
         y[:] = z
-        coef[k] = y[central] / v1
+        coef[k] = y[obs] / v1
 
 
 @nb.njit(cache=True, inline="always")
-def _dcdt(A, x, rate, central, v1):
-    """dC/dt at state ``x`` with input ``rate`` into the central compartment."""
-    acc = rate
+def _dcdt(A, x, rate, central, obs, v1):
+    """d(y_obs / v1)/dt at state ``x`` with input ``rate`` into the central compartment."""
+    acc = rate if obs == central else 0.0
     for c in range(x.shape[0]):
-        acc += A[central, c] * x[c]
+        acc += A[obs, c] * x[c]
     return acc / v1
 
 
@@ -370,7 +371,7 @@ def _pieces(A, h):
 
 
 @nb.njit(cache=True)
-def _refine_extremum(A, x0, rate, central, v1, h, sign, kmax, fact, coef, tw, M, E):
+def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, fact, coef, tw, M, E):
     """Extremum of ``sign * C`` inside ``(0, h)`` from the state ``x0`` at the step start, by
     Newton on the exact Taylor expansion; long steps are cut into pieces whose start states
     come from the exact flow. Returns ``(value, time)`` or ``(nan, nan)``."""
@@ -390,7 +391,7 @@ def _refine_extremum(A, x0, rate, central, v1, h, sign, kmax, fact, coef, tw, M,
         if p > 0:
             _advance(E, x, rate, central, S, xnext)
             x[:] = xnext
-        taylor_coefficients(A, x, rate, central, v1, kt, cf, tw)
+        taylor_coefficients(A, x, rate, central, obs, v1, kt, cf, tw)
         dlo = _poly(cf, fact, 0.0, 1) * sign
         dhi = _poly(cf, fact, hp, 1) * sign
         if dlo > 0.0 and dhi < 0.0:
@@ -429,7 +430,7 @@ def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef, tw, M,
         if p > 0:
             _advance(E, x, rate, central, S, xnext)
             x[:] = xnext
-        taylor_coefficients(A, x, rate, central, v1, kt, cf, tw)
+        taylor_coefficients(A, x, rate, central, central, v1, kt, cf, tw)
         c0 = _poly(cf, fact, 0.0, 0)
         c1 = _poly(cf, fact, hp, 0)
         if c0 >= thr and c1 >= thr:
@@ -482,6 +483,7 @@ def linear_kernel(
     win_a,
     win_b,
     win_thr,
+    win_obs,
     block,
     out_conc,
     out_effect,
@@ -582,6 +584,7 @@ def linear_kernel(
         koutb = np.empty(nbk)
         fuv = np.empty(nbk)
         fnode = np.zeros(nbk)
+        obs_buf = np.zeros(nbk)
         fmid = np.zeros(nbk)
         fend = np.zeros(nbk)
         for j in range(nbk):
@@ -725,6 +728,10 @@ def linear_kernel(
                         continue
                     cc = cpre if side == 0 else cpost
                     xx = xpre if (side == 0 and has_ev) else x
+                    if win_obs[w] >= 0:  # an effect-compartment window: track Ce
+                        for j in range(nbk):
+                            obs_buf[j] = xx[win_obs[w], j]
+                        cc = obs_buf
                     if irm:
                         for j in range(nbk):
                             e_ext[w, 0, j] = min(e_ext[w, 0, j], R[j])
@@ -824,6 +831,8 @@ def linear_kernel(
                         for w in range(W):
                             if a < node_h[win_a[w]] or a > node_h[win_b[w]]:
                                 continue
+                            if win_obs[w] >= 0:
+                                continue  # Ce is smooth at an arrival: nodes + refinement
                             if c_arr > best[w, 0, j]:
                                 best[w, 0, j] = c_arr
                                 best_t[w, 0, j] = a
@@ -1023,14 +1032,17 @@ def linear_kernel(
                                 hh = node_h[g] - node_h[g - 1]
                             # cheap test first: the slope at the step start must point to an
                             # extremum inside the step
-                            if not _dcdt(A[i], xs, rr, central, v1[i]) * sign > 0.0:
+                            obs = central if win_obs[w] < 0 else win_obs[w]
+                            sc = v1[i] if win_obs[w] < 0 else 1.0
+                            if not _dcdt(A[i], xs, rr, central, obs, sc) * sign > 0.0:
                                 continue
                             v, s_ = _refine_extremum(
                                 A[i],
                                 xs,
                                 rr,
                                 central,
-                                v1[i],
+                                obs,
+                                sc,
                                 hh,
                                 sign,
                                 KT,

@@ -233,9 +233,17 @@ def simulate(
 
     out_node = grid.index_of(out_t)
     W = len(windows)
-    win_a = grid.index_of([w.start_h for w in windows]) if W else np.zeros(0, np.int64)
-    win_b = grid.index_of([w.end_h for w in windows]) if W else np.zeros(0, np.int64)
-    win_thr = np.array([w.threshold_mg_per_L for w in windows], dtype=float)
+    # a direct effect through an effect compartment is a monotone function of Ce: each window
+    # gets a twin that tracks (and refines) the extrema of Ce instead of C
+    ce_twins = pd.kind in ("linear", "emax", "sigmoid_emax") and pd.effect_compartment
+    internal = windows + (windows if ce_twins else [])
+    n_win = len(internal)
+    win_a = grid.index_of([w.start_h for w in internal]) if n_win else np.zeros(0, np.int64)
+    win_b = grid.index_of([w.end_h for w in internal]) if n_win else np.zeros(0, np.int64)
+    win_thr = np.array(
+        [w.threshold_mg_per_L for w in windows] + [np.nan] * (n_win - W), dtype=float
+    )
+    win_obs = np.array([-1] * W + [layout.ce] * (n_win - W), dtype=np.int64)
 
     x0 = np.zeros((n, layout.size))
     if events.steady_state_interval_h > 0:
@@ -247,7 +255,7 @@ def simulate(
     out_conc = np.empty((out_t.size, n))
     out_eff = np.zeros((out_t.size, n))
     out_state = np.empty((n, out_t.size, layout.size)) if return_states else np.empty((1, 1, 1))
-    met = np.full((n, W, N_MET), np.nan)
+    met = np.full((n, n_win, N_MET), np.nan)
     linear_kernel(
         A,
         p["v1_L"],
@@ -280,18 +288,20 @@ def simulate(
         win_a.astype(np.int64),
         win_b.astype(np.int64),
         win_thr,
+        win_obs,
         int(block),
         out_conc,
         out_eff,
         out_state,
         met,
     )
-    if pd.kind in ("linear", "emax", "sigmoid_emax") and not pd.effect_compartment:
-        # a direct effect is a monotone function of C: its extrema are those of C (exact)
-        lo = _direct_effect_np(pd.code, P[7][:, None] * met[:, :, 2], P)
-        hi = _direct_effect_np(pd.code, P[7][:, None] * met[:, :, 0], P)
-        met[:, :, 6] = np.minimum(lo, hi)
-        met[:, :, 7] = np.maximum(lo, hi)
+    if pd.kind in ("linear", "emax", "sigmoid_emax"):
+        # a direct effect is a monotone function of C (or Ce): its extrema are those of C (Ce)
+        src = met[:, W:, :] if ce_twins else met[:, :W, :]
+        lo = _direct_effect_np(pd.code, P[7][:, None] * src[:, :, 2], P)
+        hi = _direct_effect_np(pd.code, P[7][:, None] * src[:, :, 0], P)
+        met[:, :W, 6] = np.minimum(lo, hi)
+        met[:, :W, 7] = np.maximum(lo, hi)
     result = SimulationResult(out_t, out_conc.T, out_eff.T if pd.kind != "none" else None)
     is_depot = events.kind == BOLUS_DEPOT
     result.bioavailable_dose_mg = events.amount_mg[:, ~is_depot].sum(axis=1) + f_bio * (

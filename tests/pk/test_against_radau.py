@@ -277,12 +277,6 @@ def test_effect_compartment_outputs(kind):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with an effect compartment, effect_min/effect_max are the extremes over grid "
-    "nodes only (the Ce extremum between nodes is not refined): measured max relative errors "
-    "linear 9.1e-4, emax 7.3e-5, sigmoid_emax 8.9e-5 (E at the outputs: < 3e-14)",
-)
 @pytest.mark.parametrize("kind", ["linear", "emax", "sigmoid_emax"])
 def test_effect_compartment_extrema(kind):
     """Emin/Emax through an effect compartment within 1e-6 relative."""
