@@ -354,20 +354,13 @@ def test_indirect_response_per_patient_lag_fine_grid():
 needs_nonlinear = pytest.mark.skipif(
     not HAS_NONLINEAR, reason="insilico.pk.nonlinear not importable yet"
 )
-MM_STEP_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the Michaelis-Menten RK4 step control is too coarse for fast-eliminating "
-    "patients: 2-cmt, 100 mg IV over 1.5 h q6h x3, V1 35.9 L, CL 5.71 L/h, Vmax 17.4 mg/h, "
-    "Km 0.392 mg/L, Q 10.8 L/h, V2 162 L: C(6 h) = 0.0446 mg/L (Radau); relative error of C "
-    "and of the trough measured 1.2e-4 (nonlinear.py of 13:05), then 3.9e-6 (of 13:26)",
-)
 MM_CASES = [
     ("michaelis_menten", 1, "bolus"),
     ("michaelis_menten", 2, "oral"),
     ("michaelis_menten", 2, "infusion"),
     ("linear+michaelis_menten", 1, "bolus"),
     ("linear+michaelis_menten", 2, "oral"),
-    pytest.param("linear+michaelis_menten", 2, "infusion", marks=MM_STEP_BUG),
+    ("linear+michaelis_menten", 2, "infusion"),
 ]
 
 
@@ -394,14 +387,7 @@ def test_michaelis_menten(elimination, n_cmt, route):
 @pytest.mark.parametrize(
     "kind",
     [
-        pytest.param(
-            "irm2",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: RK4 response of irm2 with Michaelis-Menten PK on the default grid: "
-                "Emin relative error 4.8e-6 (> 1e-6); C, AUC, Cmax, Cmin, R at outputs are < 4e-7",
-            ),
-        ),
+        "irm2",
         "emax",
     ],
 )
