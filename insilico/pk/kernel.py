@@ -173,19 +173,6 @@ def _transitions(A, aug, central, sizes, size_src, b0, nb_, Sa, phi):
                     phi[k, r, c, j] = tmp[r, c]
 
 
-@nb.njit(cache=True, inline="always")
-def _irm1(kind, r, cu, emag, c50, kin, kout):
-    """Indirect-response dR/dt with Hill exponent 1 and cu >= 0 (branch-free in cu)."""
-    f = emag * cu / (c50 + cu)
-    if kind == 4:
-        return kin * (1.0 - f) - kout * r
-    if kind == 5:
-        return kin - kout * (1.0 - f) * r
-    if kind == 6:
-        return kin * (1.0 + f) - kout * r
-    return kin - kout * (1.0 + f) * r
-
-
 @nb.njit(cache=True)
 def _phi123(z):
     """phi_1, phi_2, phi_3 of a real z (series for |z| < 1, closed forms otherwise)."""
@@ -371,22 +358,30 @@ def _pieces(A, h):
 
 
 @nb.njit(cache=True)
-def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, fact, coef, tw, M, E):
-    """Extremum of ``sign * C`` inside ``(0, h)`` from the state ``x0`` at the step start, by
-    Newton on the exact Taylor expansion; long steps are cut into pieces whose start states
-    come from the exact flow. Returns ``(value, time)`` or ``(nan, nan)``."""
+def _piece_setup(A, h, central, kmax, M, E):
+    """Cut a step of ``h`` into Taylor-sized pieces: their number, size and Taylor terms;
+    ``E`` receives the exact flow over one piece (infusion input included) when cut."""
     S = A.shape[0]
     m = _pieces(A, h)
     hp = h / m
-    x = x0.copy()
-    xnext = np.empty(S)
     if m > 1:
         M[:, :] = 0.0
         M[:S, :S] = A
         M[central, S] = 1.0
         expm_small(M * hp, E)
-    kt = _n_terms(A, hp, kmax)
+    return m, hp, _n_terms(A, hp, kmax)
+
+
+@nb.njit(cache=True)
+def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, fact, coef, tw, M, E):
+    """Extremum of ``sign * C`` inside ``(0, h)`` from the state ``x0`` at the step start, by
+    Newton on the exact Taylor expansion; long steps are cut into pieces whose start states
+    come from the exact flow. Returns ``(value, time)`` or ``(nan, nan)``."""
+    S = A.shape[0]
+    m, hp, kt = _piece_setup(A, h, central, kmax, M, E)
     cf = coef[: kt + 1]
+    x = x0.copy()
+    xnext = np.empty(S)
     for p in range(m):
         if p > 0:
             _advance(E, x, rate, central, S, xnext)
@@ -414,17 +409,10 @@ def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef, tw, M,
     if h <= 0.0:
         return 0.0
     S = A.shape[0]
-    m = _pieces(A, h)
-    hp = h / m
+    m, hp, kt = _piece_setup(A, h, central, kmax, M, E)
+    cf = coef[: kt + 1]
     x = x0.copy()
     xnext = np.empty(S)
-    if m > 1:
-        M[:, :] = 0.0
-        M[:S, :S] = A
-        M[central, S] = 1.0
-        expm_small(M * hp, E)
-    kt = _n_terms(A, hp, kmax)
-    cf = coef[: kt + 1]
     total = 0.0
     for p in range(m):
         if p > 0:

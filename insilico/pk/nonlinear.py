@@ -19,7 +19,7 @@ from insilico.errors import SpecError
 from insilico.pd.models import PDModel, irm_rhs
 from insilico.pk.expm import expm_small, square_small
 from insilico.pk.grid import GridOptions, build_grid
-from insilico.pk.kernel import METRICS, N_MET, _hermite_extremum, _pd_value
+from insilico.pk.kernel import N_MET, _hermite_extremum, _pd_value
 from insilico.pk.models import StateLayout, check_parameters, rate_matrices
 from insilico.pk.regimen import BOLUS_DEPOT, INFUSION, EventTable
 
@@ -472,7 +472,12 @@ def simulate_nonlinear(
     model, params, events: EventTable, output_times_h, pd, windows, grid_options, return_states
 ):
     """Michaelis–Menten path of :func:`insilico.pk.simulate.simulate` (same arguments)."""
-    from insilico.pk.simulate import METRIC_UNITS, SimulationResult, _node_events, _size_sources
+    from insilico.pk.simulate import (
+        SimulationResult,
+        _node_events,
+        _size_sources,
+        collect_metrics,
+    )
 
     pd = pd or PDModel()
     if pd.effect_compartment:
@@ -570,16 +575,7 @@ def simulate_nonlinear(
         bool(np.any(events.kind == INFUSION)),
     )
     result = SimulationResult(out_t, out_conc, out_eff if pd.kind != "none" else None)
-    for w, win in enumerate(windows):
-        suffix = f"_{win.name}" if win.name else f"_{w}"
-        for k, m in enumerate(METRICS):
-            if m == "time_above" and not np.isfinite(win.threshold_mg_per_L):
-                continue
-            if m in ("emin", "emax") and pd.kind == "none":
-                continue
-            result.metrics[METRIC_UNITS[m] + suffix] = met[:, w, k]
-        if win.end_h > win.start_h:
-            result.metrics["cavg_mg_per_L" + suffix] = met[:, w, 4] / (win.end_h - win.start_h)
+    collect_metrics(result, windows, met, pd)
     if return_states:
         for name in ("depot", "central", "periph2", "periph3"):
             j = getattr(layout, name)

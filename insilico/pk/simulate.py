@@ -90,6 +90,21 @@ class SimulationResult:
     bioavailable_dose_mg: np.ndarray | None = None
 
 
+def collect_metrics(result: SimulationResult, windows: list[Window], met: np.ndarray, pd) -> None:
+    """Name the kernel's per-window metrics (``met``: (n, n_windows, N_MET)) into ``result``."""
+    for w, win in enumerate(windows):
+        suffix = f"_{win.name}" if win.name else f"_{w}"
+        for k, m in enumerate(METRICS):
+            if m == "time_above" and not np.isfinite(win.threshold_mg_per_L):
+                continue
+            if m in ("emin", "emax") and pd.kind == "none":
+                continue
+            result.metrics[METRIC_UNITS[m] + suffix] = met[:, w, k]
+        length = win.end_h - win.start_h
+        if length > 0:
+            result.metrics["cavg_mg_per_L" + suffix] = met[:, w, 4] / length
+
+
 def _node_events(events: EventTable, shift_depot_h: float):
     """(time, event index, action) for every node event, sorted by time."""
     out = []
@@ -308,17 +323,7 @@ def simulate(
         events.amount_mg[:, is_depot].sum(axis=1)
     )
     result.metrics["auc_0_inf_mg_h_per_L"] = result.bioavailable_dose_mg / p["cl_L_per_h"]
-    for w, win in enumerate(windows):
-        suffix = f"_{win.name}" if win.name else f"_{w}"
-        for k, m in enumerate(METRICS):
-            if m == "time_above" and not np.isfinite(win.threshold_mg_per_L):
-                continue
-            if m in ("emin", "emax") and pd.kind == "none":
-                continue
-            result.metrics[METRIC_UNITS[m] + suffix] = met[:, w, k]
-        length = win.end_h - win.start_h
-        if length > 0:
-            result.metrics["cavg_mg_per_L" + suffix] = met[:, w, 4] / length
+    collect_metrics(result, windows, met, pd)
     if return_states:
         for name in ("depot", "central", "periph2", "periph3"):
             i = getattr(layout, name)
