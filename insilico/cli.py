@@ -1,0 +1,213 @@
+"""``insilico``: the command line, a thin shell over the package's public functions.
+
+Commands::
+
+    insilico run WORKFLOW [--out DIR] [--scheduler ADDR] [--workers N] [--chunk-size N]
+                          [--n-patients N] [--seed S] [--serial] [--no-progress]
+    insilico runs list [--root DIR]
+    insilico runs show RUN [--root DIR]
+    insilico cohort COHORT.yaml -n N --seed S -o FILE.parquet
+    insilico featurize INPUT -o OUT.parquet
+    insilico predict-pk INPUT.csv --out OUT.csv
+    insilico app [--port P] [--root DIR]
+
+Bad input (:class:`insilico.errors.SpecError`, :class:`insilico.errors.CompoundError`) exits
+with code 2 and a one-line reason on stderr; no run directory is left that looks complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> int:
+    print(f"insilico: error: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from insilico.engine.run import run_and_write
+    from insilico.results.summary import format_summary
+
+    executor = "serial" if args.serial else "dask"
+    result, path = run_and_write(
+        root=args.out,
+        spec=args.workflow,
+        executor=executor,
+        n_patients=args.n_patients,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    print(format_summary(result.summary))
+    for row in result.failed.to_dict("records"):
+        print(f"failed compound {row['id']}: {row['error']}")
+    t = result.manifest["timings_s"]
+    print(
+        f"run: {path}  ({result.context.n_patients} patients x {len(result.context.arms)} "
+        f"arms, {t['total']:.1f} s)"
+    )
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from insilico.results.rundir import list_runs
+
+    runs = list_runs(args.root)
+    if runs.empty:
+        print(f"no runs under {args.root}")
+        return 0
+    print(runs.drop(columns=["path"]).to_string(index=False))
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    from insilico.results.rundir import read_run
+    from insilico.results.summary import format_summary
+
+    run = read_run(args.run, args.root)
+    m = run.manifest
+    print(
+        f"run {m['run_id']}  name={m['name']}  created={m['created_utc']}  "
+        f"n_patients={m['n_patients']}  seed={m['seed']}  spec_sha256={m['spec_sha256'][:12]}"
+    )
+    print(format_summary(run.summary))
+    for row in m.get("failed_compounds", []):
+        print(f"failed compound {row['id']}: {row['error']}")
+    return 0
+
+
+def cmd_cohort(args: argparse.Namespace) -> int:
+    from insilico.cohort import load_cohort_spec, write_cohort
+
+    spec = load_cohort_spec(args.cohort)
+    path = write_cohort(spec, args.n, args.seed, args.output)
+    print(f"wrote {args.n} patients to {path}")
+    return 0
+
+
+def cmd_featurize(args: argparse.Namespace) -> int:
+    from insilico.chem.descriptors import write_features
+
+    table = write_features(args.input, args.output)
+    n_ok = int(table["valid"].sum())
+    print(
+        f"wrote {len(table)} compounds ({n_ok} valid, {len(table) - n_ok} failed) to {args.output}"
+    )
+    return 0
+
+
+def cmd_predict_pk(args: argparse.Namespace) -> int:
+    from insilico.chem.profile import predict_pk_table
+
+    table = predict_pk_table(args.input, args.out)
+    n_bad = int((table["error"].astype(str) != "").sum())
+    print(f"wrote {len(table)} predictions ({n_bad} failed) to {args.out}")
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
+    if not app.is_file():
+        return _fail(f"app: {app} not found (run from a source checkout)")
+    env = {**os.environ, "INSILICO_RUNS": str(Path(args.root).resolve())}
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    return subprocess.call(cmd, env=env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="insilico", description="In-silico clinical trials.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a trial protocol (workflows/*.yaml)")
+    r.add_argument("workflow")
+    r.add_argument("--out", default="runs", help="directory of run directories (default runs)")
+    r.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address or scheduler JSON file (default: "
+        "DASK_SCHEDULER_ADDRESS, else a local cluster)",
+    )
+    r.add_argument("--workers", type=int, default=None, help="local cluster worker processes")
+    r.add_argument("--chunk-size", type=int, default=None, help="patients per task")
+    r.add_argument("--n-patients", type=int, default=None)
+    r.add_argument("--seed", type=int, default=None)
+    r.add_argument("--serial", action="store_true", help="run in this process, no Dask")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=cmd_run)
+
+    runs = sub.add_parser("runs", help="list or show runs")
+    rs = runs.add_subparsers(dest="runs_command", required=True)
+    rl = rs.add_parser("list")
+    rl.add_argument("--root", default="runs")
+    rl.set_defaults(func=cmd_runs_list)
+    rsh = rs.add_parser("show")
+    rsh.add_argument("run")
+    rsh.add_argument("--root", default="runs")
+    rsh.set_defaults(func=cmd_runs_show)
+
+    c = sub.add_parser("cohort", help="sample a cohort to Parquet")
+    c.add_argument("cohort")
+    c.add_argument("-n", type=int, required=True)
+    c.add_argument("--seed", type=int, required=True)
+    c.add_argument("-o", "--output", required=True)
+    c.set_defaults(func=cmd_cohort)
+
+    f = sub.add_parser("featurize", help="RDKit features of a CSV/SDF to Parquet")
+    f.add_argument("input")
+    f.add_argument("-o", "--output", required=True)
+    f.set_defaults(func=cmd_featurize)
+
+    pk = sub.add_parser("predict-pk", help="structure-based human PK predictions")
+    pk.add_argument("input")
+    pk.add_argument("--out", required=True)
+    pk.set_defaults(func=cmd_predict_pk)
+
+    a = sub.add_parser("app", help="start the Streamlit app on 127.0.0.1")
+    a.add_argument("--port", type=int, default=8501)
+    a.add_argument("--root", default="runs")
+    a.set_defaults(func=cmd_app)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``insilico`` console script; returns the exit code."""
+    from insilico.errors import InsilicoError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except InsilicoError as exc:  # SpecError, CompoundError, ...
+        code = _fail(str(exc))
+    except KeyboardInterrupt:
+        code = 130
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

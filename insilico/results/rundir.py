@@ -1,0 +1,245 @@
+"""The run directory: ``runs/<run-id>/`` written to a temporary name and renamed when complete.
+
+Layout::
+
+    runs/<run-id>/
+        manifest.json      spec, spec_sha256, seed, n_patients, package versions, timings,
+                           arms, failed compounds and why, executor
+        patients.parquet   one row per patient x arm
+        bands.parquet      percentile bands per arm, quantity and output time
+        summary.parquet    one row per arm (compound x regimen)
+
+A directory is complete when ``manifest.json`` exists in a directory whose name does not start
+with ``.`` (temporary directories are ``.<run-id>.partial-<pid>``); a crash leaves only the
+temporary name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from insilico.errors import SpecError
+
+FILES = ("patients.parquet", "bands.parquet", "summary.parquet")
+PACKAGES = (
+    "insilico",
+    "numpy",
+    "scipy",
+    "numba",
+    "pandas",
+    "pyarrow",
+    "dask",
+    "distributed",
+    "pydantic",
+    "rdkit",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a run depends on."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    if out["insilico"] == "not installed":
+        import insilico
+
+        out["insilico"] = insilico.__version__
+    return out
+
+
+def new_run_id(name: str, spec_sha256: str, root: Path) -> str:
+    """``<UTC yyyymmdd-HHMMSS>-<name>-<hash8>``, suffixed ``-2``, ``-3`` ... if taken."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    base = f"{stamp}-{safe}-{spec_sha256[:8]}"
+    run_id, k = base, 1
+    while (root / run_id).exists():
+        k += 1
+        run_id = f"{base}-{k}"
+    return run_id
+
+
+def write_run(
+    root: str | Path,
+    run_id: str,
+    manifest: dict,
+    patients: pd.DataFrame,
+    bands: pd.DataFrame,
+    summary: pd.DataFrame,
+) -> Path:
+    """Write a complete run directory atomically (temporary name, then rename)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / run_id
+    if final.exists():
+        raise SpecError("run_id", run_id, "a run id that does not exist yet")
+    tmp = root / f".{run_id}.partial-{os.getpid()}"
+    try:
+        tmp.mkdir()
+        patients.to_parquet(tmp / "patients.parquet", index=False)
+        bands.to_parquet(tmp / "bands.parquet", index=False)
+        summary.to_parquet(tmp / "summary.parquet", index=False)
+        manifest = {**manifest, "run_id": run_id, "files": list(FILES)}
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True, default=str), encoding="utf-8"
+        )
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+class RunWriter:
+    """Write a run directory incrementally: patients streamed to Parquet in plan order.
+
+    Everything goes to ``.<run-id>.partial-<pid>`` under ``root``; :meth:`finish` writes the
+    other files and renames the directory; :meth:`abort` (or leaving a ``with`` block with an
+    exception) deletes it. Memory: one task's rows at a time.
+    """
+
+    def __init__(self, root: str | Path, run_id: str):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.run_id = run_id
+        self.final = self.root / run_id
+        if self.final.exists():
+            raise SpecError("run_id", run_id, "a run id that does not exist yet")
+        self.tmp = self.root / f".{run_id}.partial-{os.getpid()}"
+        self.tmp.mkdir()
+        self._writer = None
+        self._schema = None
+
+    def write_patients(self, rows: pd.DataFrame) -> None:
+        """Append rows (same columns and types every time) to patients.parquet."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(rows, preserve_index=False, schema=self._schema)
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.tmp / "patients.parquet", self._schema)
+        self._writer.write_table(table)
+
+    def finish(self, manifest: dict, bands: pd.DataFrame, summary: pd.DataFrame) -> Path:
+        """Write bands, summary and manifest, then rename to the final name."""
+        if self._writer is None:
+            raise RuntimeError("no patients written")
+        self._writer.close()
+        self._writer = None
+        bands.to_parquet(self.tmp / "bands.parquet", index=False)
+        summary.to_parquet(self.tmp / "summary.parquet", index=False)
+        manifest = {**manifest, "run_id": self.run_id, "files": list(FILES)}
+        (self.tmp / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True, default=str), encoding="utf-8"
+        )
+        os.replace(self.tmp, self.final)
+        return self.final
+
+    def abort(self) -> None:
+        """Delete the temporary directory."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # noqa: BLE001 - best effort while cleaning up
+                pass
+            self._writer = None
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None or self.tmp.exists():
+            self.abort()
+
+
+@dataclass
+class Run:
+    """A run directory read back."""
+
+    path: Path
+    manifest: dict
+    summary: pd.DataFrame
+    bands: pd.DataFrame
+
+    def patients(self) -> pd.DataFrame:
+        """Per-patient rows (read on demand: may be large)."""
+        return pd.read_parquet(self.path / "patients.parquet")
+
+
+def is_complete(path: Path) -> bool:
+    """A finished run directory (not a temporary one, manifest present)."""
+    return path.is_dir() and not path.name.startswith(".") and (path / "manifest.json").is_file()
+
+
+def resolve_run(run: str | Path, root: str | Path = "runs") -> Path:
+    """A run path from a path, a run id, or a unique prefix of a run id under ``root``."""
+    p = Path(run)
+    if is_complete(p):
+        return p
+    root = Path(root)
+    if is_complete(root / str(run)):
+        return root / str(run)
+    matches = [q for q in sorted(root.glob(f"{run}*")) if is_complete(q)] if root.is_dir() else []
+    if len(matches) == 1:
+        return matches[0]
+    allowed = "a run directory or run id" + (
+        f" (ambiguous: {[m.name for m in matches]})" if matches else f" under {root}"
+    )
+    raise SpecError("run", str(run), allowed)
+
+
+def read_run(run: str | Path, root: str | Path = "runs") -> Run:
+    """Read a run's manifest, summary and bands."""
+    path = resolve_run(run, root)
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    return Run(
+        path,
+        manifest,
+        pd.read_parquet(path / "summary.parquet"),
+        pd.read_parquet(path / "bands.parquet"),
+    )
+
+
+def list_runs(root: str | Path = "runs") -> pd.DataFrame:
+    """Complete runs under ``root``, newest first: run_id, name, created, n_patients, arms,
+    failed compounds, wall time."""
+    root = Path(root)
+    rows = []
+    if root.is_dir():
+        for p in root.iterdir():
+            if not is_complete(p):
+                continue
+            try:
+                m = json.loads((p / "manifest.json").read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            rows.append(
+                {
+                    "run_id": p.name,
+                    "name": m.get("name", ""),
+                    "created_utc": m.get("created_utc", ""),
+                    "n_patients": m.get("n_patients"),
+                    "n_arms": len(m.get("arms", [])),
+                    "n_failed": len(m.get("failed_compounds", [])),
+                    "wall_s": m.get("timings_s", {}).get("total"),
+                    "path": str(p),
+                }
+            )
+    cols = ["run_id", "name", "created_utc", "n_patients", "n_arms", "n_failed", "wall_s", "path"]
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values(["created_utc", "run_id"], ascending=False).reset_index(drop=True)
