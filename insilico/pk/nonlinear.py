@@ -149,6 +149,43 @@ def _dcdt_at(A, x0, rate, s, central, elim, v1, cl, vmax, km, pd_kind, P, i, wor
 
 
 @nb.njit(cache=True)
+def _bisect(
+    A,
+    x0,
+    rate,
+    lo,
+    hi,
+    deriv,
+    target,
+    lo_positive,
+    central,
+    elim,
+    v1,
+    cl,
+    vmax,
+    km,
+    pd_kind,
+    P,
+    i,
+    work,
+    tol,
+):
+    """Bisection for ``C(s) = target`` (or ``dC/dt(s) = target`` when ``deriv``) on
+    ``[lo, hi]``, the sign at ``lo`` being ``lo_positive``; C from an RK4 re-integration."""
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        d, c = _dcdt_at(A, x0, rate, mid, central, elim, v1, cl, vmax, km, pd_kind, P, i, work)
+        f = (d if deriv else c) - target
+        if (f > 0) == lo_positive:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < tol:
+            break
+    return 0.5 * (lo + hi)
+
+
+@nb.njit(cache=True)
 def nonlinear_kernel(
     A,
     v1,
@@ -341,33 +378,27 @@ def nonlinear_kernel(
                 if c0 >= thr and c1 >= thr:
                     t_above[w] += h
                 elif (c0 >= thr) != (c1 >= thr):
-                    lo, hi = 0.0, h
-                    flo = c0 - thr
-                    for _ in range(60):
-                        mid = 0.5 * (lo + hi)
-                        _, cm = _dcdt_at(
-                            A[i],
-                            xg,
-                            r_inf,
-                            mid,
-                            central,
-                            elim,
-                            v1[i],
-                            cl[i],
-                            vmax[i],
-                            km[i],
-                            pd_kind,
-                            P,
-                            i,
-                            work,
-                        )
-                        if (cm - thr > 0) == (flo > 0):
-                            lo = mid
-                        else:
-                            hi = mid
-                        if hi - lo < 1e-12:
-                            break
-                    s = 0.5 * (lo + hi)
+                    s = _bisect(
+                        A[i],
+                        xg,
+                        r_inf,
+                        0.0,
+                        h,
+                        False,
+                        thr,
+                        c0 > thr,
+                        central,
+                        elim,
+                        v1[i],
+                        cl[i],
+                        vmax[i],
+                        km[i],
+                        pd_kind,
+                        P,
+                        i,
+                        work,
+                        1e-12,
+                    )
                     t_above[w] += s if c0 >= thr else h - s
         for w in range(W):
             for m in range(2):
@@ -417,31 +448,27 @@ def nonlinear_kernel(
                     )
                     if not (dlo * sign > 0 and dhi * sign < 0):
                         continue
-                    for _ in range(80):
-                        mid = 0.5 * (lo + hi)
-                        dm, _ = _dcdt_at(
-                            A[i],
-                            xs,
-                            rr,
-                            mid,
-                            central,
-                            elim,
-                            v1[i],
-                            cl[i],
-                            vmax[i],
-                            km[i],
-                            pd_kind,
-                            P,
-                            i,
-                            work,
-                        )
-                        if dm * sign > 0:
-                            lo = mid
-                        else:
-                            hi = mid
-                        if hi - lo < 1e-10:
-                            break
-                    s = 0.5 * (lo + hi)
+                    s = _bisect(
+                        A[i],
+                        xs,
+                        rr,
+                        lo,
+                        hi,
+                        True,
+                        0.0,
+                        sign > 0,
+                        central,
+                        elim,
+                        v1[i],
+                        cl[i],
+                        vmax[i],
+                        km[i],
+                        pd_kind,
+                        P,
+                        i,
+                        work,
+                        1e-10,
+                    )
                     _, v = _dcdt_at(
                         A[i],
                         xs,
