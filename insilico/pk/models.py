@@ -120,10 +120,6 @@ class StateLayout:
             i += int(present)
         return StateLayout(size=i, **idx)
 
-    @property
-    def amount_indices(self) -> list[int]:
-        """Indices of drug amounts in the body (depot, central, peripherals)."""
-        return [i for i in (self.depot, self.central, self.periph2, self.periph3) if i >= 0]
 
 
 def _param(params, name, n, default=None):
