@@ -16,9 +16,9 @@ import numpy as np
 TAYLOR_DEGREE = 18
 
 
-@nb.njit(cache=True, fastmath=False)
-def expm_small(M: np.ndarray, out: np.ndarray) -> None:
-    """``out = exp(M)`` for a small square matrix ``M`` (float64)."""
+@nb.njit(cache=True)
+def norm1(M: np.ndarray) -> float:
+    """The 1-norm (largest absolute column sum) of a small square matrix."""
     n = M.shape[0]
     norm = 0.0
     for j in range(n):
@@ -26,6 +26,14 @@ def expm_small(M: np.ndarray, out: np.ndarray) -> None:
         for i in range(n):
             col += abs(M[i, j])
         norm = max(norm, col)
+    return norm
+
+
+@nb.njit(cache=True, fastmath=False)
+def expm_small(M: np.ndarray, out: np.ndarray) -> None:
+    """``out = exp(M)`` for a small square matrix ``M`` (float64)."""
+    n = M.shape[0]
+    norm = norm1(M)
     s = 0
     if norm > 0.5:
         s = int(np.ceil(np.log2(norm / 0.5)))

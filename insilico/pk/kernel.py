@@ -16,7 +16,7 @@ import numba as nb
 import numpy as np
 
 from insilico.pd.models import direct_effect, hill_fraction, irm_rhs
-from insilico.pk.expm import expm_small, square_small
+from insilico.pk.expm import expm_small, norm1, square_small
 
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
 N_MET = len(METRICS)
@@ -76,14 +76,7 @@ def _poly(coef, fact, s, deriv):
 @nb.njit(cache=True)
 def _n_terms(A, h, kmax):
     """Taylor terms so that ``(||A||_1 h)^K / K! < 1e-17`` (at most ``kmax``)."""
-    S = A.shape[0]
-    norm = 0.0
-    for c in range(S):
-        col = 0.0
-        for r in range(S):
-            col += abs(A[r, c])
-        norm = max(norm, col)
-    x = norm * abs(h)
+    x = norm1(A) * abs(h)
     term = 1.0
     for k in range(1, kmax + 1):
         term *= x / k
@@ -347,14 +340,7 @@ def _size_index(sizes, h):
 @nb.njit(cache=True)
 def _pieces(A, h):
     """Number of equal pieces of a step so that ``||A||_1 h / pieces <= 6`` (Taylor range)."""
-    S = A.shape[0]
-    norm = 0.0
-    for c in range(S):
-        col = 0.0
-        for r in range(S):
-            col += abs(A[r, c])
-        norm = max(norm, col)
-    return max(1, int(np.ceil(norm * h / 6.0)))
+    return max(1, int(np.ceil(norm1(A) * h / 6.0)))
 
 
 @nb.njit(cache=True)

@@ -121,7 +121,6 @@ class StateLayout:
         return StateLayout(size=i, **idx)
 
 
-
 def _param(params, name, n, default=None):
     if name in params:
         v = np.asarray(params[name], dtype=float)
