@@ -327,6 +327,9 @@ def _profile_one(
 
     if _ok(th_m):
         t_half = _measured(row, "t_half_h", th_m)
+    elif cl is not None and v is not None and cl.source == v.source == "measured":
+        # measured CL and Vss give t1/2: a measurement beats the structure model
+        t_half = PKParameter(LN2 * v.value / cl.value, "measured", 0.0, "ln2 Vss / CL")
     else:
         t_half = _pred_param(pred, "t_half_h", 1.0, "structure model (direct)")
         if t_half is None and cl is not None and v is not None:
@@ -409,7 +412,8 @@ def _profile_one(
 def _needs_prediction(row: pd.Series) -> bool:
     has_cl = any(_ok(_num(row, c)) for c in ("cl_L_per_h", "cl_mL_min_kg"))
     has_v = any(_ok(_num(row, c)) for c in ("v_L", "vdss_L_per_kg"))
-    has_th = _ok(_num(row, "t_half_h"))
+    # measured CL and Vss give t1/2 (and any two of the three give the third)
+    has_th = _ok(_num(row, "t_half_h")) or (has_cl and has_v)
     has_fu = _ok(_num(row, "fu"))
     return not (has_cl and has_v and has_th and has_fu)
 

@@ -274,3 +274,11 @@ def test_predicted_bioavailability_of_known_drugs_within_two_fold(tmp_path, no_m
     for p, f_obs in zip(profiles, df["f_obs"].astype(float), strict=True):
         assert p.f_bio.source == "predicted"
         assert abs(math.log(p.f_bio.value / f_obs)) < math.log(2), (p.id, p.f_bio.value)
+
+
+def test_measured_cl_and_v_give_half_life_not_the_prediction(tmp_path, fake_model):
+    # the (fake) structure model predicts t1/2 = 8 h; measured CL and Vss must win
+    df = _compounds(tmp_path, f"id,smiles,cl_L_per_h,v_L,fu\nA,{LIDOCAINE},30,90,0.3\n")
+    (p,), failed = build_profiles(df)
+    assert failed.empty
+    assert p.t_half_h == PKParameter(math.log(2) * 90.0 / 30.0, "measured", 0.0, "ln2 Vss / CL")
