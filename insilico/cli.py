@@ -36,6 +36,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from insilico.results.summary import format_summary
 
     executor = "serial" if args.serial else "dask"
+    dose_scan = None
+    if args.dose_scan:
+        try:
+            dose_scan = [float(x) for x in args.dose_scan.split(",") if x.strip()]
+        except ValueError:
+            return _fail(
+                f"--dose-scan: {args.dose_scan!r} is not a comma-separated list of doses in mg "
+                "(e.g. 10,30,100,300)"
+            )
+        if not dose_scan or any(not (d > 0 and d < float("inf")) for d in dose_scan):
+            return _fail(f"--dose-scan: {args.dose_scan!r}; allowed: doses > 0 mg")
+        if sorted(set(dose_scan)) != sorted(dose_scan):
+            return _fail(f"--dose-scan: {args.dose_scan!r}; allowed: distinct doses")
     result, path = run_and_write(
         root=args.out,
         spec=args.workflow,
@@ -46,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         progress=not args.no_progress,
+        dose_scan=dose_scan,
     )
     print(format_summary(result.summary))
     for row in result.failed.to_dict("records"):
@@ -155,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--n-patients", type=int, default=None)
     r.add_argument("--seed", type=int, default=None)
     r.add_argument("--serial", action="store_true", help="run in this process, no Dask")
+    r.add_argument(
+        "--dose-scan",
+        default=None,
+        metavar="D1,D2,...",
+        help="doses in mg to scan for every compound (its first regimen, scaled)",
+    )
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_run)
 

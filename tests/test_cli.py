@@ -47,7 +47,7 @@ def test_run_serial_then_list_and_show(tmp_path, capsys):
     out = tmp_path / "runs"
     assert main(["run", str(wf), "--out", str(out), "--serial", "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert "atenolol:low" in text and "placebo" in text and "responders" in text
+    assert "atenolol:low" in text and "placebo" in text and "responder (95% CI)" in text
     runs = list_runs(out)
     assert len(runs) == 1
     assert main(["runs", "list", "--root", str(out)]) == 0

@@ -9,17 +9,30 @@ import pandas as pd
 
 from insilico.engine.bands import BAND_PERCENTILES, histogram_percentiles
 from insilico.engine.task import Partial
-from insilico.results.summary import EXPOSURE_COLUMNS
+from insilico.trial.block import COVARIATE_COLUMNS, PARAMETER_COLUMNS
 from insilico.trial.context import TrialContext
 
+#: Per-patient columns the scorecard does not need (dropped from memory when rows are
+#: streamed to patients.parquet): covariates, parameters, probabilities, QTc details.
+NOT_SUMMARIZED = (
+    *COVARIATE_COLUMNS,
+    *PARAMETER_COLUMNS,
+    "tmax_h",
+    "cavg_last_mg_per_L",
+    "biomarker_baseline",
+    "herg_block_fraction",
+    "qtc_on_drug_ms",
+    "dqtc_ms",
+    "dropout_h",
+    "doses_missed",
+    "titration_steps",
+)
 
-def summary_columns(ctx: TrialContext) -> list[str]:
-    """Per-patient columns the summary needs (kept in memory when rows are streamed)."""
-    cols = ["arm", "compound_id", "regimen", *EXPOSURE_COLUMNS.values()]
-    if ctx.responder is not None and ctx.has_biomarker:
-        cols += ["biomarker_change_pct", "responder"]
-    cols += [f"ae_{a.name}" for a in ctx.adverse_events]
-    return cols
+
+def slim(rows: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``rows`` that the scorecard needs."""
+    drop = [c for c in rows.columns if c in NOT_SUMMARIZED or c.endswith("_prob")]
+    return rows.drop(columns=drop)
 
 
 class Merger:
@@ -43,7 +56,6 @@ class Merger:
         self._pending: dict[int, pd.DataFrame] = {}
         self._kept: list[pd.DataFrame] = []
         self._next = 0
-        self._slim = summary_columns(ctx)
         n_arms = len(ctx.arms)
         nt = ctx.output_times_h.size
         self.conc = np.zeros((n_arms, nt, ctx.conc_grid.n_bins), dtype=np.int64)
@@ -64,7 +76,7 @@ class Merger:
             rows = self._pending.pop(self._next)
             if self.sink is not None:
                 self.sink(rows)
-                rows = rows[self._slim]
+                rows = slim(rows)
             self._kept.append(rows)
             self._next += 1
 
@@ -81,7 +93,7 @@ class Merger:
     def patients(self) -> pd.DataFrame:
         """Per-patient rows of every task, in plan order (arm, then patient id).
 
-        With a sink, only the summary columns (:func:`summary_columns`)."""
+        With a sink, only the summary columns (:func:`slim`)."""
         self._check_complete()
         return pd.concat(self._kept, ignore_index=True)
 

@@ -14,7 +14,7 @@ from insilico.engine.plan import effective_chunk_size, plan_tasks
 from insilico.errors import SpecError
 from insilico.io.compounds import resolve_compounds
 from insilico.results.rundir import package_versions
-from insilico.results.summary import summarize_patients
+from insilico.results.scorecard import summarize_trial
 from insilico.trial.context import TrialContext, build_context
 from insilico.trial.spec import TrialSpec, load_trial_spec
 
@@ -37,6 +37,7 @@ def prepare_trial(
     n_patients: int | None = None,
     seed: int | None = None,
     source: str | None = None,
+    dose_scan: list[float] | None = None,
 ) -> tuple[TrialSpec, TrialContext, pd.DataFrame, dict]:
     """Load and validate everything before any simulation (all input errors surface here).
 
@@ -49,7 +50,9 @@ def prepare_trial(
     profiles, failed, _ = resolve_compounds(spec.compounds, source)
     t1 = time.perf_counter()
     try:
-        ctx, failed = build_context(spec, profiles, failed, n_patients=n_patients, seed=seed)
+        ctx, failed = build_context(
+            spec, profiles, failed, n_patients=n_patients, seed=seed, dose_scan=dose_scan
+        )
     except SpecError as exc:
         if source is None or exc.source is not None:
             raise
@@ -70,6 +73,7 @@ def run_trial(
     callback=None,
     patients_sink=None,
     source: str | None = None,
+    dose_scan: list[float] | None = None,
 ) -> TrialResult:
     """Run a trial and return its tables (see :func:`insilico.results.rundir.write_run`).
 
@@ -87,6 +91,8 @@ def run_trial(
         Results do not depend on it.
     callback : callable, optional
         ``callback(n_done, n_total)`` after each completed task.
+    dose_scan : list of float, optional
+        Doses (mg) to scan, overriding the spec's ``dose_scan`` (``--dose-scan``).
     patients_sink : callable, optional
         Receives the per-patient rows in plan order, one task's rows at a time; the result's
         ``patients`` then holds only the columns the summary needs (bounded client memory).
@@ -94,7 +100,7 @@ def run_trial(
     if executor not in EXECUTORS:
         raise SpecError("executor", executor, f"one of {list(EXECUTORS)}")
     t_start = time.perf_counter()
-    spec, ctx, failed, timings = prepare_trial(spec, n_patients, seed, source)
+    spec, ctx, failed, timings = prepare_trial(spec, n_patients, seed, source, dose_scan)
     tasks = plan_tasks(len(ctx.arms), ctx.n_patients, chunk_size)
     info: dict = {"executor": executor}
     t0 = time.perf_counter()
@@ -115,11 +121,7 @@ def run_trial(
     t1 = time.perf_counter()
     patients = merger.patients()
     bands = merger.bands()
-    summary = summarize_patients(
-        patients,
-        [a.name for a in ctx.adverse_events],
-        [(a.name, a.compound_id, a.regimen_name) for a in ctx.arms],
-    )
+    summary = summarize_trial(patients, ctx)
     timings["merge"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t_start
     manifest = {
@@ -129,6 +131,11 @@ def run_trial(
         "spec_sha256": spec.sha256(),
         "seed": ctx.seed,
         "n_patients": ctx.n_patients,
+        "n_patients_per_trial": ctx.n_per_trial,
+        "n_trials": ctx.n_trials,
+        "compound_draws": ctx.compound_draws,
+        "primary_endpoint": ctx.primary,
+        "dose_scan_mg": list(dose_scan) if dose_scan else None,
         "packages": package_versions(),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
         "arms": [
@@ -137,7 +144,12 @@ def run_trial(
                 "compound_id": a.compound_id,
                 "regimen": a.regimen_name,
                 "regimen_text": a.regimen_text,
+                "dose_mg": a.dose_mg,
                 "typical": a.typical,
+                "herg_ic50_mg_per_L": a.herg_ic50_mg_per_L,
+                "potency_mg_per_L": a.potency_mg_per_L,
+                "clogp": a.clogp,
+                "structural_alerts": list(a.structural_alerts),
             }
             for a in ctx.arms
         ],

@@ -7,34 +7,18 @@ import math
 import numpy as np
 import pandas as pd
 
-#: Two-sided 95 % normal quantile.
-Z95 = 1.959963984540054
+from insilico.endpoints.stats import Z95, wilson_interval
+
+__all__ = ["EXPOSURE_COLUMNS", "Z95", "format_summary", "summarize_patients", "wilson_interval"]
 
 #: Exposure columns summarized by percentiles in summary.parquet.
 EXPOSURE_COLUMNS = {
     "cmax": "cmax_mg_per_L",
     "auc_last": "auc_last_mg_h_per_L",
+    "auc_total": "auc_total_mg_h_per_L",
     "trough": "trough_mg_per_L",
 }
 SUMMARY_PERCENTILES = (5, 50, 95)
-
-
-def wilson_interval(k, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion ``k / n``.
-
-    ``(p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)`` (Wilson 1927,
-    doi:10.1080/01621459.1927.10502953). NaN where ``n == 0``.
-    """
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = k / n
-        denom = 1.0 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-        lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-        hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
-    return lo, hi
 
 
 def _rate(values: pd.Series, prefix: str) -> dict[str, float]:
@@ -54,6 +38,7 @@ def summarize_patients(
     patients: pd.DataFrame,
     adverse_events: list[str],
     arms: list[tuple[str, str, str]] | None = None,
+    rate_columns: list[str] | None = None,
 ) -> pd.DataFrame:
     """One row per arm: ``arms`` (name, compound id, regimen) in that order, else the arms in
     order of first appearance. An arm without patients (parallel design, tiny cohort) has
@@ -62,7 +47,8 @@ def summarize_patients(
     Columns: ``arm``, ``compound_id``, ``regimen``, ``n``, ``<exposure>_p5/_p50/_p95``
     (linear-interpolation percentiles of the patient values), ``biomarker_change_pct_p50``,
     ``responder_n/_events/_rate/_ci_low/_ci_high`` and ``ae_<name>_n/_events/_rate/_ci_low/
-    _ci_high`` (Wilson 95 % intervals).
+    _ci_high`` (Wilson 95 % intervals); ``rate_columns`` adds ``<column>_n/...`` for more
+    yes/no columns (named as they are). Missing exposure columns are skipped.
     """
     if arms is None:
         first = patients.drop_duplicates("arm")
@@ -78,6 +64,8 @@ def summarize_patients(
             "n": len(g),
         }
         for short, col in EXPOSURE_COLUMNS.items():
+            if col not in g:
+                continue
             vals = g[col].to_numpy(dtype=float)
             for q in SUMMARY_PERCENTILES:
                 row[f"{short}_p{q}"] = float(np.percentile(vals, q)) if vals.size else math.nan
@@ -88,34 +76,81 @@ def summarize_patients(
             row.update(_rate(g["responder"], "responder"))
         for name in adverse_events:
             row.update(_rate(g[f"ae_{name}"], f"ae_{name}"))
+        for col in rate_columns or ():
+            if col in g and col != "responder":
+                row.update(_rate(g[col], col))
         out.append(row)
     return pd.DataFrame(out)
 
 
+def _pct(r: pd.Series, prefix: str) -> str:
+    rate = r.get(f"{prefix}_rate")
+    if rate is None or pd.isna(rate):
+        return "-"
+    return (
+        f"{100 * rate:.1f}% [{100 * r[prefix + '_ci_low']:.1f}-{100 * r[prefix + '_ci_high']:.1f}]"
+    )
+
+
 def format_summary(summary: pd.DataFrame) -> str:
-    """A compact text table for the terminal."""
+    """The scorecard as a terminal table: exposure, every yes/no endpoint and adverse event
+    with its 95 % interval, P(response without serious AE), hERG margin, the comparison with
+    the comparator arm, power, rank; then the best dose per compound of a dose scan."""
     cols = {
+        "rank": "rank",
         "arm": "arm",
         "n": "n",
         "cmax_p50": "Cmax p50 mg/L",
-        "auc_last_p50": "AUCtau p50",
-        "trough_p50": "Ctrough p50",
+        "auc_last_p50": "AUCtau p50 mg*h/L",
     }
     table = summary[[c for c in cols if c in summary]].rename(columns=cols).copy()
-
-    def pct(r, prefix):
-        return (
-            f"{100 * r[prefix + '_rate']:.1f}% "
-            f"[{100 * r[prefix + '_ci_low']:.1f}-{100 * r[prefix + '_ci_high']:.1f}]"
+    rates = [c[: -len("_rate")] for c in summary.columns if c.endswith("_rate")]
+    rates = [c for c in rates if f"{c}_ci_low" in summary and not c.startswith("herg_margin")]
+    order = sorted(rates, key=lambda c: (c.startswith("ae_"), c == "response_no_sae"))
+    for prefix in order:
+        label = {
+            "response_no_sae": "response w/o serious AE",
+            "ae_serious_any": "any serious AE",
+        }.get(prefix, prefix.removeprefix("ae_"))
+        table[f"{label} (95% CI)"] = [_pct(r, prefix) for _, r in summary.iterrows()]
+    if "herg_margin_p50" in summary:
+        table["hERG margin p50"] = summary["herg_margin_p50"].map(
+            lambda v: "-" if pd.isna(v) else f"{v:.3g}"
         )
-
-    if "responder_rate" in summary:
-        table["responders (95% CI)"] = [pct(r, "responder") for _, r in summary.iterrows()]
-    for c in summary.columns:
-        if c.startswith("ae_") and c.endswith("_rate"):
-            prefix = c[: -len("_rate")]
-            table[f"{prefix[3:]} (95% CI)"] = [pct(r, prefix) for _, r in summary.iterrows()]
+    diff = [c for c in summary.columns if c.endswith("_diff")]
+    for c in diff:
+        base = c[: -len("_diff")]
+        table[f"{base.replace('_vs_', ' vs ')} diff (95% CI)"] = [
+            "-"
+            if pd.isna(r[c])
+            else f"{100 * r[c]:+.1f} [{100 * r[base + '_diff_ci_low']:+.1f},"
+            f"{100 * r[base + '_diff_ci_high']:+.1f}] p={r[base + '_p_value']:.2g}"
+            for _, r in summary.iterrows()
+        ]
+    if "power" in summary:
+        table["power (95% CI)"] = [
+            "-"
+            if pd.isna(r["power"])
+            else f"{100 * r['power']:.0f}% "
+            f"[{100 * r['power_ci_low']:.0f}-{100 * r['power_ci_high']:.0f}]"
+            for _, r in summary.iterrows()
+        ]
     with pd.option_context(
-        "display.width", 200, "display.max_columns", 50, "display.float_format", "{:.4g}".format
+        "display.width",
+        250,
+        "display.max_columns",
+        60,
+        "display.max_colwidth",
+        60,
+        "display.float_format",
+        "{:.4g}".format,
     ):
-        return table.to_string(index=False)
+        text = table.to_string(index=False)
+    if "best_dose_mg" in summary:
+        best = summary.dropna(subset=["best_dose_mg"]).drop_duplicates("compound_id")
+        for _, r in best.iterrows():
+            text += (
+                f"\nbest dose {r['compound_id']}: {r['best_dose_mg']:g} mg "
+                f"(doses not distinguishable from it: {r['best_dose_set_mg']} mg)"
+            )
+    return text

@@ -1,22 +1,27 @@
-"""One arm for one fixed block of patient ids: cohort -> twins -> simulation -> endpoints.
+"""One arm for one fixed block of patient ids: cohort -> twins -> conduct -> simulation ->
+endpoints and safety.
 
-Everything random is keyed by ``(seed, purpose, fixed patient block)`` (:mod:`insilico.rng`):
-covariates (``"cohort"``, by :func:`insilico.cohort.sample_cohort_range`), random effects
-(``"iiv:<compound id>"``: the same twin keeps its etas in every arm of that compound),
-randomization (``"randomization"``, parallel design) and adverse-event draws
-(``"ae:<event>"``: a twin's susceptibility is the same in every arm).
+Everything random is keyed by ``(seed, purpose, fixed patient block)`` (:mod:`insilico.rng`),
+so a twin's draws do not depend on chunking, workers or the other arms:
+covariates (``"cohort"``), random effects (``"iiv:<compound id>"``: the same in every arm of
+that compound), randomization (``"randomization"``), disease baseline, placebo response,
+residual error, dropout and missed doses (``"baseline"``, ``"placebo"``, ``"residual"``,
+``"dropout"``, ``"adherence"``: the same twin in every arm), QT baseline and residual
+(``"qt:baseline"``, ``"qt:residual"``) and adverse-event draws (``"ae:<event>"``: a twin's
+susceptibility does not change with the arm). Compound parameter draws (uncertainty) are keyed
+by compound (:func:`insilico.trial.context._log_multipliers`).
 
-Endpoints (deliberately simple in this version)
------------------------------------------------
-* Exposure: ``cmax_mg_per_L`` and ``tmax_h`` over the whole treatment, ``auc_last_mg_h_per_L``,
-  ``cavg_last_mg_per_L`` and ``trough_mg_per_L`` (concentration at the end of the last dosing
-  interval, or at the end of the trial if earlier) over the last dosing interval.
-* Biomarker: ``biomarker_change_pct = 100 (E(t) - E0) / E0`` at the responder time, with E0
-  the model's baseline; a responder has a change at least as large as ``change_pct`` in its
-  direction (``change_pct < 0``: a decrease of at least ``|change_pct|`` %).
-* Adverse events: ``logit P = intercept + slope x`` (see
-  :class:`insilico.trial.spec.AdverseEventSpec`); the event occurs when the twin's uniform
-  draw is below ``P``.
+Per-patient columns
+-------------------
+* Exposure: ``cmax_mg_per_L``/``tmax_h`` over the treatment, ``auc_total_mg_h_per_L``,
+  and over the last dosing interval ``auc_last_mg_h_per_L``, ``cavg_last_mg_per_L``,
+  ``trough_mg_per_L`` (concentration at the end of the last interval, or at the trial end).
+* Conduct: ``trial`` (replicate), ``dropout_h`` (inf when completing), ``doses_missed``,
+  ``titration_steps``.
+* Efficacy: one column per endpoint (:mod:`insilico.trial.outcomes`), the baseline
+  ``biomarker_baseline`` and ``biomarker_change_pct`` at the primary endpoint's time.
+* Safety: hERG/QT columns, ``ae_dili``, each declared ``ae_<name>`` (with ``_prob``),
+  ``ae_serious_any`` and ``response_no_sae`` (primary endpoint met, no serious event).
 """
 
 from __future__ import annotations
@@ -30,8 +35,15 @@ from insilico.pk.models import PKModel
 from insilico.pk.regimen import build_event_table, parse_regimen
 from insilico.pk.simulate import Window, simulate
 from insilico.rng import draw_by_block
+from insilico.trial import conduct
 from insilico.trial.context import Arm, TrialContext
-from insilico.twin import individual_parameters, sample_etas
+from insilico.trial.outcomes import (
+    adverse_event_columns,
+    endpoint_columns,
+    logistic_events_so_far,
+    safety_columns,
+)
+from insilico.twin import FRACTIONS, individual_parameters, sample_etas
 
 #: Covariates copied into patients.parquet.
 COVARIATE_COLUMNS = ("age_years", "sex", "weight_kg", "egfr_mL_min_1_73m2")
@@ -52,8 +64,85 @@ def assigned_arm(ctx: TrialContext, start: int, stop: int) -> np.ndarray | None:
     return np.searchsorted(cum, u, side="right").astype(np.int64)
 
 
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+def _uniform(ctx, purpose, start, stop, keep, cols: int = 0) -> np.ndarray:
+    shape = (lambda m: (m, cols)) if cols else (lambda m: m)
+    return draw_by_block(ctx.seed, purpose, start, stop, lambda g, m: g.random(shape(m)))[keep]
+
+
+def _normal(ctx, purpose, start, stop, keep, cols: int = 0) -> np.ndarray:
+    shape = (lambda m: (m, cols)) if cols else (lambda m: m)
+    draw = draw_by_block(ctx.seed, purpose, start, stop, lambda g, m: g.standard_normal(shape(m)))
+    return draw[keep]
+
+
+def twin_parameters(
+    ctx: TrialContext, arm: Arm, cov: pd.DataFrame, start: int, stop: int, keep: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Individual PK/PD parameters of the arm's twins, with the compound draw of each twin's
+    trial replicate when the protocol propagates compound uncertainty."""
+    n = len(cov)
+    etas = sample_etas(ctx.iiv, ctx.seed, f"iiv:{arm.compound_id}", start, stop)
+    etas = {k: v[keep] for k, v in etas.items()}
+    covariates = {c: cov[c].to_numpy(dtype=float) for c in ("weight_kg", "egfr_mL_min_1_73m2")}
+    params = individual_parameters(arm.typical, covariates, etas)
+    if ctx.compound_draws and arm.log_multipliers:
+        trial = cov["patient_id"].to_numpy(dtype=np.int64) // ctx.n_per_trial
+        draw = trial % ctx.compound_draws
+        for name, logs in arm.log_multipliers.items():
+            if name in params:
+                mult = np.exp(np.asarray(logs)[draw])
+                params[name] = params[name] * mult
+                if name in FRACTIONS:
+                    params[name] = np.minimum(params[name], 1.0)
+    for k, v in arm.pd_fixed.items():
+        params[k] = np.full(n, v)
+    return params
+
+
+def _apply_baseline(ctx, pd_model: PDModel, params: dict, baseline: np.ndarray | None) -> None:
+    """The per-patient disease baseline replaces E0 (direct) or sets kin (indirect)."""
+    if baseline is None:
+        return
+    if pd_model.has_state:
+        params["kin_per_h"] = baseline * np.asarray(params["kout_per_h"], dtype=float)
+    else:
+        params["e0"] = baseline
+
+
+def _windows(ctx: TrialContext, arm: Arm) -> list[Window]:
+    a, b = arm.last_interval_h
+    b = min(b, ctx.duration_h)
+    a = min(a, b)
+    out = [Window(a, b, name="last"), Window(0.0, ctx.duration_h, name="total")]
+    for e in ctx.endpoints:
+        if e.kind == "target_attainment" and e.metric == "time_above":
+            out.append(Window(a, b, threshold_mg_per_L=e.target_mg_per_L, name=f"pta_{e.name}"))
+    return out
+
+
+def _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu):
+    """Forced titration: at each visit step up the twins below target without an AE."""
+    tit = ctx.conduct.titration
+    n = events.n_patients
+    steps = np.zeros(n, dtype=np.int64)
+    t = ctx.output_times_h
+    for visit in tit.visits_h:
+        tv = t[t <= visit]
+        res = simulate(
+            PK_MODEL, params, events, tv, pd=pd_model, windows=[Window(0.0, visit, name="sofar")]
+        )
+        change = 100.0 * (res.effect[:, -1] - e0) / e0
+        below = (
+            change > tit.target_change_pct
+            if tit.target_change_pct < 0
+            else (change < tit.target_change_pct)
+        )
+        cmax = res.metrics["cmax_mg_per_L_sofar"]
+        had_ae = logistic_events_so_far(ctx, arm, cmax, fu, u_ae)
+        up = below & ~had_ae & (steps < tit.max_steps)
+        events = conduct.step_up(events, visit, np.where(up, tit.factor, 1.0))
+        steps += up
+    return events, steps
 
 
 def simulate_arm_block(
@@ -68,6 +157,7 @@ def simulate_arm_block(
         parallel), sorted by ``patient_id``.
     conc_mg_per_L : ndarray, shape (n, n_times)
     biomarker_change_pct : ndarray, shape (n, n_times) or None
+        Model prediction (drug + placebo drift), without residual error.
     """
     cov = sample_cohort_range(ctx.cohort, ctx.seed, start, stop)
     keep = np.ones(stop - start, dtype=bool)
@@ -77,37 +167,67 @@ def simulate_arm_block(
     cov = cov.loc[keep].reset_index(drop=True)
     n = len(cov)
     t = ctx.output_times_h
+    pid = cov["patient_id"].to_numpy(dtype=np.int64)
     rows: dict[str, object] = {
         "arm": np.full(n, arm.name, dtype=object),
         "compound_id": np.full(n, arm.compound_id, dtype=object),
         "regimen": np.full(n, arm.regimen_name, dtype=object),
-        "patient_id": cov["patient_id"].to_numpy(dtype=np.int64),
+        "dose_mg": np.full(n, arm.dose_mg),
+        "trial": pid // ctx.n_per_trial if ctx.n_per_trial else np.zeros(n, dtype=np.int64),
+        "patient_id": pid,
     }
     for c in COVARIATE_COLUMNS:
         rows[c] = cov[c].astype(str).to_numpy(dtype=object) if c == "sex" else cov[c].to_numpy()
-    bio = None
+
+    design = ctx.conduct
+    dropout_h = np.full(n, np.inf)
+    if design.dropout is not None and design.dropout.hazard_per_day > 0:
+        u = _uniform(ctx, "dropout", start, stop, keep)
+        dropout_h = -np.log1p(-u) * 24.0 / design.dropout.hazard_per_day
+    baseline = None
+    if ctx.biomarker is not None and ctx.biomarker.baseline is not None:
+        from insilico.endpoints.efficacy import sample_baseline
+
+        baseline = sample_baseline(
+            ctx.biomarker.baseline, _uniform(ctx, "baseline", start, stop, keep)
+        )
+    ae_names = [a.name for a in ctx.adverse_events]
+    u_ae = {a: _uniform(ctx, f"ae:{a}", start, stop, keep) for a in ae_names}
+
+    model_change = None
+    steps = np.zeros(n, dtype=np.int64)
+    missed = np.zeros(n, dtype=np.int64)
+    daily = np.zeros(n)
     if arm.is_placebo:
         conc = np.zeros((n, t.size))
         params: dict[str, np.ndarray] = {}
-        metrics = {k: np.zeros(n) for k in ("cmax", "tmax", "auc", "cavg", "trough")}
+        metrics = {k: np.zeros(n) for k in ("cmax", "tmax", "auc", "auc_total", "cavg", "trough")}
+        metrics["time_above"] = {}
         if ctx.has_biomarker:
-            bio = np.zeros((n, t.size))
+            model_change = np.zeros((n, t.size))
     else:
-        etas = sample_etas(ctx.iiv, ctx.seed, f"iiv:{arm.compound_id}", start, stop)
-        etas = {k: v[keep] for k, v in etas.items()}
-        covariates = {c: cov[c].to_numpy(dtype=float) for c in ("weight_kg", "egfr_mL_min_1_73m2")}
-        params = individual_parameters(arm.typical, covariates, etas)
-        for k, v in arm.pd_fixed.items():
-            params[k] = np.full(n, v)
+        params = twin_parameters(ctx, arm, cov, start, stop, keep)
         regimen = parse_regimen(arm.regimen_text)
         events = build_event_table(regimen, weight_kg=cov["weight_kg"].to_numpy(dtype=float))
-        a, b = arm.last_interval_h
-        b = min(b, ctx.duration_h)
-        a = min(a, b)
+        daily = conduct.daily_dose_mg(events, arm.dose_days)
+        planned = events.amount_mg > 0
+        if design.adherence is not None and design.adherence.p_miss_dose > 0:
+            u = _uniform(ctx, "adherence", start, stop, keep, cols=events.time_h.size)
+            events = conduct.miss_doses(events, u, design.adherence.p_miss_dose)
+        if np.isfinite(dropout_h).any():
+            events = conduct.drop_out(events, dropout_h)
+        missed = (planned & (events.amount_mg == 0)).sum(axis=1)
         pd_model = PDModel(arm.pd_kind, arm.pd_effect_compartment)
-        windows = [Window(a, b, name="last"), Window(0.0, ctx.duration_h, name="total")]
-        res = simulate(PK_MODEL, params, events, t, pd=pd_model, windows=windows)
+        e0 = None
+        if ctx.has_biomarker:
+            _apply_baseline(ctx, pd_model, params, baseline)
+            e0 = pd_model.baseline(pd_model.pack(params, n))
+        fu = np.asarray(params.get("fu", np.ones(n)), dtype=float)
+        if design.titration is not None and ctx.has_biomarker:
+            events, steps = _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu)
+        res = simulate(PK_MODEL, params, events, t, pd=pd_model, windows=_windows(ctx, arm))
         conc = res.conc_mg_per_L
+        b = _windows(ctx, arm)[0].end_h
         trough = (
             conc[:, int(np.searchsorted(t, b))] if b in t else res.metrics["cmin_mg_per_L_last"]
         )
@@ -115,39 +235,67 @@ def simulate_arm_block(
             "cmax": res.metrics["cmax_mg_per_L_total"],
             "tmax": res.metrics["tmax_h_total"],
             "auc": res.metrics["auc_mg_h_per_L_last"],
+            "auc_total": res.metrics["auc_mg_h_per_L_total"],
             "cavg": res.metrics.get("cavg_mg_per_L_last", np.full(n, np.nan)),
             "trough": trough,
+            "time_above": {
+                k[len("time_above_h_pta_") :]: v
+                for k, v in res.metrics.items()
+                if k.startswith("time_above_h_pta_")
+            },
         }
-        if ctx.has_biomarker and res.effect is not None:
-            e0 = pd_model.baseline(pd_model.pack(params, n))
-            bio = 100.0 * (res.effect - e0[:, None]) / e0[:, None]
-        elif ctx.has_biomarker:
-            bio = np.zeros((n, t.size))
+        if ctx.has_biomarker:
+            if res.effect is not None:
+                model_change = 100.0 * (res.effect - e0[:, None]) / e0[:, None]
+            else:
+                model_change = np.zeros((n, t.size))
     for c in PARAMETER_COLUMNS:
         rows[c] = np.asarray(params[c], dtype=float) if c in params else np.full(n, np.nan)
     rows["cmax_mg_per_L"] = metrics["cmax"]
     rows["tmax_h"] = metrics["tmax"]
     rows["auc_last_mg_h_per_L"] = metrics["auc"]
+    rows["auc_total_mg_h_per_L"] = metrics["auc_total"]
     rows["cavg_last_mg_per_L"] = metrics["cavg"]
     rows["trough_mg_per_L"] = metrics["trough"]
-    if ctx.responder is not None and bio is not None:
-        j = int(np.searchsorted(t, ctx.responder.time_h))
-        change = bio[:, j]
-        thr = ctx.responder.change_pct
-        rows["biomarker_change_pct"] = change
-        rows["responder"] = change <= thr if thr < 0 else change >= thr
-    fu = np.asarray(params.get("fu", np.ones(n)), dtype=float)
-    for ae in ctx.adverse_events:
-        if ae.driver == "cmax_mg_per_L":
-            x = metrics["cmax"]
-        elif ae.driver == "cmax_unbound_over_potency":
-            x = fu * metrics["cmax"] / arm.potency_mg_per_L if not arm.is_placebo else np.zeros(n)
+    rows["dropout_h"] = dropout_h
+    rows["doses_missed"] = missed
+    rows["titration_steps"] = steps
+
+    bio = None
+    if model_change is not None:
+        bio = model_change
+        bp = ctx.biomarker
+        if bp is not None and bp.placebo is not None:
+            from insilico.endpoints.efficacy import placebo_change_pct
+
+            eta = bp.placebo.sd_pct * _normal(ctx, "placebo", start, stop, keep)
+            bio = bio + placebo_change_pct(t, bp.placebo.magnitude_pct, bp.placebo.half_life_h, eta)
+        observed = bio
+        if bp is not None and bp.residual_sd_pct > 0:
+            observed = bio + bp.residual_sd_pct * _normal(
+                ctx, "residual", start, stop, keep, cols=t.size
+            )
+        if baseline is None:
+            baseline_col = np.full(n, np.nan)
+            if not arm.is_placebo:
+                baseline_col = e0
         else:
-            x = fu * metrics["cmax"] / arm.herg_ic50_mg_per_L if not arm.is_placebo else np.zeros(n)
-        prob = _expit(ae.intercept + ae.slope * np.asarray(x, dtype=float))
-        u = draw_by_block(ctx.seed, f"ae:{ae.name}", start, stop, lambda g, m: g.random(m))[keep]
-        event = pd.array(u < prob, dtype="boolean")
-        event[np.isnan(prob)] = pd.NA
-        rows[f"ae_{ae.name}_prob"] = prob
-        rows[f"ae_{ae.name}"] = event
+            baseline_col = baseline
+        rows["biomarker_baseline"] = baseline_col
+        rows.update(endpoint_columns(ctx, arm, observed, baseline_col, dropout_h, metrics))
+    else:
+        rows.update(endpoint_columns(ctx, arm, None, None, dropout_h, metrics))
+    fu = np.asarray(params.get("fu", np.ones(n)), dtype=float)
+    rows.update(adverse_event_columns(ctx, arm, metrics, fu, u_ae))
+    rows.update(safety_columns(ctx, arm, cov, start, stop, keep, metrics, fu, daily, params))
+    serious = np.zeros(n, dtype=bool)
+    for name in ctx.serious_events:
+        col = rows.get(f"ae_{name}")
+        if col is not None:
+            serious |= np.asarray(pd.array(col, dtype="boolean").fillna(False), dtype=bool)
+    if ctx.serious_events:
+        rows["ae_serious_any"] = serious
+    if ctx.primary is not None and ctx.primary in rows:
+        resp = np.asarray(pd.array(rows[ctx.primary], dtype="boolean").fillna(False), dtype=bool)
+        rows["response_no_sae"] = resp & ~serious
     return pd.DataFrame(rows), conc, bio

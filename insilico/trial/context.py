@@ -8,6 +8,8 @@ how the run is chunked or where it runs.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,8 +18,20 @@ import pandas as pd
 from insilico.cohort import CohortSpec, load_cohort_spec
 from insilico.errors import CompoundError, SpecError
 from insilico.pk.regimen import parse_regimen
-from insilico.trial.spec import PLACEBO, AdverseEventSpec, PDSpec, ResponderSpec, TrialSpec
+from insilico.rng import stream
+from insilico.trial.spec import PLACEBO, AdverseEventSpec, BiomarkerSpec, PDSpec, TrialSpec
+from insilico.trial.spec_design import DesignSpec, SuccessSpec
+from insilico.trial.spec_endpoints import EndpointSpec, SafetySpec
 from insilico.twin import IIV
+
+#: Typical parameters that carry compound uncertainty (profile field -> twin parameter).
+UNCERTAIN_PARAMETERS = {
+    "cl_L_per_h": "cl_L_per_h",
+    "v_L": "v1_L",
+    "ka_per_h": "ka_per_h",
+    "fu": "fu",
+    "f_bio": "f_bio",
+}
 
 #: PD parameter that the potency fills, per PD kind (``c50_from: potency``).
 C50_NAME = {
@@ -82,6 +96,11 @@ class Arm:
     potency_mg_per_L: float = float("nan")
     herg_ic50_mg_per_L: float = float("nan")
     last_interval_h: tuple[float, float] = (0.0, 0.0)
+    dose_mg: float = float("nan")
+    dose_days: float = 1.0
+    clogp: float = float("nan")
+    structural_alerts: tuple[str, ...] = ()
+    log_multipliers: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def is_placebo(self) -> bool:
@@ -102,12 +121,35 @@ class TrialContext:
     duration_h: float
     design: str
     ratios: tuple[float, ...]
-    responder: ResponderSpec | None
+    endpoints: tuple[EndpointSpec, ...]
     adverse_events: tuple[AdverseEventSpec, ...]
     has_biomarker: bool
     biomarker_name: str
+    biomarker: BiomarkerSpec | None = None
+    primary: str | None = None
+    safety: SafetySpec = field(default_factory=SafetySpec)
+    conduct: DesignSpec = field(default_factory=DesignSpec)
+    n_per_trial: int = 0
+    n_trials: int = 1
+    compound_draws: int = 0
+    success: SuccessSpec | None = None
     conc_grid: BandGrid = CONC_GRID
     biomarker_grid: BandGrid = BIOMARKER_GRID
+
+    @property
+    def responder(self) -> EndpointSpec | None:
+        """The primary yes/no endpoint (None without one)."""
+        return next((e for e in self.endpoints if e.name == self.primary), None)
+
+    @property
+    def serious_events(self) -> tuple[str, ...]:
+        """Per-patient event columns (without ``ae_``) that count as serious."""
+        out = [a.name for a in self.adverse_events if a.serious]
+        if self.safety.qt:
+            out += [e for e in self.safety.serious if e.startswith("qt_")]
+        if self.safety.liver and "dili" in self.safety.serious:
+            out.append("dili")
+        return tuple(out)
 
 
 def _pd_for(spec: TrialSpec, compound_id: str) -> PDSpec | None:
@@ -125,12 +167,55 @@ def _typical_from_profile(profile) -> dict[str, float]:
     return typ
 
 
+_DOSE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(\s*)(mg/kg|mg)(?!\s*/\s*h)", re.I)
+
+
+def scale_regimen_text(text: str, dose_mg: float) -> str:
+    """The regimen with every dose scaled so that its first dose is ``dose_mg`` (mg or mg/kg
+    as written): ``scale_regimen_text("200 mg PO once then 100 mg PO q12h x13", 50)`` gives
+    ``"50 mg PO once then 25 mg PO q12h x13"``."""
+    first = parse_regimen(text).series[0].amount
+    factor = dose_mg / first
+
+    def repl(m: re.Match) -> str:
+        return f"{float(m.group(1)) * factor:.6g}{m.group(2)}{m.group(3)}"
+
+    out = _DOSE.sub(repl, text)
+    parse_regimen(out)
+    return out
+
+
+def _log_multipliers(seed: int, profile, draws: int) -> dict[str, tuple[float, ...]]:
+    """Per compound draw, log multipliers of the typical parameters (``sd_log * z``)."""
+    if draws <= 0:
+        return {}
+    g = stream(seed, f"compound:{profile.id}", 0)
+    z = g.standard_normal((draws, len(UNCERTAIN_PARAMETERS)))
+    out = {}
+    for j, (field_name, name) in enumerate(UNCERTAIN_PARAMETERS.items()):
+        p = getattr(profile, field_name)
+        sd = float(p.sd_log) if p is not None else 0.0
+        if sd > 0:
+            out[name] = tuple(float(v) for v in sd * z[:, j])
+    return out
+
+
+def _compound_chemistry(smiles: str) -> tuple[float, tuple[str, ...]]:
+    """Crippen logP and the reactive-metabolite alerts of a structure (for the DILI model)."""
+    from insilico.chem.descriptors import compute_descriptors
+    from insilico.endpoints.alerts import match_alerts
+
+    clogp = float(compute_descriptors([smiles])["clogp"].iloc[0])
+    return clogp, tuple(match_alerts(smiles))
+
+
 def build_context(
     spec: TrialSpec,
     profiles: list,
     failed: pd.DataFrame,
     n_patients: int | None = None,
     seed: int | None = None,
+    dose_scan: list[float] | None = None,
 ) -> tuple[TrialContext, pd.DataFrame]:
     """Resolve a spec and compound profiles into a :class:`TrialContext`.
 
@@ -185,6 +270,20 @@ def build_context(
                     f"arms[{k}].compound", a.compound, f"one of the compound ids {sorted(all_ids)}"
                 )
             pairs.append((a.compound, a.regimen, a.name))
+    if dose_scan is None and spec.dose_scan is not None:
+        dose_scan = list(spec.dose_scan.doses_mg)
+    if dose_scan:
+        first: dict[str, str] = {}
+        for cid, reg, _ in pairs:
+            first.setdefault(cid, regimens.get(reg, reg))
+        pairs = [
+            (cid, scale_regimen_text(text, float(d)), None)
+            for cid, text in first.items()
+            for d in dose_scan
+        ]
+    n_trials = spec.replicates.n_trials if spec.replicates is not None else 1
+    draws = spec.uncertainty.compound_draws if spec.uncertainty is not None else 0
+    chemistry: dict[str, tuple[float, tuple[str, ...]]] = {}
     arms: list[Arm] = []
     names: set[str] = set()
     for cid, reg, arm_name in pairs:
@@ -214,6 +313,9 @@ def build_context(
                     typical[k] = float(v)
                 else:
                     pd_fixed[k] = float(v)
+        if spec.safety.liver and cid not in chemistry:
+            chemistry[cid] = _compound_chemistry(prof.smiles)
+        clogp, alerts = chemistry.get(cid, (math.nan, ()))
         arms.append(
             Arm(
                 index=len(arms),
@@ -221,6 +323,11 @@ def build_context(
                 compound_id=cid,
                 regimen_name=rname,
                 regimen_text=text,
+                dose_mg=float(regimen.series[0].amount),
+                dose_days=max(regimen.last_interval_h[1], 24.0) / 24.0,
+                clogp=clogp,
+                structural_alerts=alerts,
+                log_multipliers=_log_multipliers(seed, prof, draws),
                 typical=typical,
                 pd_kind=pd_kind,
                 pd_effect_compartment=eff,
@@ -252,13 +359,27 @@ def build_context(
     )
     step = spec.output.interval_h
     times = np.arange(0.0, duration + 1e-9 * duration, step)
-    extra = [spec.responder.time_h] if spec.responder is not None else []
-    if spec.responder is not None and spec.responder.time_h > duration:
-        raise SpecError(
-            "responder.time_h",
-            spec.responder.time_h,
-            f"a time within the trial duration ({duration:g} h)",
-        )
+    endpoints = tuple(spec.all_endpoints())
+    extra = []
+    for k, e in enumerate(endpoints):
+        for attr in ("time_h", "sustained_from_h"):
+            v = getattr(e, attr)
+            if v is None:
+                continue
+            if v > duration:
+                raise SpecError(
+                    f"endpoints[{k}].{attr}",
+                    v,
+                    f"a time within the trial duration ({duration:g} h)",
+                )
+            extra.append(v)
+    titration = spec.design.titration
+    if titration is not None:
+        if titration.visits_h[-1] >= duration:
+            raise SpecError(
+                "design.titration.visits_h", titration.visits_h, f"times before {duration:g} h"
+            )
+        extra += list(titration.visits_h)
     times = np.unique(np.concatenate([times, [duration], extra]))
     ratios: tuple[float, ...] = ()
     if spec.design.type == "parallel":
@@ -267,12 +388,24 @@ def build_context(
         if unknown:
             raise SpecError("design.ratios", unknown, f"arm names among {[a.name for a in arms]}")
         ratios = tuple(float(given.get(a.name, 1.0)) for a in arms)
+    if spec.success is not None and spec.success.comparator not in {a.name for a in arms}:
+        raise SpecError(
+            "success.comparator", spec.success.comparator, f"an arm among {[a.name for a in arms]}"
+        )
     cv = dict(spec.iiv.cv)
     corr = {(a, b): r for a, b, r in spec.iiv.correlation}
     ctx = TrialContext(
         name=spec.name,
         seed=seed,
-        n_patients=n,
+        n_patients=n * n_trials,
+        n_per_trial=n,
+        n_trials=n_trials,
+        compound_draws=draws,
+        success=spec.success,
+        biomarker=spec.biomarker,
+        primary=spec.primary_endpoint(),
+        safety=spec.safety,
+        conduct=spec.design,
         cohort=cohort,
         arms=tuple(arms),
         iiv=IIV(cv=cv, correlation=corr),
@@ -280,7 +413,7 @@ def build_context(
         duration_h=float(duration),
         design=spec.design.type,
         ratios=ratios,
-        responder=spec.responder,
+        endpoints=endpoints,
         adverse_events=tuple(spec.adverse_events),
         has_biomarker=spec.biomarker is not None,
         biomarker_name=spec.biomarker.name if spec.biomarker is not None else "",

@@ -29,6 +29,14 @@ from insilico.io.specs import FrozenSpec, read_yaml, spec_error_from_validation
 from insilico.pd.models import KINDS as PD_KINDS
 from insilico.pd.models import REQUIRED as PD_REQUIRED
 from insilico.pk.regimen import parse_regimen
+from insilico.trial.spec_design import (
+    DesignSpec,
+    DoseScanSpec,
+    ReplicatesSpec,
+    SuccessSpec,
+    UncertaintySpec,
+)
+from insilico.trial.spec_endpoints import BaselineSpec, EndpointSpec, PlaceboSpec, SafetySpec
 
 #: Measured columns an inline compound may carry (same names as :mod:`insilico.chem.io`).
 MEASURED_FIELDS = (
@@ -48,6 +56,9 @@ MEASURED_FIELDS = (
 #: Adverse-event drivers: what ``x`` is in ``logit p = intercept + slope * x``.
 AE_DRIVERS = (
     "cmax_mg_per_L",
+    "cmax_unbound_mg_per_L",
+    "auc_total_mg_h_per_L",
+    "cavg_mg_per_L",
     "cmax_unbound_over_potency",
     "cmax_unbound_over_herg_ic50",
 )
@@ -163,11 +174,18 @@ class PDSpec(FrozenSpec):
 
 
 class BiomarkerSpec(FrozenSpec):
-    """The biomarker: a name, a default PD model and per-compound overrides."""
+    """The biomarker: a name, its unit, a default PD model and per-compound overrides, the
+    disease baseline drawn per patient, the placebo response and the residual (assessment)
+    error ``residual_sd_pct`` (SD in % of baseline, independent at each assessment; it enters
+    endpoints, not the percentile bands, which show the model prediction)."""
 
     name: str = "biomarker"
+    unit: str = ""
     pd: PDSpec
     by_compound: dict[str, PDSpec] = Field(default_factory=dict)
+    baseline: BaselineSpec | None = None
+    placebo: PlaceboSpec | None = None
+    residual_sd_pct: float = Field(0.0, ge=0)
 
 
 class ResponderSpec(FrozenSpec):
@@ -191,8 +209,11 @@ class ResponderSpec(FrozenSpec):
 class AdverseEventSpec(FrozenSpec):
     """An adverse event, ``logit P = intercept + slope * x`` with ``x`` given by ``driver``.
 
-    ``cmax_mg_per_L``: total Cmax over the whole treatment; ``cmax_unbound_over_potency``:
+    ``cmax_mg_per_L``: total Cmax over the whole treatment; ``cmax_unbound_mg_per_L``:
+    ``fu * Cmax``; ``auc_total_mg_h_per_L``: AUC over the whole treatment; ``cavg_mg_per_L``:
+    average concentration over the last dosing interval; ``cmax_unbound_over_potency``:
     ``fu * Cmax / potency``; ``cmax_unbound_over_herg_ic50``: ``fu * Cmax / hERG IC50``.
+    ``serious: true`` counts it in "response without a serious adverse event".
     Each patient's event is drawn from ``P`` with a uniform keyed by (seed, event, patient block),
     the same for every arm (a twin's susceptibility does not change with the arm).
     """
@@ -201,23 +222,7 @@ class AdverseEventSpec(FrozenSpec):
     driver: Literal[AE_DRIVERS]  # type: ignore[valid-type]
     intercept: float
     slope: float = Field(ge=0)
-
-
-class DesignSpec(FrozenSpec):
-    """``paired``: every twin receives every arm; ``parallel``: randomized with ``ratios``."""
-
-    type: Literal["paired", "parallel"] = "paired"
-    ratios: dict[str, float] | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> DesignSpec:
-        if self.ratios is not None:
-            if self.type != "parallel":
-                raise ValueError("ratios only with type: parallel")
-            for k, v in self.ratios.items():
-                if not (math.isfinite(v) and v > 0):
-                    raise ValueError(f"ratios.{k}: a number > 0")
-        return self
+    serious: bool = False
 
 
 class OutputSpec(FrozenSpec):
@@ -245,8 +250,15 @@ class TrialSpec(FrozenSpec):
     iiv: IIVSpec = Field(default_factory=IIVSpec)
     biomarker: BiomarkerSpec | None = None
     responder: ResponderSpec | None = None
+    endpoints: list[EndpointSpec] = Field(default_factory=list)
+    primary: str | None = None
     adverse_events: list[AdverseEventSpec] = Field(default_factory=list)
+    safety: SafetySpec = Field(default_factory=SafetySpec)
     design: DesignSpec = Field(default_factory=DesignSpec)
+    replicates: ReplicatesSpec | None = None
+    success: SuccessSpec | None = None
+    uncertainty: UncertaintySpec | None = None
+    dose_scan: DoseScanSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TrialSpec:
@@ -287,7 +299,55 @@ class TrialSpec(FrozenSpec):
         ae = [a.name for a in self.adverse_events]
         if len(set(ae)) != len(ae):
             raise ValueError("adverse_events: duplicate names")
+        self._check_endpoints()
         return self
+
+    def _check_endpoints(self) -> None:
+        eps = self.all_endpoints()
+        names = [e.name for e in eps]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"endpoints: duplicate names {dup}")
+        for k, e in enumerate(self.endpoints):
+            if e.kind != "target_attainment" and self.biomarker is None:
+                raise ValueError(f"endpoints[{k}]: kind {e.kind!r} needs a biomarker model")
+        binary = [e.name for e in eps if e.is_binary]
+        if self.primary is not None and self.primary not in binary:
+            raise ValueError(f"primary: one of the yes/no endpoints {binary}")
+        if self.success is not None and self.success.endpoint not in binary:
+            raise ValueError(f"success.endpoint: one of the yes/no endpoints {binary}")
+        if self.design.titration is not None and self.biomarker is None:
+            raise ValueError("design.titration: needs a biomarker model")
+        if self.uncertainty is not None:
+            m = self.replicates.n_trials if self.replicates is not None else 1
+            d = self.uncertainty.compound_draws
+            if m < 2 * d or m % d:
+                raise ValueError(
+                    f"uncertainty.compound_draws: replicates.n_trials ({m}) must be a multiple "
+                    f"of the draws ({d}), with at least 2 trials per draw"
+                )
+
+    def all_endpoints(self) -> list[EndpointSpec]:
+        """``endpoints`` plus the legacy ``responder`` section as an endpoint ``responder``."""
+        eps = list(self.endpoints)
+        if self.responder is not None:
+            eps.insert(
+                0,
+                EndpointSpec(
+                    name="responder",
+                    kind="responder",
+                    time_h=self.responder.time_h,
+                    threshold=self.responder.change_pct,
+                ),
+            )
+        return eps
+
+    def primary_endpoint(self) -> str | None:
+        """The endpoint for P(response without serious AE), success and dose selection:
+        ``primary``, else the first yes/no endpoint."""
+        if self.primary is not None:
+            return self.primary
+        return next((e.name for e in self.all_endpoints() if e.is_binary), None)
 
     def canonical_json(self) -> str:
         """Canonical JSON of the spec (sorted keys, no whitespace): what the hash covers."""
