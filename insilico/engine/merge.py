@@ -22,6 +22,8 @@ NOT_SUMMARIZED = (
     "biomarker_baseline",
     "herg_block_fraction",
     "qtc_on_drug_ms",
+    "qtc_baseline_ms",
+    "ddqtc_drug_ms",
     "dqtc_ms",
     "dropout_h",
     "doses_missed",

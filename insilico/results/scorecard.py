@@ -6,8 +6,9 @@ the exposure percentiles and every yes/no rate with its Wilson interval) plus:
 * ``<endpoint>_mean/_ci_low/_ci_high`` for change endpoints (Student t interval);
   ``<endpoint>_median_h/_ci_low/_ci_high`` for time to response (order-statistic interval).
 * hERG: ``herg_margin_p5/_p50/_p95``, ``herg_margin_lt30_rate`` (Wilson; margin < 30 after
-  Redfern et al. 2003), ``ddqtc_ms_mean/_ci_low/_ci_high`` and ``ddqtc_positive`` (upper
-  95 % bound of the mean ddQTc above 10 ms: a positive thorough QT study, ICH E14).
+  Redfern et al. 2003), ``ddqtc_ms_mean/_ci_low/_ci_high`` and ``ddqtc_positive`` (the
+  one-sided 95 % upper bound of the mean ddQTc, ``ddqtc_ms_upper90``, above 10 ms: a positive
+  thorough QT study, ICH E14).
 * Against the comparator arm (``success.comparator``, else placebo when present), for the
   primary endpoint: ``diff``, ``diff_ci_low/_high`` and ``p_value`` (paired twins: Newcombe's
   paired interval and McNemar's mid-p test; parallel groups: Newcombe's hybrid score interval

@@ -31,6 +31,20 @@ def _binary(ctx, value: np.ndarray, assessed: np.ndarray):
     return np.asarray(value & assessed, dtype=bool)
 
 
+def assessment_mask(ctx) -> np.ndarray:
+    """Output times that are assessments: multiples of the biomarker's assessment interval
+    (to within 1e-9 h) and every endpoint time."""
+    t = ctx.output_times_h
+    every = ctx.biomarker.assessment_interval_h if ctx.biomarker is not None else 24.0
+    k = np.round(t / every)
+    mask = np.abs(t - k * every) <= 1e-9 * np.maximum(1.0, t)
+    for e in ctx.endpoints:
+        for v in (e.time_h, e.sustained_from_h):
+            if v is not None:
+                mask |= t == v
+    return mask
+
+
 def endpoint_columns(ctx, arm, observed_pct, baseline, dropout_h, metrics) -> dict[str, object]:
     """One column per endpoint (see :class:`insilico.trial.spec_endpoints.EndpointSpec`).
 
@@ -41,6 +55,7 @@ def endpoint_columns(ctx, arm, observed_pct, baseline, dropout_h, metrics) -> di
     t = ctx.output_times_h
     n = dropout_h.shape[0]
     out: dict[str, object] = {}
+    visit = assessment_mask(ctx)
     last_a, last_b = arm.last_interval_h
     interval = (
         (min(last_b, ctx.duration_h) - min(last_a, ctx.duration_h)) if not (arm.is_placebo) else 0.0
@@ -70,7 +85,7 @@ def endpoint_columns(ctx, arm, observed_pct, baseline, dropout_h, metrics) -> di
             change = observed_pct * (np.asarray(baseline, dtype=float)[:, None] / 100.0)
         if e.kind == "time_to_response":
             until = np.minimum(e.time_h if e.time_h is not None else ctx.duration_h, dropout_h)
-            out[f"{e.name}_h"] = first_time_meeting(t, change, e.threshold, until)
+            out[f"{e.name}_h"] = first_time_meeting(t[visit], change[:, visit], e.threshold, until)
             continue
         j = int(np.searchsorted(t, e.time_h))
         assessed = _on_study(dropout_h, e.time_h)
@@ -80,8 +95,8 @@ def endpoint_columns(ctx, arm, observed_pct, baseline, dropout_h, metrics) -> di
         else:  # responder
             ok = meets(change[:, j], e.threshold)
             if e.sustained_from_h is not None:
-                i = int(np.searchsorted(t, e.sustained_from_h))
-                ok = meets(change[:, i : j + 1], e.threshold).all(axis=1)
+                span = visit & (t >= e.sustained_from_h) & (t <= e.time_h)
+                ok = meets(change[:, span], e.threshold).all(axis=1)
             out[e.name] = _binary(ctx, ok, assessed)
         if e.name == ctx.primary or (e.kind == "change" and "biomarker_change_pct" not in out):
             out["biomarker_change_pct"] = np.where(assessed, observed_pct[:, j], np.nan)
@@ -157,7 +172,15 @@ def safety_columns(
             normal("qt:baseline"),
             normal("qt:residual"),
         )
-        for k in ("herg_margin", "herg_block_fraction", "ddqtc_ms", "qtc_on_drug_ms", "dqtc_ms"):
+        for k in (
+            "herg_margin",
+            "herg_block_fraction",
+            "ddqtc_drug_ms",
+            "ddqtc_ms",
+            "qtc_baseline_ms",
+            "qtc_on_drug_ms",
+            "dqtc_ms",
+        ):
             if k in qt:
                 out[k] = np.asarray(qt[k], dtype=float)
         for k in ("qt_ddqtc_gt10", "qt_qtc_gt500", "qt_dqtc_gt60"):

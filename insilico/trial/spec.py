@@ -177,7 +177,9 @@ class BiomarkerSpec(FrozenSpec):
     """The biomarker: a name, its unit, a default PD model and per-compound overrides, the
     disease baseline drawn per patient, the placebo response and the residual (assessment)
     error ``residual_sd_pct`` (SD in % of baseline, independent at each assessment; it enters
-    endpoints, not the percentile bands, which show the model prediction)."""
+    endpoints, not the percentile bands, which show the model prediction). Assessments (clinic
+    visits) are every ``assessment_interval_h`` from time 0 and at every endpoint time; time to
+    response and sustained response look at assessments only."""
 
     name: str = "biomarker"
     unit: str = ""
@@ -186,6 +188,7 @@ class BiomarkerSpec(FrozenSpec):
     baseline: BaselineSpec | None = None
     placebo: PlaceboSpec | None = None
     residual_sd_pct: float = Field(0.0, ge=0)
+    assessment_interval_h: float = Field(24.0, gt=0)
 
 
 class ResponderSpec(FrozenSpec):
