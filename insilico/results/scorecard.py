@@ -197,7 +197,9 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
             if ctx.compound_draws and not arm.is_placebo:
                 draw = np.arange(ctx.n_trials) % ctx.compound_draws
                 dec = stats.variance_decomposition(rates, draw)
-                row["primary_var_compound_frac"] = float(dec.get("between_fraction", math.nan))
+                row["primary_var_compound_frac"] = float(
+                    dec.get("between_fraction_adjusted", math.nan)
+                )
             if ctx.success is not None and arm.name != comparator:
                 ok = _per_trial_success(patients, ctx, arm.name, comparator, primary, ctx.success)
                 if ctx.compound_draws:
