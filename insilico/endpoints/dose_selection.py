@@ -12,8 +12,9 @@ Two inputs, one function (:func:`best_dose`):
   pick; its 2.5-97.5 % range and the smallest set of doses holding ``level`` of that
   distribution are reported.
 
-Doses must be strictly increasing; ties in the success rate go to the lowest dose (the safer
-choice when efficacy is equal).
+Doses must be sorted in increasing order (equal doses are allowed, e.g. two regimens of the same
+daily dose: ``best_index`` then names the arm); ties in the success rate go to the first, i.e.
+lowest, dose (the safer choice when efficacy is equal).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def best_dose(
     Parameters
     ----------
     doses : array_like, shape (n_doses,)
-        Strictly increasing doses (any unit, e.g. mg).
+        Doses in increasing order (any unit, e.g. mg); one entry per arm of the scan.
     n_success : array_like, shape (n_doses,) or (n_replicates, n_doses)
         Patients with response and no serious AE, per dose (1-D: one trial / pooled counts;
         2-D: one row per replicate trial). With ``n_total=None`` a 2-D array is read as the
@@ -96,8 +97,8 @@ def best_dose(
     d = np.asarray(doses, dtype=float)
     if d.ndim != 1 or d.size == 0:
         raise ValueError("doses: allowed: a non-empty 1-D array")
-    if d.size > 1 and np.any(np.diff(d) <= 0):
-        raise ValueError(f"doses: got {d.tolist()}; allowed: strictly increasing values")
+    if d.size > 1 and np.any(np.diff(d) < 0):
+        raise ValueError(f"doses: got {d.tolist()}; allowed: values sorted in increasing order")
     s = np.asarray(n_success, dtype=float)
     if s.shape[-1] != d.size:
         raise ValueError(
