@@ -135,6 +135,15 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
     for arm in ctx.arms:
         g = groups.get(arm.name, patients.iloc[:0])
         row: dict[str, object] = {}
+        if "biomarker_change_pct" in g:
+            m, lo, hi = stats.mean_interval(g["biomarker_change_pct"].to_numpy(dtype=float))
+            row.update(
+                {
+                    "biomarker_change_pct_mean": float(m),
+                    "biomarker_change_pct_ci_low": float(lo),
+                    "biomarker_change_pct_ci_high": float(hi),
+                }
+            )
         for e in ctx.endpoints:
             if e.kind == "change" and e.name in g:
                 m, lo, hi = stats.mean_interval(g[e.name].to_numpy(dtype=float))

@@ -92,10 +92,13 @@ def _pct(r: pd.Series, prefix: str) -> str:
     )
 
 
-def format_summary(summary: pd.DataFrame) -> str:
-    """The scorecard as a terminal table: exposure, every yes/no endpoint and adverse event
-    with its 95 % interval, P(response without serious AE), hERG margin, the comparison with
-    the comparator arm, power, rank; then the best dose per compound of a dose scan."""
+def _ci(v: float, lo: float, hi: float, fmt: str = "{:.3g}") -> str:
+    if pd.isna(v):
+        return "-"
+    return f"{fmt.format(v)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def _efficacy_table(summary: pd.DataFrame) -> pd.DataFrame:
     cols = {
         "rank": "rank",
         "arm": "arm",
@@ -106,19 +109,24 @@ def format_summary(summary: pd.DataFrame) -> str:
     table = summary[[c for c in cols if c in summary]].rename(columns=cols).copy()
     rates = [c[: -len("_rate")] for c in summary.columns if c.endswith("_rate")]
     rates = [c for c in rates if f"{c}_ci_low" in summary and not c.startswith("herg_margin")]
-    order = sorted(rates, key=lambda c: (c.startswith("ae_"), c == "response_no_sae"))
-    for prefix in order:
-        label = {
-            "response_no_sae": "response w/o serious AE",
-            "ae_serious_any": "any serious AE",
-        }.get(prefix, prefix.removeprefix("ae_"))
-        table[f"{label} (95% CI)"] = [_pct(r, prefix) for _, r in summary.iterrows()]
-    if "herg_margin_p50" in summary:
-        table["hERG margin p50"] = summary["herg_margin_p50"].map(
-            lambda v: "-" if pd.isna(v) else f"{v:.3g}"
-        )
-    diff = [c for c in summary.columns if c.endswith("_diff")]
-    for c in diff:
+    for prefix in [c for c in rates if not c.startswith("ae_") and c != "response_no_sae"]:
+        table[f"{prefix} (95% CI)"] = [_pct(r, prefix) for _, r in summary.iterrows()]
+    means = [
+        c
+        for c in summary.columns
+        if c.endswith("_mean") and f"{c[:-5]}_ci_low" in summary and not c.startswith("ddqtc")
+    ]
+    if (
+        len(means) > 1 and "biomarker_change_pct_mean" in means
+    ):  # the primary-time change duplicates a declared change endpoint
+        means.remove("biomarker_change_pct_mean")
+    for c in summary.columns:
+        if c in means:
+            base = c[:-5]
+            table[f"{base} mean (95% CI)"] = [
+                _ci(r[c], r[f"{base}_ci_low"], r[f"{base}_ci_high"]) for _, r in summary.iterrows()
+            ]
+    for c in [c for c in summary.columns if c.endswith("_diff")]:
         base = c[: -len("_diff")]
         table[f"{base.replace('_vs_', ' vs ')} diff (95% CI)"] = [
             "-"
@@ -135,6 +143,45 @@ def format_summary(summary: pd.DataFrame) -> str:
             f"[{100 * r['power_ci_low']:.0f}-{100 * r['power_ci_high']:.0f}]"
             for _, r in summary.iterrows()
         ]
+    if "response_no_sae_rate" in summary:
+        table["response w/o serious AE (95% CI)"] = [
+            _pct(r, "response_no_sae") for _, r in summary.iterrows()
+        ]
+    return table
+
+
+def _safety_table(summary: pd.DataFrame) -> pd.DataFrame | None:
+    events = [
+        c[: -len("_rate")] for c in summary.columns if c.startswith("ae_") and c.endswith("_rate")
+    ]
+    if not events and "herg_margin_p50" not in summary:
+        return None
+    table = summary[["arm"]].copy()
+    for prefix in events:
+        label = "any serious AE" if prefix == "ae_serious_any" else prefix.removeprefix("ae_")
+        table[f"{label} (95% CI)"] = [_pct(r, prefix) for _, r in summary.iterrows()]
+    if "herg_margin_p50" in summary:
+        table["hERG margin p50 (p5-p95)"] = [
+            "-"
+            if pd.isna(r["herg_margin_p50"])
+            else f"{r['herg_margin_p50']:.3g} "
+            f"({r['herg_margin_p5']:.3g}-{r['herg_margin_p95']:.3g})"
+            for _, r in summary.iterrows()
+        ]
+    if "ddqtc_ms_mean" in summary:
+        table["ddQTc ms mean (95% CI)"] = [
+            _ci(r["ddqtc_ms_mean"], r["ddqtc_ms_ci_low"], r["ddqtc_ms_ci_high"], "{:.1f}")
+            + (" positive" if r["ddqtc_positive"] else "")
+            for _, r in summary.iterrows()
+        ]
+    return table
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The scorecard for the terminal: an efficacy table (exposure, every yes/no endpoint with
+    its 95 % interval, mean changes, the comparison with the comparator, power,
+    P(response without serious AE), rank), a safety table (every adverse event, hERG margin,
+    ddQTc) and the best dose per compound of a dose scan."""
     with pd.option_context(
         "display.width",
         250,
@@ -145,7 +192,10 @@ def format_summary(summary: pd.DataFrame) -> str:
         "display.float_format",
         "{:.4g}".format,
     ):
-        text = table.to_string(index=False)
+        text = "Efficacy\n" + _efficacy_table(summary).to_string(index=False)
+        safety = _safety_table(summary)
+        if safety is not None:
+            text += "\n\nSafety\n" + safety.to_string(index=False)
     if "best_dose_mg" in summary:
         best = summary.dropna(subset=["best_dose_mg"]).drop_duplicates("compound_id")
         for _, r in best.iterrows():

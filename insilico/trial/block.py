@@ -120,8 +120,27 @@ def _windows(ctx: TrialContext, arm: Arm) -> list[Window]:
     return out
 
 
-def _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu):
-    """Forced titration: at each visit step up the twins below target without an AE."""
+def _placebo_pct(ctx, time_h: np.ndarray, eta: np.ndarray | None) -> np.ndarray | float:
+    """Placebo drift (% of baseline) at ``time_h`` per patient, 0 without a placebo model."""
+    bp = ctx.biomarker
+    if bp is None or bp.placebo is None or eta is None:
+        return 0.0
+    from insilico.endpoints.efficacy import placebo_change_pct
+
+    return placebo_change_pct(time_h, bp.placebo.magnitude_pct, bp.placebo.half_life_h, eta)
+
+
+def _typical_baseline(ctx) -> float:
+    """Biomarker baseline of the protocol's PD model (E0, or kin / kout)."""
+    p = ctx.biomarker.pd.params
+    if "e0" in p:
+        return float(p["e0"])
+    return float(p["kin_per_h"]) / float(p["kout_per_h"])
+
+
+def _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu, eta_placebo):
+    """Forced titration: at each visit step up the twins below target without an AE (the
+    change seen at the visit is drug effect plus placebo drift, without assessment error)."""
     tit = ctx.conduct.titration
     n = events.n_patients
     steps = np.zeros(n, dtype=np.int64)
@@ -132,6 +151,8 @@ def _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu):
             PK_MODEL, params, events, tv, pd=pd_model, windows=[Window(0.0, visit, name="sofar")]
         )
         change = 100.0 * (res.effect[:, -1] - e0) / e0
+        if eta_placebo is not None:
+            change = change + _placebo_pct(ctx, tv[-1:], eta_placebo)[:, 0]
         below = (
             change > tit.target_change_pct
             if tit.target_change_pct < 0
@@ -191,6 +212,9 @@ def simulate_arm_block(
         baseline = sample_baseline(
             ctx.biomarker.baseline, _uniform(ctx, "baseline", start, stop, keep)
         )
+    eta_placebo = None
+    if ctx.biomarker is not None and ctx.biomarker.placebo is not None:
+        eta_placebo = ctx.biomarker.placebo.sd_pct * _normal(ctx, "placebo", start, stop, keep)
     ae_names = [a.name for a in ctx.adverse_events]
     u_ae = {a: _uniform(ctx, f"ae:{a}", start, stop, keep) for a in ae_names}
 
@@ -224,7 +248,7 @@ def simulate_arm_block(
             e0 = pd_model.baseline(pd_model.pack(params, n))
         fu = np.asarray(params.get("fu", np.ones(n)), dtype=float)
         if design.titration is not None and ctx.has_biomarker:
-            events, steps = _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu)
+            events, steps = _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu, eta_placebo)
         res = simulate(PK_MODEL, params, events, t, pd=pd_model, windows=_windows(ctx, arm))
         conc = res.conc_mg_per_L
         b = _windows(ctx, arm)[0].end_h
@@ -265,20 +289,14 @@ def simulate_arm_block(
     if model_change is not None:
         bio = model_change
         bp = ctx.biomarker
-        if bp is not None and bp.placebo is not None:
-            from insilico.endpoints.efficacy import placebo_change_pct
-
-            eta = bp.placebo.sd_pct * _normal(ctx, "placebo", start, stop, keep)
-            bio = bio + placebo_change_pct(t, bp.placebo.magnitude_pct, bp.placebo.half_life_h, eta)
+        bio = bio + _placebo_pct(ctx, t, eta_placebo)
         observed = bio
         if bp is not None and bp.residual_sd_pct > 0:
             observed = bio + bp.residual_sd_pct * _normal(
                 ctx, "residual", start, stop, keep, cols=t.size
             )
         if baseline is None:
-            baseline_col = np.full(n, np.nan)
-            if not arm.is_placebo:
-                baseline_col = e0
+            baseline_col = np.full(n, _typical_baseline(ctx)) if arm.is_placebo else e0
         else:
             baseline_col = baseline
         rows["biomarker_baseline"] = baseline_col
