@@ -179,6 +179,13 @@ def test_titration_steps_up_only_below_target():
     np.testing.assert_allclose(
         up["auc_last_mg_h_per_L"], 4 * base["auc_last_mg_h_per_L"], rtol=1e-6
     )
+    # a Cmax-driven adverse event that every twin has by the first visit blocks titration
+    spec["adverse_events"] = [
+        {"name": "certain", "driver": "cmax_mg_per_L", "intercept": 40.0, "slope": 0.0}
+    ]
+    blocked = _run(spec).patients
+    assert (blocked["titration_steps"] == 0).all()
+    spec["adverse_events"] = []
     spec["design"]["titration"]["target_change_pct"] = -0.001
     none = _run(spec).patients
     assert (none["titration_steps"] == 0).all()
