@@ -73,3 +73,87 @@ def square_small(P: np.ndarray, out: np.ndarray) -> None:
             for m in range(n):
                 acc += P[i, m] * P[m, j]
             out[i, j] = acc
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def _matmul_batched(X, P, out, divisor):
+    """``out[:, :, j] = X[:, :, j] @ P[:, :, j] / divisor`` for every patient ``j`` (patients
+    innermost; the same operations, in the same order, as the loops of :func:`expm_small`)."""
+    n = X.shape[0]
+    nbk = X.shape[2]
+    for i in range(n):
+        for c in range(n):
+            o = out[i, c]
+            for j in range(nbk):
+                o[j] = 0.0
+            for m in range(n):
+                x = X[i, m]
+                p = P[m, c]
+                for j in range(nbk):
+                    o[j] += x[j] * p[j]
+            if divisor != 1.0:
+                for j in range(nbk):
+                    o[j] = o[j] / divisor
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def expm_batched(M, h, out, work):
+    """``out[:, :, j] = exp(M[:, :, j] h)`` for a block of small matrices, patients innermost.
+
+    Per patient this is exactly :func:`expm_small` applied to ``M[:, :, j] * h`` (same scaling
+    ``s``, Taylor degree and operation order, hence the same bits); only the loop order
+    differs, so that the compiler vectorizes over patients. ``work``: shape (3, n, n, nbk).
+    """
+    n = M.shape[0]
+    nbk = M.shape[2]
+    X = work[0]
+    T = work[1]
+    Q = work[2]
+    s_max = 0
+    sj = np.zeros(nbk, dtype=np.int64)
+    for j in range(nbk):
+        norm = 0.0
+        for c in range(n):
+            col = 0.0
+            for i in range(n):
+                col += abs(M[i, c, j] * h)
+            norm = max(norm, col)
+        s = 0
+        if norm > 0.5:
+            s = int(np.ceil(np.log2(norm / 0.5)))
+        sj[j] = s
+        s_max = max(s_max, s)
+        scale = 0.5**s
+        for i in range(n):
+            for c in range(n):
+                X[i, c, j] = (M[i, c, j] * h) * scale
+    P = out
+    for i in range(n):
+        for c in range(n):
+            v = 1.0 if i == c else 0.0
+            for j in range(nbk):
+                P[i, c, j] = v
+    for k in range(TAYLOR_DEGREE, 0, -1):
+        _matmul_batched(X, P, T, float(k))
+        for i in range(n):
+            for c in range(n):
+                t = T[i, c]
+                p = P[i, c]
+                d = 1.0 if i == c else 0.0
+                for j in range(nbk):
+                    p[j] = t[j] + d
+    for it in range(s_max):
+        _matmul_batched(P, P, Q, 1.0)
+        for i in range(n):
+            for c in range(n):
+                q = Q[i, c]
+                p = P[i, c]
+                for j in range(nbk):
+                    if sj[j] > it:
+                        p[j] = q[j]
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def square_batched(P, out):
+    """``out[:, :, j] = P[:, :, j] @ P[:, :, j]`` (same operations as :func:`square_small`)."""
+    _matmul_batched(P, P, out, 1.0)

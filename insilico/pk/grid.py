@@ -22,6 +22,7 @@ Linear PK itself is exact on any grid; the grid only matters for the RK4 parts.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +101,35 @@ def _snap(values: np.ndarray) -> np.ndarray:
     return v[keep]
 
 
+#: Grids built recently, by their inputs (a grid depends only on the regimen, the outputs and
+#: the options, never on the patients: consecutive chunks of a trial reuse it).
+_CACHE: OrderedDict[tuple, Grid] = OrderedDict()
+CACHE_SIZE = 32
+
+
 def build_grid(
+    hard_h: np.ndarray,
+    dose_h: np.ndarray,
+    options: GridOptions = GridOptions(),
+    start_h: np.ndarray | tuple = (),
+) -> Grid:
+    """Graded grid through every hard node (memoized on its inputs; see :func:`_build_grid`)."""
+    hard = _snap(hard_h)
+    doses = _snap(dose_h)
+    starts = _snap(np.asarray(start_h, dtype=float))
+    key = (hard.tobytes(), doses.tobytes(), starts.tobytes(), options)
+    grid = _CACHE.get(key)
+    if grid is None:
+        grid = _build_grid(hard, doses, options, starts)  # callers never modify a grid
+        _CACHE[key] = grid
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return grid
+
+
+def _build_grid(
     hard_h: np.ndarray,
     dose_h: np.ndarray,
     options: GridOptions = GridOptions(),

@@ -15,8 +15,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)
 from insilico.pd.models import direct_effect, hill_fraction, irm_rhs
-from insilico.pk.expm import expm_small, norm1, square_small
+from insilico.pk._fused_generated import fused_step
+from insilico.pk.expm import expm_batched, expm_small, norm1, square_batched
 
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
 N_MET = len(METRICS)
@@ -64,12 +66,21 @@ def _dcdt(A, x, rate, central, obs, v1):
 
 
 @nb.njit(cache=True)
-def _poly(coef, fact, s, deriv):
-    """``sum_k coef[k + deriv] s^k / k!`` (Horner)."""
+def _scaled(coef, fact, cq):
+    """``cq[d, k] = coef[k + d] / k!`` for d = 0, 1, 2 (the terms of :func:`_poly`)."""
     K = coef.shape[0] - 1
+    for d in range(3):
+        for k in range(K - d + 1):
+            cq[d, k] = coef[k + d] / fact[k]
+
+
+@nb.njit(cache=True)
+def _poly(cq, s, deriv):
+    """``sum_k coef[k + deriv] s^k / k!`` (Horner) from the terms ``cq`` of :func:`_scaled`."""
+    K = cq.shape[1] - 1
     acc = 0.0
     for k in range(K - deriv, -1, -1):
-        acc = acc * s + coef[k + deriv] / fact[k]
+        acc = acc * s + cq[deriv, k]
     return acc
 
 
@@ -86,23 +97,23 @@ def _n_terms(A, h, kmax):
 
 
 @nb.njit(cache=True)
-def _root(coef, fact, lo, hi, deriv, target):
+def _root(cq, lo, hi, deriv, target):
     """Root of ``p^(deriv)(s) = target`` in ``[lo, hi]`` (sign change assumed): Newton from
     the secant estimate, with a bisection safeguard; stops at 1e-14 of the bracket."""
-    flo = _poly(coef, fact, lo, deriv) - target
-    fhi = _poly(coef, fact, hi, deriv) - target
+    flo = _poly(cq, lo, deriv) - target
+    fhi = _poly(cq, hi, deriv) - target
     a, b = lo, hi
     s = lo - flo * (hi - lo) / (fhi - flo) if fhi != flo else 0.5 * (lo + hi)
     tol = 1e-14 * (hi - lo) + 1e-300
     for _ in range(60):
-        f = _poly(coef, fact, s, deriv) - target
+        f = _poly(cq, s, deriv) - target
         if f == 0.0:
             return s
         if (f > 0) == (flo > 0):
             a = s
         else:
             b = s
-        df = _poly(coef, fact, s, deriv + 1)
+        df = _poly(cq, s, deriv + 1)
         s_new = s - f / df if df != 0.0 else 0.5 * (a + b)
         if not (a < s_new < b):
             s_new = 0.5 * (a + b)
@@ -140,30 +151,25 @@ def _matvec(phik, x, xn, rate, aug, depot, auc_i):
                 xn[r, j] += phik[r, S, j] * rate[j]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def _transitions(A, aug, central, sizes, size_src, b0, nb_, Sa, phi):
-    """Fill ``phi[k, :, :, j] = exp(M_j sizes[k])`` for the mini-block's patients."""
+    """Fill ``phi[k, :, :, j] = exp(M_j sizes[k])`` for the mini-block's patients, batched over
+    patients (one exponential per fresh size, squarings up the dyadic ladder)."""
     S = A.shape[1]
-    M = np.zeros((Sa, Sa))
-    tmp = np.empty((Sa, Sa))
-    tmp2 = np.empty((Sa, Sa))
     K = sizes.shape[0]
-    store = np.empty((K, Sa, Sa))
+    M = np.zeros((Sa, Sa, nb_))
     for j in range(nb_):
-        M[:, :] = 0.0
-        M[:S, :S] = A[b0 + j]
+        for r in range(S):
+            for c in range(S):
+                M[r, c, j] = A[b0 + j, r, c]
         if aug:
-            M[central, S] = 1.0
-        for k in range(K):
-            if size_src[k] < 0:
-                expm_small(M * sizes[k], tmp)
-            else:
-                tmp2[:, :] = store[size_src[k]]
-                square_small(tmp2, tmp)
-            store[k] = tmp
-            for r in range(Sa):
-                for c in range(Sa):
-                    phi[k, r, c, j] = tmp[r, c]
+            M[central, S, j] = 1.0
+    work = np.empty((3, Sa, Sa, nb_))
+    for k in range(K):
+        if size_src[k] < 0:
+            expm_batched(M, sizes[k], phi[k], work)
+        else:
+            square_batched(phi[size_src[k]], phi[k])
 
 
 @nb.njit(cache=True)
@@ -188,25 +194,64 @@ def _phi123(z):
     return em1 / z, (em1 - z) / (z * z), (em1 - z - 0.5 * z * z) / (z * z * z)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def _phi123_batched(z, p1, p2, p3, term):
+    """:func:`_phi123` for an array of ``z`` (same operations per element, patients innermost
+    so the series vectorizes; elements with ``|z| >= 1`` get the closed forms)."""
+    nbk = z.shape[0]
+    for j in range(nbk):
+        p1[j] = 0.0
+        p2[j] = 0.0
+        p3[j] = 0.0
+        term[j] = 1.0
+    for jj in range(22):
+        a = jj + 1
+        b = jj + 2
+        c = jj + 3
+        for j in range(nbk):
+            t1 = term[j] / a
+            t2 = t1 / b
+            t3 = t2 / c
+            p1[j] += t1
+            p2[j] += t2
+            p3[j] += t3
+            term[j] = term[j] * z[j] / a
+    for j in range(nbk):
+        if not abs(z[j]) < 1.0:
+            p1[j], p2[j], p3[j] = _phi123(z[j])
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def _etd_coefficients(kout, sizes, out):
     """ETDRK4 coefficients of ``R' = -kout R + N`` for every step size, per patient:
     out[0] = e^z, out[1] = e^{z/2}, out[2] = (h/2) phi1(z/2), out[3..5] = the weights of
     N(u), N(a)+N(b), N(c) (Cox & Matthews 2002, doi:10.1006/jcph.2002.6995), z = -kout h."""
     K = sizes.shape[0]
     nbk = kout.shape[0]
+    z = np.empty(nbk)
+    zh = np.empty(nbk)
+    p1 = np.empty(nbk)
+    p2 = np.empty(nbk)
+    p3 = np.empty(nbk)
+    q1 = np.empty(nbk)
+    q2 = np.empty(nbk)
+    q3 = np.empty(nbk)
+    term = np.empty(nbk)
     for k in range(K):
         h = sizes[k]
         for j in range(nbk):
-            z = -kout[j] * h
-            p1, p2, p3 = _phi123(z)
-            q1, _, _ = _phi123(0.5 * z)
-            out[0, k, j] = np.exp(z)
-            out[1, k, j] = np.exp(0.5 * z)
-            out[2, k, j] = 0.5 * h * q1
-            out[3, k, j] = h * (p1 - 3.0 * p2 + 4.0 * p3)
-            out[4, k, j] = 2.0 * h * (p2 - 2.0 * p3)
-            out[5, k, j] = h * (-p2 + 4.0 * p3)
+            z[j] = -kout[j] * h
+            zh[j] = 0.5 * z[j]
+        _phi123_batched(z, p1, p2, p3, term)
+        _phi123_batched(zh, q1, q2, q3, term)
+        for j in range(nbk):
+            out[0, k, j] = np.exp(z[j])
+            out[1, k, j] = np.exp(zh[j])
+        for j in range(nbk):
+            out[2, k, j] = 0.5 * h * q1[j]
+            out[3, k, j] = h * (p1[j] - 3.0 * p2[j] + 4.0 * p3[j])
+            out[4, k, j] = 2.0 * h * (p2[j] - 2.0 * p3[j])
+            out[5, k, j] = h * (-p2[j] + 4.0 * p3[j])
 
 
 @nb.njit(cache=True)
@@ -248,7 +293,7 @@ def _advance(E, x, rate, central, S, out):
 
 
 @nb.njit(cache=True)
-def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E, have_E):
+def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E, have_E, tw):
     """Extremum of the indirect response inside one grid step, re-integrated with 4 RK4
     substeps on the exact concentration (exact flow over half substeps from the step's start
     state; ``E`` holds it already when ``have_E``) and located by Hermite interpolation on the
@@ -261,8 +306,9 @@ def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E
         M[:S, :S] = A
         M[central, S] = 1.0
         expm_small(M * (0.5 * hs), E)
-    x = x0.copy()
-    xm = np.empty(S)
+    x = tw[2]
+    x[:] = x0
+    xm = tw[3]
     fu = P[7, i]
     em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
     r = r0
@@ -365,19 +411,22 @@ def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, fact, coef, t
     come from the exact flow. Returns ``(value, time)`` or ``(nan, nan)``."""
     S = A.shape[0]
     m, hp, kt = _piece_setup(A, h, central, kmax, M, E)
-    cf = coef[: kt + 1]
-    x = x0.copy()
-    xnext = np.empty(S)
+    cf = coef[0, : kt + 1]
+    cq = coef[1:4, : kt + 1]
+    x = tw[2]
+    x[:] = x0
+    xnext = tw[3]
     for p in range(m):
         if p > 0:
             _advance(E, x, rate, central, S, xnext)
             x[:] = xnext
         taylor_coefficients(A, x, rate, central, obs, v1, kt, cf, tw)
-        dlo = _poly(cf, fact, 0.0, 1) * sign
-        dhi = _poly(cf, fact, hp, 1) * sign
+        _scaled(cf, fact, cq)
+        dlo = _poly(cq, 0.0, 1) * sign
+        dhi = _poly(cq, hp, 1) * sign
         if dlo > 0.0 and dhi < 0.0:
-            s = _root(cf, fact, 0.0, hp, 1, 0.0)
-            return _poly(cf, fact, s, 0), p * hp + s
+            s = _root(cq, 0.0, hp, 1, 0.0)
+            return _poly(cq, s, 0), p * hp + s
     return np.nan, np.nan
 
 
@@ -396,21 +445,24 @@ def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef, tw, M,
         return 0.0
     S = A.shape[0]
     m, hp, kt = _piece_setup(A, h, central, kmax, M, E)
-    cf = coef[: kt + 1]
-    x = x0.copy()
-    xnext = np.empty(S)
+    cf = coef[0, : kt + 1]
+    cq = coef[1:4, : kt + 1]
+    x = tw[2]
+    x[:] = x0
+    xnext = tw[3]
     total = 0.0
     for p in range(m):
         if p > 0:
             _advance(E, x, rate, central, S, xnext)
             x[:] = xnext
         taylor_coefficients(A, x, rate, central, central, v1, kt, cf, tw)
-        c0 = _poly(cf, fact, 0.0, 0)
-        c1 = _poly(cf, fact, hp, 0)
+        _scaled(cf, fact, cq)
+        c0 = _poly(cq, 0.0, 0)
+        c1 = _poly(cq, hp, 0)
         if c0 >= thr and c1 >= thr:
             total += hp
         elif (c0 >= thr) != (c1 >= thr):
-            s = _root(cf, fact, 0.0, hp, 0, thr)
+            s = _root(cq, 0.0, hp, 0, thr)
             total += s if c0 >= thr else hp - s
     return total
 
@@ -422,6 +474,127 @@ def _pd_value(pd_kind, cu, R, P, i):
     if pd_kind <= 3:
         return direct_effect(pd_kind, cu, P[0, i], P[1, i], P[2, i], P[3, i], P[4, i])
     return R
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def _hermite_candidates(
+    g,
+    hp,
+    f_prev,
+    f_end,
+    r_prev,
+    r_node,
+    rate,
+    x_prev,
+    win_a,
+    win_b,
+    e_herm,
+    cand_g,
+    cand_r,
+    cand_rate,
+    cand_x,
+):
+    """Where dR/dt changed sign over the step ``g - 1 -> g`` (no event at ``g``): Hermite
+    estimate of the response's extremum and, when it beats the window's candidate, the
+    state at ``g - 1`` to refine it from (see ``linear_kernel``)."""
+    S = x_prev.shape[0]
+    W = win_a.shape[0]
+    for j in range(f_prev.shape[0]):
+        if f_prev[j] * f_end[j] >= 0.0:
+            continue
+        v = _hermite_extremum(r_prev[j], f_prev[j], r_node[j], f_end[j], hp)
+        m = 0 if f_prev[j] < 0.0 else 1
+        for w in range(W):
+            if g - 1 < win_a[w] or g > win_b[w]:
+                continue
+            if (m == 0 and v < e_herm[w, 0, j]) or (m == 1 and v > e_herm[w, 1, j]):
+                e_herm[w, m, j] = v
+                cand_g[w, m, j] = g - 1
+                cand_r[w, m, j] = r_prev[j]
+                cand_rate[w, m, j] = rate[j]
+                for r in range(S):
+                    cand_x[w, m, r, j] = x_prev[r, j]
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def _track_interior(
+    w,
+    g,
+    t_g,
+    irm,
+    pd_kind,
+    ce,
+    obs,
+    cpost,
+    r_node,
+    x,
+    x_prev,
+    rate,
+    fub,
+    P,
+    b0,
+    e_ext,
+    best,
+    best_node,
+    best_t,
+    st_prev,
+    st_post,
+    rt_prev,
+    rt_post,
+    obs_buf,
+):
+    """Window ``w`` at a node strictly inside it without an event: extrema of the response
+    (``e_ext``) and of C (or Ce), with the states around the node for the refinement."""
+    S = x.shape[0]
+    nbk = x.shape[1]
+    if irm and obs < 0:
+        # one pass: the response's extrema and whether C beats the window's extrema
+        emin = e_ext[w, 0]
+        emax = e_ext[w, 1]
+        bmax = best[w, 0]
+        bmin = best[w, 1]
+        n_imp = 0
+        for j in range(nbk):
+            r = r_node[j]
+            emin[j] = min(emin[j], r)
+            emax[j] = max(emax[j], r)
+            c = cpost[j]
+            n_imp += (c > bmax[j]) | (c < bmin[j])
+        if n_imp == 0:
+            return
+    elif irm:
+        for j in range(nbk):
+            e_ext[w, 0, j] = min(e_ext[w, 0, j], r_node[j])
+            e_ext[w, 1, j] = max(e_ext[w, 1, j], r_node[j])
+    elif pd_kind > 0 and ce >= 0:
+        for j in range(nbk):
+            ev = _pd_value(pd_kind, fub[j] * x[ce, j], 0.0, P, b0 + j)
+            e_ext[w, 0, j] = min(e_ext[w, 0, j], ev)
+            e_ext[w, 1, j] = max(e_ext[w, 1, j], ev)
+    cc = cpost
+    if obs >= 0:
+        for j in range(nbk):
+            obs_buf[j] = x[obs, j]
+        cc = obs_buf
+    bmax = best[w, 0]
+    bmin = best[w, 1]
+    n_imp = 0
+    for j in range(nbk):
+        n_imp += (cc[j] > bmax[j]) | (cc[j] < bmin[j])
+    if n_imp == 0:
+        return
+    for j in range(nbk):
+        c = cc[j]
+        for mm in range(2):
+            if (mm == 0 and c > best[w, 0, j]) or (mm == 1 and c < best[w, 1, j]):
+                best[w, mm, j] = c
+                best_node[w, mm, j] = g
+                best_t[w, mm, j] = t_g
+                for r in range(S):
+                    st_prev[w, mm, r, j] = x_prev[r, j]
+                    st_post[w, mm, r, j] = x[r, j]
+                rt_prev[w, mm, j] = rate[j]
+                rt_post[w, mm, j] = rate[j]
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -476,13 +649,28 @@ def linear_kernel(
     n_out = out_node.shape[0]
     KT = TAYLOR_TERMS
     fact = _factorials(KT + 2)
-    coef = np.empty(KT + 1)
-    tw = np.empty((2, S))
+    coef = np.empty((4, KT + 1))  # Taylor coefficients and their scaled terms
+    tw = np.empty((4, S))
     Mp = np.zeros((S + 1, S + 1))
     Ep = np.empty((S + 1, S + 1))
     xs = np.empty(S)
     Mlag = np.zeros((Sa, Sa))
     Elag = np.empty((Sa, Sa))
+    # plain nodes (no event, no window boundary, not the first or last, no per-patient lag)
+    # take the fused path: node work and the step to the next node in one SIMD loop
+    plain = np.zeros(G, dtype=np.bool_)
+    if lag_mode == 0:
+        for g in range(1, G - 1):
+            plain[g] = ev_ptr[g + 1] == ev_ptr[g]
+        for w in range(W):
+            plain[win_a[w]] = False
+            plain[win_b[w]] = False
+    # steps g - 1 -> g inside some window: only there can a Hermite candidate be kept
+    herm_node = np.zeros(G, dtype=np.bool_)
+    for g in range(1, G):
+        for w in range(W):
+            if win_a[w] <= g - 1 and g <= win_b[w]:
+                herm_node[g] = True
     for b0 in range(0, n, block):
         nbk = min(block, n - b0)
         phi = np.empty((K, Sa, Sa, nbk))
@@ -571,7 +759,144 @@ def linear_kernel(
         if irm:
             _etd_coefficients(koutb, sizes, etd)
         need_mid = irm or lag_mode == 1
+        x3 = np.empty((S, nbk))
+        rcur = np.zeros(nbk)
+        fcur = np.zeros(nbk)
+        hillb = np.empty(nbk)
+        for j in range(nbk):
+            hillb[j] = P[4, b0 + j]
         for g in range(G):
+            if plain[g]:
+                k = step_k[g]
+                n_change = fused_step(
+                    S,
+                    depot,
+                    aug,
+                    phi[k],
+                    phi[half_k[g]],
+                    x,
+                    x3,
+                    rate,
+                    v1b,
+                    cpost,
+                    irm,
+                    hill_one,
+                    R,
+                    fnode,
+                    rcur,
+                    fcur,
+                    f_prev,
+                    etd,
+                    k,
+                    emb,
+                    c50b,
+                    kinb,
+                    koutb,
+                    fuv,
+                    hillb,
+                    ap,
+                    al,
+                )
+                if n_change < 0:
+                    raise ValueError("no fused step for this state layout")
+                while o < n_out and out_node[o] == g:
+                    for j in range(nbk):
+                        out_conc[o, b0 + j] = cpost[j]
+                    if irm:
+                        for j in range(nbk):
+                            out_effect[o, b0 + j] = rcur[j]
+                    elif pd_kind > 0:
+                        for j in range(nbk):
+                            cu = fub[j] * (x[ce, j] if ce >= 0 else cpost[j])
+                            out_effect[o, b0 + j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
+                    if want_state:
+                        for j in range(nbk):
+                            for r in range(S):
+                                out_state[b0 + j, o, r] = x[r, j]
+                    o += 1
+                if irm and W > 0:
+                    if n_change > 0 and herm_node[g]:
+                        hp = node_h[g] - node_h[g - 1]
+                        _hermite_candidates(
+                            g,
+                            hp,
+                            f_prev,
+                            fcur,
+                            r_prev,
+                            rcur,
+                            rate,
+                            xn,
+                            win_a,
+                            win_b,
+                            e_herm,
+                            cand_g,
+                            cand_r,
+                            cand_rate,
+                            cand_x,
+                        )
+                    f_prev, fcur = fcur, f_prev
+                    r_prev, rcur = rcur, r_prev
+                for w in range(W):
+                    if g < win_a[w] or g > win_b[w]:
+                        continue
+                    _track_interior(
+                        w,
+                        g,
+                        node_h[g],
+                        irm,
+                        pd_kind,
+                        ce,
+                        win_obs[w],
+                        cpost,
+                        r_prev if irm else rcur,
+                        x,
+                        xn,
+                        rate,
+                        fub,
+                        P,
+                        b0,
+                        e_ext,
+                        best,
+                        best_node,
+                        best_t,
+                        st_prev,
+                        st_post,
+                        rt_prev,
+                        rt_post,
+                        obs_buf,
+                    )
+                h = node_h[g + 1] - node_h[g]
+                for w in range(W):
+                    thr = win_thr[w]
+                    if not (thr == thr) or g < win_a[w] or g >= win_b[w]:
+                        continue
+                    for j in range(nbk):
+                        c0 = cpost[j]
+                        c1 = x3[central, j] / v1b[j]
+                        if c0 >= thr and c1 >= thr:
+                            t_above[w, j] += h
+                        elif (c0 >= thr) != (c1 >= thr):
+                            i = b0 + j
+                            for r in range(S):
+                                xs[r] = x[r, j]
+                            t_above[w, j] += _time_above_piece(
+                                A[i],
+                                xs,
+                                rate[j],
+                                central,
+                                v1[i],
+                                h,
+                                thr,
+                                KT,
+                                fact,
+                                coef,
+                                tw,
+                                Mp,
+                                Ep,
+                            )
+                # rotate: xn <- state at g, x <- state at g + 1
+                xn, x, x3 = x, x3, xn
+                continue
             has_ev = ev_ptr[g + 1] > ev_ptr[g]
             if has_ev:
                 for r in range(S):
@@ -646,7 +971,7 @@ def linear_kernel(
                             kinb[j] * (1.0 + ap * fnode[j])
                             - koutb[j] * (1.0 + al * fnode[j]) * R[j]
                         )
-                if g > 0 and W > 0:
+                if g > 0 and W > 0 and herm_node[g]:
                     hp = node_h[g] - node_h[g - 1]
                     if has_ev:
                         for j in range(nbk):
@@ -1050,7 +1375,7 @@ def linear_kernel(
                                     Ep[r, c] = phi[kq, r, c, j]
                         ref = _refine_irm_extremum(
                             A[i],
-                            cand_x[w, m, :, j].copy(),
+                            cand_x[w, m, :, j],
                             cand_rate[w, m, j],
                             central,
                             v1[i],
@@ -1063,6 +1388,7 @@ def linear_kernel(
                             Mp,
                             Ep,
                             kq >= 0,
+                            tw,
                         )
                         if ref == ref:
                             ee = ref

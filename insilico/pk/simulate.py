@@ -155,7 +155,7 @@ def simulate(
     windows: Sequence[Window] = (),
     grid_options: GridOptions | None = None,
     return_states: bool = False,
-    block: int = 256,
+    block: int = 512,
 ) -> SimulationResult:
     """Simulate every patient of a block under its dosing events.
 

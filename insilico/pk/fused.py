@@ -1,0 +1,212 @@
+"""Fused per-step kernels, specialised per state layout: the generator of ``_fused_generated``.
+
+On a *plain* grid node (no dose event, no window boundary, no per-patient lag) the linear
+kernel needs, per patient: the concentration at the node, dR/dt at the node (for the Hermite
+search of the response's extrema), one exact PK transition to the next node, the midpoint
+concentration and one ETDRK4 step of the indirect response. Done as separate passes over
+``(S, block)`` arrays this costs ~10 sweeps over memory per step, and with the state size a
+run-time value none of those loops vectorizes. Here they are one loop over patients whose
+body is straight-line code for one layout (state size, depot, infusion column), which LLVM
+turns into SIMD code over patients (see :mod:`insilico.pk._llvm_options`): LLVM vectorizes
+only innermost loops, and small loops over the states inside the loop over patients are not
+unrolled early enough, so the body is generated unrolled, one function per layout, into
+:mod:`insilico.pk._fused_generated` (a plain module, so numba caches it on disk).
+
+Regenerate after editing this file: ``python -m insilico.pk.fused`` (a test checks that the
+generated module is up to date).
+
+The floating-point operations and their order per patient are those of the unfused code in
+:mod:`insilico.pk.kernel` (``_matvec`` and the ETDRK4 update), so results do not depend on the
+block size or on which path ran. ETDRK4: Cox & Matthews 2002, doi:10.1006/jcph.2002.6995.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Largest state size of a linear model: depot, central, periph2, periph3, ce, auc.
+MAX_STATES = 6
+
+GENERATED = Path(__file__).with_name("_fused_generated.py")
+
+ARGS = (
+    "phk, phm, x, xn, rate, v1b, cpost, irm, hill_one, R, fnode, rcur, fcur, f_prev, etd, k, "
+    "emb, c50b, kinb, koutb, fuv, hill, ap, al"
+)
+
+
+def layouts() -> list[tuple[int, int, bool]]:
+    """Every layout of a linear model: (state size, depot index or -1, infusion column)."""
+    out = []
+    for dep in (-1, 0):
+        lo = 3 if dep == 0 else 2
+        for S in range(lo, MAX_STATES + 1 + dep):
+            for aug in (False, True):
+                out.append((S, dep, aug))
+    return out
+
+
+def _name(S: int, depot: int, aug: bool) -> str:
+    return f"step_{S}{'_depot' if depot == 0 else ''}{'_inf' if aug else ''}"
+
+
+def _pk_lines(S: int, depot: int, aug: bool, ind: str) -> list[str]:
+    """``xn = phk x (+ phk[:, S] rate)`` in the operation order of ``kernel._matvec``."""
+    auc_i = S - 1
+    lines = [f"{ind}x{c} = x[{c}, j]" for c in range(S)]
+    for r in range(S):
+        if r == depot:
+            lines.append(f"{ind}xn[{r}, j] = phk[{r}, {r}, j] * x{r}")
+            continue
+        c0 = 0 if auc_i != 0 else 1
+        terms = [f"phk[{r}, {c0}, j] * x{c0}"]
+        terms += [f"phk[{r}, {c}, j] * x{c}" for c in range(c0 + 1, S) if c != auc_i]
+        if r == auc_i:
+            terms.append(f"x{r}")
+        if aug:
+            terms.append(f"phk[{r}, {S}, j] * rate[j]")
+        lines.append(f"{ind}y{r} = " + " + ".join(terms))
+        lines.append(f"{ind}xn[{r}, j] = y{r}")
+    return lines
+
+
+def _mid_expr(S: int, depot: int, aug: bool) -> str:
+    """Central row of the half-step transition (its AUC column is exactly zero)."""
+    central = depot + 1
+    terms = [f"phm[{central}, {c}, j] * x{c}" for c in range(S - 1)]
+    if aug:
+        terms.append(f"phm[{central}, {S}, j] * rate[j]")
+    return " + ".join(terms)
+
+
+def _pd_lines(S: int, depot: int, aug: bool, hill_one: bool, ind: str) -> list[str]:
+    central = depot + 1
+    if hill_one:
+        frac = ["fm = em * cm / (c50 + cm)", "f1 = em * c1 / (c50 + c1)"]
+    else:
+        frac = [
+            "fm = em * hill_fraction(cm, c50, hill[j])",
+            "f1 = em * hill_fraction(c1, c50, hill[j])",
+        ]
+    body = [
+        f"cm = fuv[j] * ({_mid_expr(S, depot, aug)})",
+        f"c1 = fuv[j] * y{central}",
+        "em = emb[j]",
+        "c50 = c50b[j]",
+        *frac,
+        "kal = kout * al",
+        "e2 = etd[1, k, j]",
+        "qq = etd[2, k, j]",
+        "nu = kin * (1.0 + ap * f0) - kal * f0 * u",
+        "a_ = e2 * u + qq * nu",
+        "na = kin * (1.0 + ap * fm) - kal * fm * a_",
+        "b_ = e2 * u + qq * na",
+        "nb_ = kin * (1.0 + ap * fm) - kal * fm * b_",
+        "c_ = e2 * a_ + qq * (2.0 * nb_ - nu)",
+        "nc = kin * (1.0 + ap * f1) - kal * f1 * c_",
+        "R[j] = (",
+        "    etd[0, k, j] * u",
+        "    + etd[3, k, j] * nu",
+        "    + etd[4, k, j] * (na + nb_)",
+        "    + etd[5, k, j] * nc",
+        ")",
+        "fnode[j] = f1",
+    ]
+    return [ind + b for b in body]
+
+
+def _function(S: int, depot: int, aug: bool) -> str:
+    central = depot + 1
+    i2, i3 = " " * 8, " " * 12
+    node = [
+        f"{i3}cpost[j] = x[{central}, j] / v1b[j]",
+        f"{i3}f0 = fnode[j]",
+        f"{i3}u = R[j]",
+        f"{i3}kin = kinb[j]",
+        f"{i3}kout = koutb[j]",
+        f"{i3}rcur[j] = u",
+        f"{i3}k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u",
+        f"{i3}fcur[j] = k1",
+        f"{i3}n_change += f_prev[j] * k1 < 0.0",
+    ]
+    src = [
+        "",
+        "",
+        '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
+        f"def {_name(S, depot, aug)}(",
+        *[f"    {a}," for a in ARGS.split(", ")],
+        "):",
+        f'    """{S} states{", depot" if depot == 0 else ""}'
+        f'{", infusion input" if aug else ""}: see ``fused_step``."""',
+        "    nbk = x.shape[1]",
+        "    n_change = 0",
+        "    if not irm:",
+        f"{i2}for j in range(nbk):",
+        f"{i3}cpost[j] = x[{central}, j] / v1b[j]",
+        *_pk_lines(S, depot, aug, i3),
+        f"{i2}return 0",
+        "    if hill_one:",
+        f"{i2}for j in range(nbk):",
+        *node,
+        *_pk_lines(S, depot, aug, i3),
+        *_pd_lines(S, depot, aug, True, i3),
+        f"{i2}return n_change",
+        "    for j in range(nbk):",
+        *[line[4:] for line in node],
+        *[line[4:] for line in _pk_lines(S, depot, aug, i3)],
+        *[line[4:] for line in _pd_lines(S, depot, aug, False, i3)],
+        "    return n_change",
+    ]
+    return "\n".join(src)
+
+
+def generate_source() -> str:
+    """Source text of :mod:`insilico.pk._fused_generated`."""
+    head = [
+        '"""Generated by ``python -m insilico.pk.fused`` (see :mod:`insilico.pk.fused`); do not',
+        'edit by hand."""',
+        "",
+        "# ruff: noqa: E501",
+        "# fmt: off",
+        "from __future__ import annotations",
+        "",
+        "import numba as nb",
+        "",
+        "import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)",
+        "from insilico.pd.models import hill_fraction",
+    ]
+    funcs = [_function(*lay) for lay in layouts()]
+    disp = [
+        "",
+        "",
+        '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
+        "def fused_step(",
+        *[f"    {a}," for a in ("S, depot, aug, " + ARGS).split(", ")],
+        "):",
+        '    """Plain node ``g`` and the step ``g -> g + 1`` for every patient of a block.',
+        "",
+        "    Writes the node's concentration ``cpost``, response ``rcur`` and dR/dt ``fcur``,",
+        "    the new state ``xn``, response ``R`` and drug effect ``fnode`` (``irm``: indirect",
+        "    response; ``hill_one``: every Hill exponent of the block is 1); returns the number",
+        "    of patients whose dR/dt changed sign since the previous node (``f_prev``), or -1",
+        '    for an unknown layout."""',
+    ]
+    first = True
+    for S, dep, aug in layouts():
+        cond = f"S == {S} and depot {'== 0' if dep == 0 else '< 0'} and {'' if aug else 'not '}aug"
+        disp.append(f"    {'if' if first else 'elif'} {cond}:")
+        disp.append(f"        return {_name(S, dep, aug)}(")
+        disp += [f"            {a}," for a in ARGS.split(", ")]
+        disp.append("        )")
+        first = False
+    disp.append("    return -1")
+    return "\n".join(head + funcs + disp) + "\n"
+
+
+def write_generated() -> None:
+    """(Re)write :mod:`insilico.pk._fused_generated`."""
+    GENERATED.write_text(generate_source())
+
+
+if __name__ == "__main__":
+    write_generated()
