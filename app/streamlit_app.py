@@ -1,55 +1,57 @@
-"""insilico: minimal results browser (lists runs; one run's summary and percentile bands).
+"""insilico: design, run and read an in-silico trial without code.
 
 Start with ``insilico app`` (binds 127.0.0.1) or ``streamlit run app/streamlit_app.py``. The
-runs folder is ``$INSILICO_RUNS`` or ``runs`` in the working directory. Everything shown comes
-from :mod:`insilico.results` (the same functions the CLI uses).
+runs folder is ``$INSILICO_RUNS`` or ``runs`` in the working directory (the CLI's default).
+Pages live in ``app/screens/`` (not ``pages/``: Streamlit would also serve those directly,
+bypassing this entry) and read like the screen: widgets -> spec -> one ``insilico`` call ->
+display; the work is in :mod:`insilico.ui` and the library. Errors are shown as one readable
+line (field, value, what is allowed), never as a traceback.
 """
 
 from __future__ import annotations
 
-import os
+import logging
+from pathlib import Path
 
 import streamlit as st
-from charts import band_chart  # app/charts.py (the app folder is on sys.path)
 
-from insilico.results.rundir import list_runs, read_run
+from insilico.errors import InsilicoError
 
-QUANTITY_LABELS = {
-    "conc_mg_per_L": "Plasma concentration (mg/L)",
-    "biomarker_change_pct": "Biomarker change from baseline (%)",
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("insilico.app")
+
+st.set_page_config(page_title="insilico", page_icon=":material/medication:", layout="wide")
+
+PAGES = {
+    "compounds": st.Page(
+        str(HERE / "screens" / "compounds.py"), title="Compounds", icon=":material/science:"
+    ),
+    "cohort": st.Page(
+        str(HERE / "screens" / "cohort.py"), title="Cohort", icon=":material/groups:"
+    ),
+    "design": st.Page(
+        str(HERE / "screens" / "design.py"), title="Trial design", icon=":material/edit_note:"
+    ),
+    "run": st.Page(str(HERE / "screens" / "run.py"), title="Run", icon=":material/play_arrow:"),
+    "results": st.Page(
+        str(HERE / "screens" / "results.py"), title="Results", icon=":material/monitoring:"
+    ),
 }
-
-st.set_page_config(page_title="insilico runs", layout="wide")
-st.title("insilico: trial runs")
-
-root = os.environ.get("INSILICO_RUNS", "runs")
-runs = list_runs(root)
-if runs.empty:
-    st.info(f"No runs under `{root}` yet. Run `insilico run workflows/quickstart.yaml`.")
-    st.stop()
-
-st.subheader("Runs")
-st.dataframe(runs.drop(columns=["path"]), hide_index=True, width="stretch")
-
-run_id = st.selectbox("Run", runs["run_id"].tolist(), key="run")
-run = read_run(run_id, root)
-m = run.manifest
-st.caption(
-    f"{m['name']} · {m['n_patients']} patients · seed {m['seed']} · "
-    f"spec {m['spec_sha256'][:12]} · created {m['created_utc']}"
-)
-
-st.subheader("Summary per arm")
-st.dataframe(run.summary, hide_index=True, width="stretch")
-for row in m.get("failed_compounds", []):
-    st.warning(f"Compound {row['id']} failed: {row['error']}")
-
-st.subheader("Percentile bands (5/25/50/75/95 %)")
-arms = run.bands["arm"].drop_duplicates().tolist()
-arm = st.selectbox("Arm", arms, key="arm")
-for quantity, label in QUANTITY_LABELS.items():
-    b = run.bands[(run.bands["arm"] == arm) & (run.bands["quantity"] == quantity)]
-    if b.empty:
-        continue
-    st.markdown(f"**{label}**")
-    st.altair_chart(band_chart(b, label), width="stretch")
+st.session_state["_pages"] = PAGES
+address = str(st.get_option("server.address") or "")
+if address not in ("127.0.0.1", "localhost", "::1"):
+    st.sidebar.warning(
+        f"This server listens on `{address or 'all interfaces'}`: other machines can reach it. "
+        "Start it with `insilico app` (127.0.0.1) unless that is intended."
+    )
+pg = st.navigation(list(PAGES.values()))
+try:
+    pg.run()
+except InsilicoError as exc:
+    st.error(str(exc).splitlines()[0])
+except Exception as exc:  # noqa: BLE001 - readable message; the traceback goes to the log
+    log.exception("page %s failed", pg.title)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    st.error(
+        f"Something went wrong ({type(exc).__name__}: {first}). Details are in the server log."
+    )

@@ -140,13 +140,19 @@ def cmd_app(args: argparse.Namespace) -> int:
         "run",
         str(app),
         "--server.address",
-        "127.0.0.1",
+        args.address,
         "--server.port",
         str(args.port),
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # Uploads are compound tables (CSV/SDF): 5 MB is ~20,000 structures.
+        "--server.maxUploadSize",
+        "5",
+        # A pharmacologist sees the message the app writes, never a traceback.
+        "--client.showErrorDetails",
+        "none",
     ]
     return subprocess.call(cmd, env=env)
 
@@ -207,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("app", help="start the Streamlit app on 127.0.0.1")
     a.add_argument("--port", type=int, default=8501)
+    a.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1; 0.0.0.0 exposes the app to the network)",
+    )
     a.add_argument("--root", default="runs")
     a.set_defaults(func=cmd_app)
     return p

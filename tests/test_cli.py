@@ -270,6 +270,10 @@ def test_app_command_binds_localhost(tmp_path, monkeypatch):
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--server.port") + 1] == "8999"
     assert env["INSILICO_RUNS"] == str(tmp_path.resolve())
+    assert cmd[cmd.index("--server.maxUploadSize") + 1] == "5"
+    assert cmd[cmd.index("--client.showErrorDetails") + 1] == "none"
+    assert main(["app", "--address", "0.0.0.0", "--root", str(tmp_path)]) == 0
+    assert calls[1][0][calls[1][0].index("--server.address") + 1] == "0.0.0.0"
 
 
 def test_unreachable_scheduler_is_bad_input(tmp_path, capsys, monkeypatch):

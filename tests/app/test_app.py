@@ -1,72 +1,236 @@
-"""The minimal app renders with and without runs and switches between runs and arms."""
+"""The app headless (``streamlit.testing.v1.AppTest``): every page renders, uploads keep the good
+rows, a trial built in the widgets runs and matches ``insilico run`` on the exported YAML, and a
+run id that tries to leave the runs folder is refused."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from insilico.engine.run import run_and_write  # noqa: E402
-from insilico.trial.examples import ATENOLOL, small_trial  # noqa: E402
-from insilico.trial.spec import trial_spec_from_dict  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
 
 APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
 
+PAGES = (
+    "screens/compounds.py",
+    "screens/cohort.py",
+    "screens/design.py",
+    "screens/run.py",
+    "screens/results.py",
+)
+TIMEOUT = 120
 
-@pytest.fixture(scope="module")
-def runs_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    for seed in (1, 2):
-        spec = trial_spec_from_dict(small_trial(n_patients=100, seed=seed, compounds=[ATENOLOL]))
-        run_and_write(root=root, spec=spec, executor="serial")
-    return root
+
+def _app(root, monkeypatch) -> AppTest:
+    monkeypatch.setenv("INSILICO_RUNS", str(root))
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
 
 
-def test_no_runs(tmp_path, monkeypatch):
-    monkeypatch.setenv("INSILICO_RUNS", str(tmp_path))
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
+def _frame(at: AppTest, column: str) -> pd.DataFrame:
+    """The first dataframe shown with ``column`` (data frames carry no key in AppTest)."""
+    for df in at.dataframe:
+        v = df.value
+        if column in v.columns:
+            return v
+    raise AssertionError(f"no dataframe with a column {column!r}")
+
+
+def _texts(at: AppTest) -> str:
+    parts = [
+        e.value for e in (*at.error, *at.warning, *at.info, *at.success, *at.markdown, *at.caption)
+    ]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_runs(page, tmp_path, monkeypatch):
+    at = _app(tmp_path, monkeypatch).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    if page.endswith("results.py"):
+        assert "No runs" in at.info[0].value
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_runs(page, runs_root, monkeypatch):
+    at = _app(runs_root, monkeypatch).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_results_scorecard_ranking_and_compare(runs_root, monkeypatch):
+    at = _app(runs_root, monkeypatch).run()
+    at.switch_page("screens/results.py").run()
     assert not at.exception
-    assert "No runs" in at.info[0].value
-
-
-def test_lists_runs_and_shows_summary_and_bands(runs_root, monkeypatch):
-    monkeypatch.setenv("INSILICO_RUNS", str(runs_root))
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    card = _frame(at, "Responder rate, % (95 % CI)")
+    assert set(card["Arm"]) == {
+        "atenolol:low",
+        "atenolol:high",
+        "propranolol:low",
+        "propranolol:high",
+        "placebo",
+    }
+    assert "Responder rate, % (95 % CI)" in card.columns
+    assert "AE: bradycardia, % (95 % CI)" in card.columns
+    at.selectbox(key="rank_metric").select("Responder rate").run()
+    ranking = _frame(at, "Responder rate (%)")
+    assert "placebo" not in set(ranking["Arm"])
+    rates = ranking["Responder rate (%)"].to_numpy()
+    assert (rates[:-1] >= rates[1:]).all()  # best first
+    # the other run, compared side by side
+    at.selectbox(key="compare_run").select_index(0).run()
     assert not at.exception
-    runs_table = at.dataframe[0].value
-    assert len(runs_table) == 2
-    summary = at.dataframe[1].value
-    assert set(summary["arm"]) == {"atenolol:low", "atenolol:high", "placebo"}
-    assert len(at.selectbox) == 2
-    # switching run and arm re-renders with that run's numbers
-    other = at.selectbox(key="run").options[1]
-    at.selectbox(key="run").select(other).run()
+    diff = _frame(at, "difference")
+    assert {"arm", "metric", "run_a", "run_b", "difference"} <= set(diff.columns)
+    # the drill-down shows the patient's rows in every arm
+    at.number_input(key="patient_id").set_value(7).run()
     assert not at.exception
-    assert at.selectbox(key="run").value == other
-    at.selectbox(key="arm").select("placebo").run()
+    rows = _frame(at, "atenolol:low")
+    assert len(rows.columns) == 5  # one column per arm (paired design)
+    assert "cmax_mg_per_L (mg/L)" in rows.index
+    cov = _frame(at, "age_years (years)")
+    assert cov["patient_id"].iloc[0] == "7"
+    assert len(at.get("download_button")) == 6
+    at.toggle(key="patient_course").set_value(True).run()
     assert not at.exception
-    assert any("Plasma concentration" in md.value for md in at.markdown)
+    assert any("Time course of patient 7" in md.value for md in at.markdown)
 
 
-def test_band_chart_spec(runs_root):
-    import sys
+def test_run_id_from_the_url_cannot_leave_the_runs_folder(runs_root, monkeypatch):
+    at = _app(runs_root, monkeypatch)
+    at.query_params["run"] = "../../etc"
+    at.run()
+    at.switch_page("screens/results.py").run()
+    assert not at.exception
+    assert any("Refused" in e.value and "../../etc" in e.value for e in at.error)
+    # a valid one is still shown (the newest)
+    assert at.selectbox(key="results_run").value in set(
+        p.name for p in runs_root.iterdir() if not p.name.startswith(".")
+    )
 
-    sys.path.insert(0, str(APP.parent))
-    try:
-        from charts import band_chart
-    finally:
-        sys.path.remove(str(APP.parent))
+
+BAD_CSV = (
+    "id,name,smiles,cl_mL_min_kg,vdss_L_per_kg,fu,f_bio,ka_per_h,potency_nM\n"
+    "atenolol,Atenolol,CC(C)NCC(O)COc1ccc(CC(N)=O)cc1,2.5,0.95,0.94,0.58,0.8,700\n"
+    "broken,Broken,C1CC(,1,1,0.5,0.5,1,10\n"
+    "propranolol,Propranolol,CC(C)NCC(O)COc1cccc2ccccc12,12,3.1,0.13,0.26,1.0,8\n"
+)
+
+
+def test_upload_with_one_bad_row_shows_the_reason_and_keeps_the_rest(tmp_path, monkeypatch):
+    at = _app(tmp_path, monkeypatch).run()
+    at.switch_page("screens/compounds.py").run()
+    at.file_uploader(key="compound_file").upload("mine.csv", BAD_CSV.encode(), "text/csv")
+    at.run()
+    assert not at.exception
+    bad = _frame(at, "Reason")
+    assert list(bad["Id"]) == ["broken"]
+    assert "SMILES" in bad["Reason"].iloc[0] or "parse" in bad["Reason"].iloc[0]
+    good = _frame(at, "structure")
+    assert list(good["id"]) == ["atenolol", "propranolol"]
+    assert (good["CL (L/h) source"] == "measured").all()
+    assert good["structure"].str.startswith("data:image/svg+xml;base64,").all()
+    assert "**2 usable compound(s)**, 1 with a problem" in _texts(at)
+
+
+def test_upload_too_large_or_binary_is_refused(tmp_path, monkeypatch):
+    import pickle
+
+    at = _app(tmp_path, monkeypatch).run()
+    at.switch_page("screens/compounds.py").run()
+    payload = pickle.dumps({"x": 1}) + b"\xff\xfe"
+    at.file_uploader(key="compound_file").upload("evil.csv", payload, "text/csv")
+    at.run()
+    assert not at.exception
+    assert any("UTF-8" in e.value or "smiles" in e.value for e in at.error)
+
+
+def _wait_for_job(at: AppTest, timeout_s: float = 120.0) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout_s:
+        job = at.session_state["job"]
+        if not job.active:
+            at.run()
+            return
+        time.sleep(0.5)
+    raise AssertionError("the run did not finish")
+
+
+def test_trial_built_in_widgets_runs_and_matches_the_cli(tmp_path, monkeypatch):
+    from insilico.cli import main as cli_main
     from insilico.results.rundir import list_runs, read_run
+    from insilico.ui import design as ui_design
+    from insilico.ui.cohorts import COHORTS_DIR
 
-    run = read_run(list_runs(runs_root)["run_id"].iloc[0], runs_root)
-    b = run.bands[(run.bands["arm"] == "atenolol:low") & (run.bands["quantity"] == "conc_mg_per_L")]
-    spec = band_chart(b, "conc").to_dict()
-    marks = [layer["mark"]["type"] for layer in spec["layer"]]
-    assert marks == ["area", "area", "line"]
-    assert spec["layer"][0]["encoding"]["y2"]["field"] == "p95"
-    assert spec["layer"][2]["encoding"]["y"]["field"] == "p50"
-    values = next(iter(spec["datasets"].values()))
-    assert len(values) == len(b)
+    root = tmp_path / "runs"
+    at = _app(root, monkeypatch).run()
+    # compounds: upload, use in the design (keeps the quickstart arms of these compounds)
+    at.switch_page("screens/compounds.py").run()
+    at.file_uploader(key="compound_file").upload("mine.csv", BAD_CSV.encode(), "text/csv")
+    at.run()
+    at.button[-1].click().run()  # "Use these compounds in the trial design"
+    assert not at.exception
+    # cohort: preset, n, seed
+    at.switch_page("screens/cohort.py").run()
+    at.selectbox(key="cohort_preset").select("elderly").run()
+    at.number_input(key="cohort_n").set_value(120).run()
+    at.number_input(key="cohort_seed").set_value(11).run()
+    at.button[0].click().run()  # "Use this cohort and n in the trial design"
+    assert not at.exception
+    # design: name, duration, placebo, one more arm through the form
+    at.switch_page("screens/design.py").run()
+    v = at.session_state["design_version"]
+    at.text_input(key=f"name_{v}").input("app_trial").run()
+    at.number_input(key=f"duration_{v}").set_value(72.0).run()
+    at.checkbox(key=f"placebo_{v}").check().run()
+    at.text_input(key=f"add_regimen_{v}").input("10 mg PO bid x3").run()
+    assert not at.exception
+    at.text_input(key=f"add_regimen_{v}").input("100 mg PX q12h x3").run()
+    assert any("cannot parse" in e.value for e in at.error)  # validated as you type
+    at.text_input(key=f"add_regimen_{v}").input("20 mg PO q12h x6").run()
+    at.selectbox(key=f"add_compound_{v}").select("propranolol").run()
+    at.button(key=f"add_arm_{v}").click().run()
+    assert not at.exception
+    # the rest of the protocol as YAML: the responder is assessed at the end of the 72 h
+    v = at.session_state["design_version"]
+    adv = at.text_area(key=f"advanced_{v}")
+    assert "time_h: 168" in adv.value
+    adv.input(adv.value.replace("time_h: 168", "time_h: 72")).run()
+    assert not at.exception
+    design = at.session_state["design"]
+    assert design["responder"]["time_h"] == 72
+    assert design["arms"][-1] == {"compound": "propranolol", "regimen": "20 mg PO q12h x6"}
+    assert design["cohort"] == "../cohorts/elderly.yaml"
+    assert design["n_patients"] == 120 and design["seed"] == 11 and design["placebo"] is True
+    assert any("Valid protocol" in s.value for s in at.success)
+    exported = ui_design.design_to_yaml(design)
+
+    # run in this process, wait, open the results
+    at.switch_page("screens/run.py").run()
+    at.radio(key="run_where").set_value("In this process (serial)").run()
+    at.button(key="start_run").click().run()
+    _wait_for_job(at)
+    assert at.session_state["job"].status == "done", at.session_state["job"].error
+    at.switch_page("screens/results.py").run()
+    assert not at.exception
+    app_run = read_run(list_runs(root)["run_id"].iloc[0], root)
+
+    # the CLI on the exported YAML (a workflows/ file next to a cohorts/ folder)
+    wf = tmp_path / "proj" / "workflows"
+    wf.mkdir(parents=True)
+    (tmp_path / "proj" / "cohorts").symlink_to(COHORTS_DIR)
+    (wf / "app_trial.yaml").write_text(exported, encoding="utf-8")
+    cli_root = tmp_path / "cli_runs"
+    code = cli_main(
+        ["run", str(wf / "app_trial.yaml"), "--out", str(cli_root), "--serial", "--no-progress"]
+    )
+    assert code == 0
+    cli_run = read_run(list_runs(cli_root)["run_id"].iloc[0], cli_root)
+    pd.testing.assert_frame_equal(app_run.summary, cli_run.summary)
+    assert len(app_run.summary) == 6  # 2 + 2 quickstart arms, the added arm, placebo
