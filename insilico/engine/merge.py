@@ -31,10 +31,19 @@ NOT_SUMMARIZED = (
 )
 
 
-def slim(rows: pd.DataFrame) -> pd.DataFrame:
-    """The columns of ``rows`` that the scorecard needs."""
+def slim(rows: pd.DataFrame, labels: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """The columns of ``rows`` that the scorecard needs.
+
+    ``labels`` maps label columns (``arm``, ``compound_id``, ``regimen``) to every value they
+    take in the trial; those columns become categoricals over that fixed list (one byte per
+    row instead of a string, and concatenation keeps the dtype).
+    """
     drop = [c for c in rows.columns if c in NOT_SUMMARIZED or c.endswith("_prob")]
-    return rows.drop(columns=drop)
+    out = rows.drop(columns=drop)
+    for col, values in (labels or {}).items():
+        if col in out:
+            out[col] = pd.Categorical(out[col], categories=values)
+    return out
 
 
 class Merger:
@@ -58,6 +67,11 @@ class Merger:
         self._pending: dict[int, pd.DataFrame] = {}
         self._kept: list[pd.DataFrame] = []
         self._next = 0
+        self._labels = {
+            "arm": list(dict.fromkeys(a.name for a in ctx.arms)),
+            "compound_id": list(dict.fromkeys(a.compound_id for a in ctx.arms)),
+            "regimen": list(dict.fromkeys(a.regimen_name for a in ctx.arms)),
+        }
         n_arms = len(ctx.arms)
         nt = ctx.output_times_h.size
         self.conc = np.zeros((n_arms, nt, ctx.conc_grid.n_bins), dtype=np.int64)
@@ -78,7 +92,7 @@ class Merger:
             rows = self._pending.pop(self._next)
             if self.sink is not None:
                 self.sink(rows)
-                rows = slim(rows)
+                rows = slim(rows, self._labels)
             self._kept.append(rows)
             self._next += 1
 

@@ -123,7 +123,7 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
         flags.append("response_no_sae")
     summary = summarize_patients(patients, [], arms, rate_columns=binary + flags)
     summary.insert(3, "dose_mg", [a.dose_mg for a in ctx.arms])
-    groups = dict(list(patients.groupby("arm", sort=False)))
+    groups = dict(list(patients.groupby("arm", sort=False, observed=True)))
     extra: list[dict] = []
     primary = ctx.primary
     comparator = None

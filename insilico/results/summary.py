@@ -53,7 +53,7 @@ def summarize_patients(
     if arms is None:
         first = patients.drop_duplicates("arm")
         arms = list(zip(first["arm"], first["compound_id"], first["regimen"], strict=True))
-    groups = dict(list(patients.groupby("arm", sort=False)))
+    groups = dict(list(patients.groupby("arm", sort=False, observed=True)))
     out = []
     for arm, compound_id, regimen in arms:
         g = groups.get(arm, patients.iloc[:0])
