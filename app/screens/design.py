@@ -235,6 +235,70 @@ if {"dropout", "adherence"} & design_fields or {"replicates", "uncertainty", "do
             new["uncertainty"] = {**(d.get("uncertainty") or {}), "compound_draws": int(nd)}
 new["design"] = des
 
+if "endpoints" in opt:
+    st.subheader("Efficacy endpoints")
+    st.caption(
+        "On the biomarker (its model is in the YAML section below): `change` from baseline at "
+        "a time (% or absolute), `responder` (change at least the threshold; negative = a "
+        "decrease; optionally sustained from a time), `time_to_response`; and "
+        "`target_attainment` on total plasma concentration over the last dosing interval "
+        "(metric trough, time_above, auc or cavg). Blank cells take the defaults."
+    )
+    ep_base = common.editor_base(
+        f"endpoints_{v}",
+        lambda: pd.DataFrame(ui.endpoint_rows(d), columns=list(ui.ENDPOINT_COLUMNS)).astype(
+            {c: object for c in ("name", "kind", "scale", "metric")}
+            | {
+                c: float
+                for c in ui.ENDPOINT_COLUMNS
+                if c not in ("name", "kind", "scale", "metric")
+            }
+        ),
+    )
+    eps = st.data_editor(
+        ep_base,
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "name": st.column_config.TextColumn("Endpoint (letters, digits, _)"),
+            "kind": st.column_config.SelectboxColumn("Kind", options=list(ui.ENDPOINT_KINDS)),
+            "time_h": st.column_config.NumberColumn("At time (h)", min_value=0.0),
+            "scale": st.column_config.SelectboxColumn(
+                "Change in", options=list(ui.ENDPOINT_SCALES)
+            ),
+            "threshold": st.column_config.NumberColumn("Threshold (% or unit)", format="%.3g"),
+            "sustained_from_h": st.column_config.NumberColumn("Sustained from (h)"),
+            "metric": st.column_config.SelectboxColumn(
+                "PTA metric", options=list(ui.ENDPOINT_METRICS)
+            ),
+            "target_mg_per_L": st.column_config.NumberColumn(
+                "Target (mg/L)", min_value=0.0, format="%.3g"
+            ),
+            "min_fraction": st.column_config.NumberColumn(
+                "Min fraction above", min_value=0.0, max_value=1.0
+            ),
+            "min_ratio": st.column_config.NumberColumn("Min AUC/target (h)", min_value=0.0),
+        },
+        key=f"endpoints_{v}",
+    )
+    ep_list = ui.endpoints_from_rows(eps.to_dict("records"))
+    if ep_list or d.get("endpoints"):
+        new["endpoints"] = ep_list
+    if "primary" in opt:
+        choices = ui.primary_options({**new, "responder": d.get("responder")})
+        first = "(the first yes/no endpoint)"
+        current_primary = d.get("primary")
+        options_p = [first, *choices]
+        primary = st.selectbox(
+            "Primary endpoint (P(response without serious AE), success, dose selection)",
+            options_p,
+            index=options_p.index(current_primary) if current_primary in options_p else 0,
+            key=f"primary_{v}",
+        )
+        if primary != first:
+            new["primary"] = primary
+
 st.subheader("Adverse events and safety models")
 st.caption(
     "Each adverse event: `logit P = intercept + slope × driver` per patient (drivers: exposure, "
@@ -293,10 +357,11 @@ with st.expander("Check a regimen"):
     else:
         st.success(ui.describe_regimen(txt))
 
-st.subheader("Biomarker, endpoints and everything else (YAML)")
+st.subheader("Biomarker, variability and everything else (YAML)")
 st.caption(
-    "Variability (`iiv`), the biomarker model, responder and endpoint definitions, the output "
-    "grid and any other protocol section, exactly as in a `workflows/` file."
+    "Variability (`iiv`), the biomarker model (PD, baseline, placebo drift, assessments), a "
+    "legacy `responder:` section, the output grid and any other protocol section, exactly as "
+    "in a `workflows/` file."
 )
 adv_text = st.text_area("Advanced", value=ui.advanced_yaml(d), height=320, key=f"advanced_{v}")
 try:

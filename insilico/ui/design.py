@@ -34,7 +34,14 @@ COMMON_KEYS = (
     "duration_h",
 )
 #: Sections with their own widgets when the spec has them (else they stay in the YAML).
-OPTIONAL_WIDGET_KEYS = ("replicates", "uncertainty", "dose_scan", "adverse_events")
+OPTIONAL_WIDGET_KEYS = (
+    "replicates",
+    "uncertainty",
+    "dose_scan",
+    "endpoints",
+    "primary",
+    "adverse_events",
+)
 #: ``design`` sub-keys with widgets (the others, e.g. ``ratios``, ``titration``, stay in YAML).
 DESIGN_WIDGET_KEYS = ("type", "dropout", "adherence")
 #: Sections split between widgets (these sub-keys) and the YAML (the other sub-keys).
@@ -239,6 +246,63 @@ def arms_from_rows(rows: list[dict]) -> list[dict[str, str]]:
             arm["name"] = name
         out.append(arm)
     return out
+
+
+#: Columns of the endpoint editor, in :class:`insilico.trial.spec.EndpointSpec`'s terms.
+ENDPOINT_COLUMNS = (
+    "name",
+    "kind",
+    "time_h",
+    "scale",
+    "threshold",
+    "sustained_from_h",
+    "metric",
+    "target_mg_per_L",
+    "min_fraction",
+    "min_ratio",
+)
+ENDPOINT_KINDS = ("change", "responder", "time_to_response", "target_attainment")
+ENDPOINT_SCALES = ("percent", "absolute")
+ENDPOINT_METRICS = ("trough", "time_above", "auc", "cavg")
+_ENDPOINT_TEXT = ("name", "kind", "scale", "metric")
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
+
+
+def endpoint_rows(design: dict[str, Any]) -> list[dict]:
+    """The design's ``endpoints`` as editor rows (missing fields blank)."""
+    return [{c: e.get(c) for c in ENDPOINT_COLUMNS} for e in design.get("endpoints") or []]
+
+
+def endpoints_from_rows(rows: list[dict]) -> list[dict]:
+    """Endpoints from editor rows: blank rows skipped, blank fields left to the spec's
+    defaults (``scale: percent``, ``min_fraction: 0.5``, ``min_ratio: 1``); numbers as float.
+    Whether a row makes sense for its kind is checked by the spec (errors name the field)."""
+    out = []
+    for r in rows:
+        if all(_blank(r.get(c)) for c in ENDPOINT_COLUMNS):
+            continue
+        ep: dict = {}
+        for c in ENDPOINT_COLUMNS:
+            v = r.get(c)
+            if _blank(v):
+                continue
+            ep[c] = str(v).strip() if c in _ENDPOINT_TEXT else float(v)
+        ep.setdefault("name", "")
+        out.append(ep)
+    return out
+
+
+def primary_options(design: dict[str, Any]) -> list[str]:
+    """Endpoints that can be primary (yes/no ones: responder, target attainment), the legacy
+    ``responder:`` section included; the first is what the spec uses when none is named."""
+    names = ["responder"] if design.get("responder") else []
+    for e in design.get("endpoints") or []:
+        if e.get("kind") in ("responder", "target_attainment") and e.get("name"):
+            names.append(str(e["name"]))
+    return list(dict.fromkeys(names))
 
 
 AE_COLUMNS = ("name", "driver", "intercept", "slope", "serious")

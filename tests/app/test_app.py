@@ -234,3 +234,32 @@ def test_trial_built_in_widgets_runs_and_matches_the_cli(tmp_path, monkeypatch):
     cli_run = read_run(list_runs(cli_root)["run_id"].iloc[0], cli_root)
     pd.testing.assert_frame_equal(app_run.summary, cli_run.summary)
     assert len(app_run.summary) == 6  # 2 + 2 quickstart arms, the added arm, placebo
+
+
+def test_endpoints_and_primary_are_widgets_and_export_like_the_file(tmp_path, monkeypatch):
+    """The antihypertensive protocol's endpoints show in the endpoint editor (not the YAML);
+    choosing another primary endpoint changes the exported protocol and nothing else."""
+    from insilico.ui import design as ui_design
+
+    path = ui_design.WORKFLOWS_DIR / "antihypertensive_program.yaml"
+    original = ui_design.design_from_yaml(path.read_text(encoding="utf-8"))
+    at = _app(tmp_path / "runs", monkeypatch)
+    at.session_state["design"] = original
+    at.session_state["design_version"] = 0
+    at.switch_page("screens/design.py").run()
+    assert not at.exception
+    v = at.session_state["design_version"]
+    assert "endpoints:" not in at.text_area(key=f"advanced_{v}").value
+    primary = at.selectbox(key=f"primary_{v}")
+    assert primary.value == "responder"
+    assert set(primary.options) >= {"responder", "sustained_responder"}
+    assert "sbp_change_mmHg" not in primary.options  # a change is not a yes/no endpoint
+    assert any("Valid protocol" in s.value for s in at.success)
+    primary.select("sustained_responder").run()
+    assert not at.exception
+    edited = at.session_state["design"]
+    assert edited["primary"] == "sustained_responder"
+    base = ui_design.WORKFLOWS_DIR
+    a = ui_design.validate_design(edited, base)
+    b = ui_design.validate_design(dict(original, primary="sustained_responder"), base)
+    assert a.sha256() == b.sha256()
