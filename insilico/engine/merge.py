@@ -8,9 +8,14 @@ import numpy as np
 import pandas as pd
 
 from insilico.engine.bands import BAND_PERCENTILES, histogram_percentiles
+from insilico.engine.memory import release_free_memory
 from insilico.engine.task import Partial
 from insilico.trial.block import COVARIATE_COLUMNS, PARAMETER_COLUMNS
 from insilico.trial.context import TrialContext
+
+#: Streamed rows between two returns of freed heap memory to the OS (see
+#: :mod:`insilico.engine.memory`; a trim costs milliseconds).
+TRIM_EVERY_ROWS = 100_000
 
 #: Per-patient columns the scorecard does not need (dropped from memory when rows are
 #: streamed to patients.parquet): covariates, parameters, probabilities, QTc details.
@@ -39,7 +44,9 @@ def slim(rows: pd.DataFrame, labels: dict[str, list[str]] | None = None) -> pd.D
     row instead of a string, and concatenation keeps the dtype).
     """
     drop = [c for c in rows.columns if c in NOT_SUMMARIZED or c.endswith("_prob")]
-    out = rows.drop(columns=drop)
+    # a deep copy: under copy-on-write the kept columns would otherwise be views into the
+    # rows' 2-D float block and keep every dropped column alive with them
+    out = rows.drop(columns=drop).copy(deep=True)
     for col, values in (labels or {}).items():
         if col in out:
             out[col] = pd.Categorical(out[col], categories=values)
@@ -66,6 +73,8 @@ class Merger:
         self.sink = sink
         self._pending: dict[int, pd.DataFrame] = {}
         self._kept: list[pd.DataFrame] = []
+        self._all: pd.DataFrame | None = None
+        self._since_trim = 0
         self._next = 0
         self._labels = {
             "arm": list(dict.fromkeys(a.name for a in ctx.arms)),
@@ -92,9 +101,13 @@ class Merger:
             rows = self._pending.pop(self._next)
             if self.sink is not None:
                 self.sink(rows)
+                self._since_trim += len(rows)
                 rows = slim(rows, self._labels)
             self._kept.append(rows)
             self._next += 1
+        if self._since_trim >= TRIM_EVERY_ROWS:
+            self._since_trim = 0
+            release_free_memory()
 
     def _check_complete(self) -> None:
         if self._next != self.n_tasks:
@@ -111,7 +124,10 @@ class Merger:
 
         With a sink, only the summary columns (:func:`slim`)."""
         self._check_complete()
-        return pd.concat(self._kept, ignore_index=True)
+        if self._all is None:  # concatenate once and free the pieces (half the memory)
+            self._all = pd.concat(self._kept, ignore_index=True)
+            self._kept = []
+        return self._all
 
     def bands(self) -> pd.DataFrame:
         """Percentile bands per arm, quantity and time (long format)."""

@@ -33,7 +33,7 @@ from insilico.endpoints import stats
 from insilico.endpoints.dose_selection import best_dose
 from insilico.endpoints.efficacy import median_time_interval
 from insilico.endpoints.safety import HERG_MARGIN_FLAG
-from insilico.results.summary import summarize_patients
+from insilico.results.summary import arm_groups, summarize_patients
 
 
 def _flags(values: pd.Series) -> np.ndarray:
@@ -46,9 +46,8 @@ def _primary_counts(g: pd.DataFrame, col: str) -> tuple[int, int]:
     return int(_flags(v).sum()), int(v.size)
 
 
-def _comparison(patients, ctx, arm_name, comp_name, col, direction) -> dict[str, float]:
-    a = patients[patients["arm"] == arm_name]
-    b = patients[patients["arm"] == comp_name]
+def _comparison(a, b, ctx, col, direction) -> dict[str, float]:
+    """Arm rows ``a`` against comparator rows ``b`` on the yes/no column ``col``."""
     alt = "greater" if direction == "greater" else "less"
     if ctx.design == "paired":
         m = a[["patient_id", col]].merge(b[["patient_id", col]], on="patient_id").dropna()
@@ -73,11 +72,10 @@ def _comparison(patients, ctx, arm_name, comp_name, col, direction) -> dict[str,
     }
 
 
-def _per_trial_success(patients, ctx, arm_name, comp_name, col, success) -> np.ndarray:
-    """Whether each replicate trial succeeds for ``arm_name`` (one-sided test at alpha)."""
+def _per_trial_success(a, b, ctx, col, success) -> np.ndarray:
+    """Whether each replicate trial succeeds for arm rows ``a`` against comparator rows ``b``
+    (one-sided test at alpha)."""
     alt = success.direction
-    a = patients[patients["arm"] == arm_name]
-    b = patients[patients["arm"] == comp_name]
     trials = np.arange(ctx.n_trials)
     if ctx.design == "paired":
         m = a[["trial", "patient_id", col]].merge(b[["patient_id", col]], on="patient_id")
@@ -123,7 +121,7 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
         flags.append("response_no_sae")
     summary = summarize_patients(patients, [], arms, rate_columns=binary + flags)
     summary.insert(3, "dose_mg", [a.dose_mg for a in ctx.arms])
-    groups = dict(list(patients.groupby("arm", sort=False, observed=True)))
+    groups = arm_groups(patients)
     extra: list[dict] = []
     primary = ctx.primary
     comparator = None
@@ -132,8 +130,9 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
     elif any(a.is_placebo for a in ctx.arms):
         comparator = "placebo"
     direction = ctx.success.direction if ctx.success is not None else "greater"
+    empty = patients.iloc[:0]
     for arm in ctx.arms:
-        g = groups.get(arm.name, patients.iloc[:0])
+        g = groups.get(arm.name, empty)
         row: dict[str, object] = {}
         if "biomarker_change_pct" in g:
             m, lo, hi = stats.mean_interval(g["biomarker_change_pct"].to_numpy(dtype=float))
@@ -197,7 +196,8 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
                 }
             )
         if primary is not None and comparator is not None and arm.name != comparator:
-            cmp = _comparison(patients, ctx, arm.name, comparator, primary, direction)
+            ref = groups.get(comparator, empty)
+            cmp = _comparison(g, ref, ctx, primary, direction)
             row.update({f"{primary}_vs_{comparator}_{k}": v for k, v in cmp.items()})
         if primary is not None and ctx.n_trials > 1 and primary in g:
             rates = _per_trial_rates(g, primary, ctx.n_trials)
@@ -210,7 +210,8 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
                     dec.get("between_fraction_adjusted", math.nan)
                 )
             if ctx.success is not None and arm.name != comparator:
-                ok = _per_trial_success(patients, ctx, arm.name, comparator, primary, ctx.success)
+                ref = groups.get(comparator, empty)
+                ok = _per_trial_success(g, ref, ctx, primary, ctx.success)
                 if ctx.compound_draws:
                     ok = ok.reshape(-1, ctx.compound_draws).T  # (draws, trials per draw)
                 rate, lo, hi = stats.probability_of_success(ok)

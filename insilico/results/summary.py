@@ -9,7 +9,14 @@ import pandas as pd
 
 from insilico.endpoints.stats import Z95, wilson_interval
 
-__all__ = ["EXPOSURE_COLUMNS", "Z95", "format_summary", "summarize_patients", "wilson_interval"]
+__all__ = [
+    "EXPOSURE_COLUMNS",
+    "Z95",
+    "arm_groups",
+    "format_summary",
+    "summarize_patients",
+    "wilson_interval",
+]
 
 #: Exposure columns summarized by percentiles in summary.parquet.
 EXPOSURE_COLUMNS = {
@@ -34,6 +41,23 @@ def _rate(values: pd.Series, prefix: str) -> dict[str, float]:
     }
 
 
+def arm_groups(patients: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Rows per arm. When each arm's rows are contiguous (the engine's plan order: arm, then
+    patient id) these are row slices, which pandas does not copy (copy-on-write); otherwise a
+    ``groupby`` (which copies). Same rows in the same order either way."""
+    arm = patients["arm"]
+    if len(arm) == 0:
+        return {}
+    codes, uniques = pd.factorize(arm, sort=False)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    if starts.size == len(uniques):  # one contiguous run per arm
+        ends = np.r_[starts[1:], len(codes)]
+        return {
+            str(uniques[codes[a]]): patients.iloc[a:b] for a, b in zip(starts, ends, strict=True)
+        }
+    return {str(k): g for k, g in patients.groupby("arm", sort=False, observed=True)}
+
+
 def summarize_patients(
     patients: pd.DataFrame,
     adverse_events: list[str],
@@ -53,7 +77,7 @@ def summarize_patients(
     if arms is None:
         first = patients.drop_duplicates("arm")
         arms = list(zip(first["arm"], first["compound_id"], first["regimen"], strict=True))
-    groups = dict(list(patients.groupby("arm", sort=False, observed=True)))
+    groups = arm_groups(patients)
     out = []
     for arm, compound_id, regimen in arms:
         g = groups.get(arm, patients.iloc[:0])
