@@ -225,6 +225,6 @@ def format_summary(summary: pd.DataFrame) -> str:
         for _, r in best.iterrows():
             text += (
                 f"\nbest dose {r['compound_id']}: {r['best_dose_mg']:g} mg "
-                f"(doses not distinguishable from it: {r['best_dose_set_mg']} mg)"
+                f"(95 % confidence set of the best dose: {r['best_dose_set_mg']} mg)"
             )
     return text
