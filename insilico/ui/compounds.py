@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from insilico.errors import SpecError
+from insilico.trial.spec import MEASURED_FIELDS
 
 #: Largest accepted upload (bytes).
 MAX_UPLOAD_BYTES = 5 * 2**20
@@ -33,19 +34,10 @@ EDITABLE = {
     "fu": "fu (fraction unbound)",
     "herg_ic50_uM": "hERG IC50 (µM)",
 }
-#: Columns kept from an upload into the raw table (besides id, name, smiles).
+#: Columns kept from an upload into the raw table (besides id, name, smiles): the measured
+#: fields a protocol compound may carry, then in-vitro inputs and provenance.
 RAW_COLUMNS = (
-    "cl_L_per_h",
-    "cl_mL_min_kg",
-    "vdss_L_per_kg",
-    "v_L",
-    "fu",
-    "t_half_h",
-    "ka_per_h",
-    "f_bio",
-    "fe",
-    "potency_nM",
-    "herg_ic50_uM",
+    *MEASURED_FIELDS,
     "clint_hep_uL_min_per_1e6_cells",
     "clint_mic_uL_min_per_mg",
     "blood_plasma_ratio",
