@@ -180,10 +180,12 @@ def simulate(
         Also return amounts in every compartment and the cumulative eliminated amount.
     block : int
         Patients per compiled mini-block (memory/cache trade-off only; results do not depend
-        on it). On the reference workload of ``benchmarks/bench_engine.py`` 1,000 ran about
-        12 % faster than 512: with 512 the rows of the per-patient transition matrices are
-        exactly 4,096 bytes apart and the step's dozens of streams contend for the same L1
-        cache sets; larger blocks up to ~2,500 are no faster.
+        on it). Measured on the reference workload of ``benchmarks/bench_engine.py``: 512 was
+        the slowest size near it (496-536: 9.4-9.8 against 10.9 µs per patient, stepping
+        only), as expected when the rows of the per-patient transition matrices are exactly
+        4,096 bytes apart and contend for the same L1 cache sets; 1,000-1,500 were faster
+        still (8.5-9.0 µs; the per-node work outside the step is spread over more patients),
+        and with hourly outputs 1,000 ran 12 % faster than 512. Beyond ~2,000 no gain.
     """
     if not model.is_linear:
         from insilico.pk.nonlinear import simulate_nonlinear
