@@ -287,7 +287,7 @@ def main() -> None:
     e_ours = max_err(ours, idx)
     e_naive = max_err(naive, range(len(naive)))
     err = max(max(e_tc.values()), max(e_ours.values()))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak_mb = _peak_mb()
     print(f"{'approach':<40}{'patients/s':>12}{'max rel err':>14}")
     print(
         f"{'insilico, hourly time courses':<40}{rate_tc:>12.0f}{max(e_tc.values()):>14.2e}"
