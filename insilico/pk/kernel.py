@@ -26,11 +26,14 @@ TAYLOR_TERMS = 40
 
 
 @nb.njit(cache=True)
-def _factorials(K):
+def _inverse_factorials(K):
+    """``1 / k!`` for k = 0..K (multiplying by them is ~4x cheaper than dividing by k!)."""
     f = np.empty(K + 1)
     f[0] = 1.0
     for k in range(1, K + 1):
         f[k] = f[k - 1] * k
+    for k in range(K + 1):
+        f[k] = 1.0 / f[k]
     return f
 
 
@@ -42,7 +45,8 @@ def taylor_coefficients(A, x, rate, central, obs, v1, K, coef, work):
     S = x.shape[0]
     y = work[0]
     z = work[1]
-    y[:] = x
+    for r in range(S):
+        y[r] = x[r]
     coef[0] = y[obs] / v1
     for k in range(1, K + 1):
         for r in range(S):
@@ -52,8 +56,8 @@ def taylor_coefficients(A, x, rate, central, obs, v1, K, coef, work):
             z[r] = acc
         if k == 1:
             z[central] += rate
-        y[:] = z
-        coef[k] = y[obs] / v1
+        coef[k] = z[obs] / v1
+        y, z = z, y  # no copy: the two rows of ``work`` swap roles
 
 
 @nb.njit(cache=True, inline="always")
@@ -66,12 +70,13 @@ def _dcdt(A, x, rate, central, obs, v1):
 
 
 @nb.njit(cache=True)
-def _scaled(coef, fact, cq):
-    """``cq[d, k] = coef[k + d] / k!`` for d = 0, 1, 2 (the terms of :func:`_poly`)."""
+def _scaled(coef, ifact, cq):
+    """``cq[d, k] = coef[k + d] / k!`` for d = 0, 1, 2 (the terms of :func:`_poly`);
+    ``ifact``: :func:`_inverse_factorials`."""
     K = coef.shape[0] - 1
     for d in range(3):
         for k in range(K - d + 1):
-            cq[d, k] = coef[k + d] / fact[k]
+            cq[d, k] = coef[k + d] * ifact[k]
 
 
 @nb.njit(cache=True)
@@ -405,7 +410,7 @@ def _piece_setup(A, h, central, kmax, M, E):
 
 
 @nb.njit(cache=True)
-def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, fact, coef, tw, M, E):
+def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, ifact, coef, tw, M, E):
     """Extremum of ``sign * C`` inside ``(0, h)`` from the state ``x0`` at the step start, by
     Newton on the exact Taylor expansion; long steps are cut into pieces whose start states
     come from the exact flow. Returns ``(value, time)`` or ``(nan, nan)``."""
@@ -421,7 +426,7 @@ def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, fact, coef, t
             _advance(E, x, rate, central, S, xnext)
             x[:] = xnext
         taylor_coefficients(A, x, rate, central, obs, v1, kt, cf, tw)
-        _scaled(cf, fact, cq)
+        _scaled(cf, ifact, cq)
         dlo = _poly(cq, 0.0, 1) * sign
         dhi = _poly(cq, hp, 1) * sign
         if dlo > 0.0 and dhi < 0.0:
@@ -438,7 +443,7 @@ def _arrival_between(dep_time, tlag, t0, t1):
 
 
 @nb.njit(cache=True)
-def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef, tw, M, E):
+def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, ifact, coef, tw, M, E):
     """Time (h) above ``thr`` over ``[0, h]`` from state ``x0`` without events: exact, one
     crossing per piece (long steps are cut into Taylor-sized pieces)."""
     if h <= 0.0:
@@ -456,7 +461,7 @@ def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, fact, coef, tw, M,
             _advance(E, x, rate, central, S, xnext)
             x[:] = xnext
         taylor_coefficients(A, x, rate, central, central, v1, kt, cf, tw)
-        _scaled(cf, fact, cq)
+        _scaled(cf, ifact, cq)
         c0 = _poly(cq, 0.0, 0)
         c1 = _poly(cq, hp, 0)
         if c0 >= thr and c1 >= thr:
@@ -542,31 +547,24 @@ def _track_interior(
     rt_prev,
     rt_post,
     obs_buf,
+    flag,
 ):
     """Window ``w`` at a node strictly inside it without an event: extrema of the response
-    (``e_ext``) and of C (or Ce), with the states around the node for the refinement."""
+    (``e_ext``) and of C (or Ce), with the states around the node for the refinement.
+
+    One branch-free (SIMD) pass updates the extreme values and marks in ``flag`` (bit 0: a
+    new maximum, bit 1: a new minimum; length a multiple of 8, padding 0) the patients whose
+    node, time and states must be recorded; a second pass visits only those, eight flags at
+    a time. (A loop with the recording inside ran scalar over every patient: ~2.5 µs per
+    patient on the reference workload, where some patient beats its record at about a
+    third of the nodes.)"""
     S = x.shape[0]
     nbk = x.shape[1]
-    if irm and obs < 0:
-        # one pass: the response's extrema and whether C beats the window's extrema
-        emin = e_ext[w, 0]
-        emax = e_ext[w, 1]
-        bmax = best[w, 0]
-        bmin = best[w, 1]
-        n_imp = 0
-        for j in range(nbk):
-            r = r_node[j]
-            emin[j] = min(emin[j], r)
-            emax[j] = max(emax[j], r)
-            c = cpost[j]
-            n_imp += (c > bmax[j]) | (c < bmin[j])
-        if n_imp == 0:
-            return
-    elif irm:
+    if irm and obs >= 0:  # (with obs < 0, the response's extrema join the C pass below)
         for j in range(nbk):
             e_ext[w, 0, j] = min(e_ext[w, 0, j], r_node[j])
             e_ext[w, 1, j] = max(e_ext[w, 1, j], r_node[j])
-    elif pd_kind > 0 and ce >= 0:
+    elif not irm and pd_kind > 0 and ce >= 0:
         for j in range(nbk):
             ev = _pd_value(pd_kind, fub[j] * x[ce, j], 0.0, P, b0 + j)
             e_ext[w, 0, j] = min(e_ext[w, 0, j], ev)
@@ -579,22 +577,47 @@ def _track_interior(
     bmax = best[w, 0]
     bmin = best[w, 1]
     n_imp = 0
-    for j in range(nbk):
-        n_imp += (cc[j] > bmax[j]) | (cc[j] < bmin[j])
+    if irm and obs < 0:
+        # the response's extrema in the same pass
+        emin = e_ext[w, 0]
+        emax = e_ext[w, 1]
+        for j in range(nbk):
+            r = r_node[j]
+            emin[j] = min(emin[j], r)
+            emax[j] = max(emax[j], r)
+            c = cc[j]
+            up = c > bmax[j]
+            dn = c < bmin[j]
+            bmax[j] = c if up else bmax[j]
+            bmin[j] = c if dn else bmin[j]
+            flag[j] = np.uint8(up) | (np.uint8(dn) << np.uint8(1))
+            n_imp += up | dn
+    else:
+        for j in range(nbk):
+            c = cc[j]
+            up = c > bmax[j]
+            dn = c < bmin[j]
+            bmax[j] = c if up else bmax[j]
+            bmin[j] = c if dn else bmin[j]
+            flag[j] = np.uint8(up) | (np.uint8(dn) << np.uint8(1))
+            n_imp += up | dn
     if n_imp == 0:
         return
-    for j in range(nbk):
-        c = cc[j]
-        for mm in range(2):
-            if (mm == 0 and c > best[w, 0, j]) or (mm == 1 and c < best[w, 1, j]):
-                best[w, mm, j] = c
-                best_node[w, mm, j] = g
-                best_t[w, mm, j] = t_g
-                for r in range(S):
-                    st_prev[w, mm, r, j] = x_prev[r, j]
-                    st_post[w, mm, r, j] = x[r, j]
-                rt_prev[w, mm, j] = rate[j]
-                rt_post[w, mm, j] = rate[j]
+    words = flag.view(np.uint64)
+    for q in range(words.shape[0]):
+        if words[q] == 0:
+            continue
+        for j in range(8 * q, min(8 * q + 8, nbk)):
+            fl = flag[j]
+            for mm in range(2):
+                if fl & (1 << mm):
+                    best_node[w, mm, j] = g
+                    best_t[w, mm, j] = t_g
+                    for r in range(S):
+                        st_prev[w, mm, r, j] = x_prev[r, j]
+                        st_post[w, mm, r, j] = x[r, j]
+                    rt_prev[w, mm, j] = rate[j]
+                    rt_post[w, mm, j] = rate[j]
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -648,7 +671,7 @@ def linear_kernel(
     W = win_a.shape[0]
     n_out = out_node.shape[0]
     KT = TAYLOR_TERMS
-    fact = _factorials(KT + 2)
+    ifact = _inverse_factorials(KT + 2)
     coef = np.empty((4, KT + 1))  # Taylor coefficients and their scaled terms
     tw = np.empty((4, S))
     Mp = np.zeros((S + 1, S + 1))
@@ -747,6 +770,7 @@ def linear_kernel(
         fuv = np.empty(nbk)
         fnode = np.zeros(nbk)
         obs_buf = np.zeros(nbk)
+        flag = np.zeros(8 * ((nbk + 7) // 8), dtype=np.uint8)
         fmid = np.zeros(nbk)
         fend = np.zeros(nbk)
         for j in range(nbk):
@@ -864,6 +888,7 @@ def linear_kernel(
                         rt_prev,
                         rt_post,
                         obs_buf,
+                        flag,
                     )
                 h = node_h[g + 1] - node_h[g]
                 for w in range(W):
@@ -888,7 +913,7 @@ def linear_kernel(
                                 h,
                                 thr,
                                 KT,
-                                fact,
+                                ifact,
                                 coef,
                                 tw,
                                 Mp,
@@ -1251,7 +1276,7 @@ def linear_kernel(
                             arr_t[j] - node_h[g],
                             thr,
                             KT,
-                            fact,
+                            ifact,
                             coef,
                             tw,
                             Mp,
@@ -1268,7 +1293,7 @@ def linear_kernel(
                             node_h[g + 1] - arr_t[j],
                             thr,
                             KT,
-                            fact,
+                            ifact,
                             coef,
                             tw,
                             Mp,
@@ -1288,7 +1313,7 @@ def linear_kernel(
                             h,
                             thr,
                             KT,
-                            fact,
+                            ifact,
                             coef,
                             tw,
                             Mp,
@@ -1345,7 +1370,7 @@ def linear_kernel(
                                 hh,
                                 sign,
                                 KT,
-                                fact,
+                                ifact,
                                 coef,
                                 tw,
                                 Mp,
