@@ -103,8 +103,19 @@ def sample_etas(iiv: IIV, seed: int, purpose: str, start: int, stop: int) -> dic
     if active.any():
         L[np.ix_(active, active)] = np.linalg.cholesky(cov[np.ix_(active, active)])
     z = draw_by_block(seed, purpose, start, stop, lambda g, n: g.standard_normal((n, len(names))))
-    eta = z @ L.T
-    return {k: eta[:, i] for i, k in enumerate(names)}
+    # eta_i = sum_j L[i, j] z_j, accumulated in a fixed order for every patient. Not
+    # ``z @ L.T``: a BLAS product may pick its kernel (hence its rounding) by the number of
+    # rows, so a patient's etas could depend on how many patients are requested with it,
+    # and its threads keep spinning on the other cores after each call (measured: 10 µs of
+    # CPU per patient burned beside the simulation that followed).
+    etas = {}
+    for i, k in enumerate(names):
+        eta = np.zeros(z.shape[0])
+        for j in range(i + 1):
+            if L[i, j] != 0.0:
+                eta += L[i, j] * z[:, j]
+        etas[k] = eta
+    return etas
 
 
 def _logit(p):

@@ -97,3 +97,21 @@ def test_non_positive_definite_correlations_are_rejected():
     iiv = IIV({"a": 0.3, "b": 0.3, "c": 0.3}, {("a", "b"): 0.9, ("b", "c"): 0.9, ("a", "c"): -0.9})
     with pytest.raises(SpecError, match="positive-definite"):
         iiv.omega()
+
+
+def test_correlated_etas_of_one_patient_do_not_depend_on_the_batch():
+    """Eleven correlated etas: patient 1234's values alone and within 6,000 patients are the
+    same bit for bit (a BLAS product could change its kernel, hence its rounding, with the
+    number of rows), and they are ``L z`` with L the Cholesky factor of Omega (rtol 1e-14)."""
+    names = [f"p{k}_per_h" for k in range(11)]
+    corr = {(a, b): 0.3 for i, a in enumerate(names) for b in names[i + 1 :]}
+    iiv = IIV(dict.fromkeys(names, 0.25), corr)
+    many = sample_etas(iiv, 9, "batch", 0, 6000)
+    one = sample_etas(iiv, 9, "batch", 1234, 1235)
+    for k in names:
+        assert many[k][1234] == one[k][0]
+    from insilico.rng import draw_by_block
+
+    z = draw_by_block(9, "batch", 1234, 1235, lambda g, n: g.standard_normal((n, len(names))))
+    L = np.linalg.cholesky(iiv.omega())
+    np.testing.assert_allclose([one[k][0] for k in iiv.names], L @ z[0], rtol=1e-14)

@@ -620,6 +620,25 @@ def _track_interior(
                     rt_post[w, mm, j] = rate[j]
 
 
+@nb.njit(cache=True)
+def _same_c_extremum(w, m, j, g, val, best_node, best, win_a, win_b, win_obs):
+    """An earlier window whose C (or Ce) extremum ``m`` of patient ``j`` is the same node
+    record as window ``w``'s and is refined over the same steps (so its refined value and
+    time are window ``w``'s too), or -1."""
+    if g < 0:
+        return -1
+    for w2 in range(w):
+        if (
+            best_node[w2, m, j] == g
+            and best[w2, m, j] == val
+            and win_obs[w2] == win_obs[w]
+            and (g >= win_b[w2]) == (g >= win_b[w])
+            and (g <= win_a[w2]) == (g <= win_a[w])
+        ):
+            return w2
+    return -1
+
+
 @nb.njit(cache=True, error_model="numpy")
 def linear_kernel(
     A,
@@ -678,6 +697,8 @@ def linear_kernel(
     Ep = np.empty((S + 1, S + 1))
     xs = np.empty(S)
     Mlag = np.zeros((Sa, Sa))
+    irm_done = np.zeros((max(W, 1), 2), dtype=np.bool_)
+    irm_ref = np.zeros((max(W, 1), 2))
     Elag = np.empty((Sa, Sa))
     # plain nodes (no event, no window boundary, not the first or last, no per-patient lag)
     # take the fused path: node work and the step to the next node in one SIMD loop
@@ -1320,18 +1341,24 @@ def linear_kernel(
                             Ep,
                         )
             x, xn = xn, x  # xn keeps the state at node g for the Hermite candidates
-        # refine extrema between nodes with the exact Taylor expansion of C(t)
-        for w in range(W):
-            a_ = win_a[w]
-            b_ = win_b[w]
-            for j in range(nbk):
-                i = b0 + j
+        # refine extrema between nodes with the exact Taylor expansion of C(t); nested
+        # windows (the last interval and the whole run) often share an extremum: refined once
+        for j in range(nbk):
+            i = b0 + j
+            irm_done[:, :] = False
+            for w in range(W):
+                a_ = win_a[w]
+                b_ = win_b[w]
                 for m in range(2):
                     g = best_node[w, m, j]
                     val = best[w, m, j]
                     tval = best_t[w, m, j]
                     sign = 1.0 if m == 0 else -1.0
-                    if g >= 0:
+                    w2 = _same_c_extremum(w, m, j, g, val, best_node, best, win_a, win_b, win_obs)
+                    if w2 >= 0:
+                        val = met[i, w2, 2 * m]
+                        tval = met[i, w2, 2 * m + 1]
+                    elif g >= 0:
                         for side in range(2):
                             if side == 0 and g >= b_:
                                 continue
@@ -1390,7 +1417,22 @@ def linear_kernel(
                     node_best = e_ext[w, m, j]
                     margin = 1e-5 * abs(node_best)
                     useful = ee < node_best + margin if m == 0 else ee > node_best - margin
-                    if gg >= 0 and lag_mode == 0 and useful:
+                    w2 = -1
+                    for ww in range(w):
+                        if (
+                            irm_done[ww, m]
+                            and cand_g[ww, m, j] == gg
+                            and e_herm[ww, m, j] == e_herm[w, m, j]
+                            and cand_r[ww, m, j] == cand_r[w, m, j]
+                        ):
+                            w2 = ww  # the same sign change: the same refinement
+                            break
+                    if gg >= 0 and lag_mode == 0 and useful and w2 >= 0:
+                        irm_done[w, m] = True
+                        irm_ref[w, m] = irm_ref[w2, m]
+                        if irm_ref[w, m] == irm_ref[w, m]:
+                            ee = irm_ref[w, m]
+                    elif gg >= 0 and lag_mode == 0 and useful:
                         hh = node_h[gg + 1] - node_h[gg]
                         kq = _size_index(sizes, hh / 8.0)
                         if kq >= 0:  # the block already has this flow: no new exponential
@@ -1415,6 +1457,8 @@ def linear_kernel(
                             kq >= 0,
                             tw,
                         )
+                        irm_done[w, m] = True
+                        irm_ref[w, m] = ref
                         if ref == ref:
                             ee = ref
                     if m == 0:

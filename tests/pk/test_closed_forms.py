@@ -288,6 +288,29 @@ def test_auc_window_closed_form():
     close(res.metrics["cavg_mg_per_L_w"], auc / T)
 
 
+@pytest.mark.parametrize("i", range(N))
+def test_window_starting_just_after_tmax(i):
+    """Two windows share the node just after Tmax as their C maximum record: for the whole
+    run the maximum lies in the step before that node (refined to the Bateman Cmax); for the
+    window that starts there it is the node value itself. The kernel refines a record shared
+    by nested windows once: it must not hand the first window's answer to the second."""
+    tmax = float(np.log(KA[i] / K[i]) / (KA[i] - K[i]))
+    start = tmax + 0.004  # a node 0.004 h after Tmax (window bound), the grid's nearest
+    p = {k: v[i : i + 1] for k, v in params_1cmt().items()}
+    one = dict(ka=KA[i : i + 1], k=K[i : i + 1], v=V[i : i + 1], f=F[i : i + 1])
+    res = simulate(
+        PKModel(1),
+        p,
+        build_event_table("100 mg PO once", 1),
+        [0.0, 24.0],
+        windows=[Window(0.0, 24.0, name="all"), Window(start, 24.0, name="late")],
+    )
+    close(res.metrics["cmax_mg_per_L_all"], bateman(np.array([tmax]), 100.0, **one)[:, 0])
+    close(res.metrics["tmax_h_all"], tmax, rtol=1e-8)
+    close(res.metrics["cmax_mg_per_L_late"], bateman(np.array([start]), 100.0, **one)[:, 0])
+    assert res.metrics["tmax_h_late"][0] == start
+
+
 def test_exact_cmax_tmax_on_coarse_output_grid():
     """Bateman Cmax/Tmax from the metrics with outputs only at 0 and 24 h."""
     res = simulate(
