@@ -84,14 +84,26 @@ def _matmul_batched(X, P, out, divisor):
     for i in range(n):
         for c in range(n):
             o = out[i, c]
+            x = X[i, 0]
+            p = P[0, c]
             for j in range(nbk):
-                o[j] = 0.0
-            for m in range(n):
+                o[j] = 0.0 + x[j] * p[j]
+            for m in range(1, n - 1):
                 x = X[i, m]
                 p = P[m, c]
                 for j in range(nbk):
                     o[j] += x[j] * p[j]
-            if divisor != 1.0:
+            if n > 1:
+                # the last term and the division in one pass (same operations and order)
+                x = X[i, n - 1]
+                p = P[n - 1, c]
+                if divisor != 1.0:
+                    for j in range(nbk):
+                        o[j] = (o[j] + x[j] * p[j]) / divisor
+                else:
+                    for j in range(nbk):
+                        o[j] += x[j] * p[j]
+            elif divisor != 1.0:
                 for j in range(nbk):
                     o[j] = o[j] / divisor
 
