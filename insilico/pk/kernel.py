@@ -494,6 +494,7 @@ def _hermite_candidates(
     x_prev,
     win_a,
     win_b,
+    e_ext,
     e_herm,
     cand_g,
     cand_r,
@@ -508,8 +509,32 @@ def _hermite_candidates(
     for j in range(f_prev.shape[0]):
         if f_prev[j] * f_end[j] >= 0.0:
             continue
-        v = _hermite_extremum(r_prev[j], f_prev[j], r_node[j], f_end[j], hp)
-        m = 0 if f_prev[j] < 0.0 else 1
+        y0 = r_prev[j]
+        f0 = f_prev[j]
+        y1 = r_node[j]
+        f1 = f_end[j]
+        m = 0 if f0 < 0.0 else 1
+        # The interpolant stays within ``span`` of y0 on [0, h] (its Taylor terms bounded one
+        # by one; 1e-12 relative slack for rounding). A candidate that cannot come within the
+        # refinement margin of a window's node extremum so far can never be refined (the
+        # node extremum only grows, see the end of ``linear_kernel``): skip it, and the
+        # candidate kept is the same as when every sign change is evaluated.
+        dy = y1 - y0
+        span = abs(f0) * hp + abs(3.0 * dy - (2.0 * f0 + f1) * hp) + abs((f0 + f1) * hp - 2.0 * dy)
+        span += 1e-12 * (abs(y0) + span)
+        hopeless = True
+        for w in range(W):
+            if g - 1 < win_a[w] or g > win_b[w]:
+                continue
+            node_best = e_ext[w, m, j]
+            margin = 1e-5 * abs(node_best)
+            if (m == 0 and y0 - span < node_best + margin) or (
+                m == 1 and y0 + span > node_best - margin
+            ):
+                hopeless = False
+        if hopeless:
+            continue
+        v = _hermite_extremum(y0, f0, y1, f1, hp)
         for w in range(W):
             if g - 1 < win_a[w] or g > win_b[w]:
                 continue
@@ -874,6 +899,7 @@ def linear_kernel(
                             xn,
                             win_a,
                             win_b,
+                            e_ext,
                             e_herm,
                             cand_g,
                             cand_r,
