@@ -1,0 +1,161 @@
+"""Where the linear kernel spends its time on the reference workload, section by section.
+
+Copies the working tree to a temporary directory, inserts cycle-counter reads
+(``llvm.readcyclecounter``) between the sections of ``insilico.pk.kernel.linear_kernel``,
+runs ``benchmarks/bench_engine.py``'s reference workload in that copy (summaries only and
+hourly time courses; best of ``--repeats`` per section) and prints µs per patient:
+
+=============  ===============================================================
+setup          per-block set-up: transition matrices, ETDRK4 coefficients, buffers
+fused          the generated plain-node step (PK transition, midpoint, ETDRK4)
+outputs        writing output rows at plain nodes
+hermite        dR/dt sign changes and their Hermite candidates
+track+above    window trackers at plain nodes (C and response extrema, time above)
+nonplain       nodes with events or window bounds (the general path)
+refine         refinement of the extrema after the node loop
+=============  ===============================================================
+
+The copy is instrumented by matching source lines: when the kernel changes, update
+``MARKS``. The ticks are converted with ``--ghz`` (the TSC rate; 2.5 on this project's
+machine); the sections need not add up to the CPU time of ``simulate`` (Python around it).
+
+Usage: ``python benchmarks/profile_kernel_sections.py [--n 10000] [--repeats 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+RDTSC = """
+from llvmlite import ir as _ir
+from numba.core import cgutils as _cgutils
+from numba.core import types as _types
+from numba.extending import intrinsic as _intrinsic
+
+
+@_intrinsic
+def rdtsc(typingctx):
+    def codegen(context, builder, signature, args):
+        fnty = _ir.FunctionType(_ir.IntType(64), [])
+        fn = _cgutils.get_or_insert_function(builder.module, fnty, "llvm.readcyclecounter")
+        return builder.call(fn, [])
+
+    return _types.uint64(), codegen
+"""
+
+#: (source text, section closed there, indentation, insert before (True) or after it)
+MARKS = [
+    ("        for g in range(G):\n            if plain[g]:\n", 1, 8, True),
+    (
+        "                while o < n_out and out_node[o] == g:\n"
+        "                    for j in range(nbk):\n"
+        "                        out_conc[o, b0 + j] = cpost[j]\n"
+        "                    if irm:\n"
+        "                        for j in range(nbk):\n"
+        "                            out_effect[o, b0 + j] = rcur[j]",
+        2,
+        16,
+        True,
+    ),
+    (
+        "                if irm and W > 0:\n                    if n_change > 0 and herm_node[g]:",
+        3,
+        16,
+        True,
+    ),
+    ("                    r_prev, rcur = rcur, r_prev\n", 4, 16, False),
+    ("                # rotate:", 5, 16, True),
+]
+SECTIONS = ["setup", "fused", "outputs", "hermite", "track+above", "nonplain", "refine"]
+
+
+def _tick(k: int, ind: int) -> str:
+    return " " * ind + f"t_ = rdtsc(); timers[{k}] += t_ - t_last; t_last = t_\n"
+
+
+def instrument(src: Path, dst: Path) -> None:
+    """Copy the tracked files of ``src`` to ``dst`` and add the section timers."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=src, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for f in filter(None, files):
+        target = dst / f.decode()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((src / f.decode()).read_bytes())
+    kpath = dst / "insilico/pk/kernel.py"
+    s = kpath.read_text()
+
+    def put(pattern: str, text: str, before: bool) -> str:
+        if s.count(pattern) != 1:
+            raise SystemExit(f"kernel changed: update MARKS ({pattern[:60]!r})")
+        return s.replace(pattern, text + pattern if before else pattern + text)
+
+    s = put("    for b0 in range(0, n, block):\n", "        t_last = rdtsc()\n", False)
+    for pattern, k, ind, before in MARKS:
+        s = put(pattern, _tick(k, ind), before)
+    end_node = (
+        "            x, xn = xn, x  # xn keeps the state at node g for the Hermite candidates\n"
+    )
+    s = put(end_node, _tick(6, 12) + _tick(6, 8), False)
+    last = "                        met[i, w, 7] = max(e_ext[w, 1, j], ee)\n"
+    s = put(last, _tick(7, 8), False)
+    s = put('    met,\n):\n    """Exact stepping', "", True)
+    s = s.replace("    met,\n):\n", "    met,\n    timers,\n):\n", 1)
+    s = s.replace("\nMETRICS = ", RDTSC + "\n\nMETRICS = ", 1)
+    kpath.write_text(s)
+    spath = dst / "insilico/pk/simulate.py"
+    t = spath.read_text()
+    t = t.replace("        met,\n    )\n", "        met,\n        TIMERS,\n    )\n", 1)
+    t = t.replace(
+        "\ndef simulate(", "\nTIMERS = np.zeros(8, dtype=np.uint64)\n\n\ndef simulate(", 1
+    )
+    spath.write_text(t)
+
+
+RUNNER = """
+import sys, numpy as np
+sys.path.insert(0, {root!r}); sys.path.insert(0, {root!r} + "/benchmarks")
+import bench_engine as be
+sm = sys.modules["insilico.pk.simulate"]
+n, repeats, ghz = {n}, {repeats}, {ghz}
+p = be.parameters(n)
+for tc in (False, True):
+    be.run_insilico(be.parameters(64), time_courses=tc)
+    best = None
+    for _ in range(repeats):
+        sm.TIMERS[:] = 0
+        be.run_insilico(p, time_courses=tc)
+        best = sm.TIMERS.copy() if best is None else np.minimum(best, sm.TIMERS)
+    us = best[1:] / (ghz * 1e3) / n
+    print(("hourly" if tc else "summaries") + " " + " ".join(f"{{v:.2f}}" for v in us))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--ghz", type=float, default=2.5, help="cycle-counter rate (GHz)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp) / "tree"
+        instrument(ROOT, dst)
+        code = RUNNER.format(root=str(dst), n=args.n, repeats=args.repeats, ghz=args.ghz)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=dst
+        ).stdout
+    print(f"{'µs per patient':<16}" + "".join(f"{s:>13}" for s in SECTIONS) + f"{'sum':>9}")
+    for line in out.splitlines():
+        mode, *vals = line.split()
+        v = [float(x) for x in vals]
+        print(f"{mode:<16}" + "".join(f"{x:>13.2f}" for x in v) + f"{sum(v):>9.2f}")
+
+
+if __name__ == "__main__":
+    main()
