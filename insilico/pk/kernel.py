@@ -23,6 +23,9 @@ from insilico.pk.expm import expm_batched, expm_small, norm1, square_batched
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
 N_MET = len(METRICS)
 TAYLOR_TERMS = 40
+#: A response extremum between nodes is refined only when its Hermite estimate comes within
+#: this fraction of the window's node extremum (the estimate is within ~1e-6 of the truth).
+REFINE_MARGIN = 1e-5
 
 
 @nb.njit(cache=True)
@@ -527,7 +530,7 @@ def _hermite_candidates(
             if g - 1 < win_a[w] or g > win_b[w]:
                 continue
             node_best = e_ext[w, m, j]
-            margin = 1e-5 * abs(node_best)
+            margin = REFINE_MARGIN * abs(node_best)
             if (m == 0 and y0 - span < node_best + margin) or (
                 m == 1 and y0 + span > node_best - margin
             ):
@@ -581,9 +584,9 @@ def _track_interior(
     One branch-free (SIMD) pass updates the extreme values and marks in ``flag`` (bit 0: a
     new maximum, bit 1: a new minimum; length a multiple of 8, padding 0) the patients whose
     node, time and states must be recorded; a second pass visits only those, eight flags at
-    a time. (A loop with the recording inside ran scalar over every patient: ~2.5 µs per
-    patient on the reference workload, where some patient beats its record at about a
-    third of the nodes.)"""
+    a time. It replaced a scalar loop over every patient that ran whenever any patient beat
+    its record (about a third of the nodes on the reference workload): ~0.7 µs per patient
+    less end to end, within the run-to-run noise of ±5 %."""
     S = x.shape[0]
     nbk = x.shape[1]
     if irm and obs >= 0:  # (with obs < 0, the response's extrema join the C pass below)
@@ -1442,7 +1445,7 @@ def linear_kernel(
                     # refine only a candidate that can beat the node extremum
                     # (the Hermite estimate is within ~1e-6 relative of the truth)
                     node_best = e_ext[w, m, j]
-                    margin = 1e-5 * abs(node_best)
+                    margin = REFINE_MARGIN * abs(node_best)
                     useful = ee < node_best + margin if m == 0 else ee > node_best - margin
                     w2 = -1
                     for ww in range(w):
