@@ -589,11 +589,7 @@ def _track_interior(
     less end to end, within the run-to-run noise of ±5 %."""
     S = x.shape[0]
     nbk = x.shape[1]
-    if irm and obs >= 0:  # (with obs < 0, the response's extrema join the C pass below)
-        for j in range(nbk):
-            e_ext[w, 0, j] = min(e_ext[w, 0, j], r_node[j])
-            e_ext[w, 1, j] = max(e_ext[w, 1, j], r_node[j])
-    elif not irm and pd_kind > 0 and ce >= 0:
+    if not irm and pd_kind > 0 and ce >= 0:  # (the response's extrema: in the C pass below)
         for j in range(nbk):
             ev = _pd_value(pd_kind, fub[j] * x[ce, j], 0.0, P, b0 + j)
             e_ext[w, 0, j] = min(e_ext[w, 0, j], ev)
@@ -606,30 +602,20 @@ def _track_interior(
     bmax = best[w, 0]
     bmin = best[w, 1]
     n_imp = 0
-    if irm and obs < 0:
-        # the response's extrema in the same pass
-        emin = e_ext[w, 0]
-        emax = e_ext[w, 1]
-        for j in range(nbk):
+    emin = e_ext[w, 0]
+    emax = e_ext[w, 1]
+    for j in range(nbk):
+        if irm:  # loop-invariant: LLVM unswitches it, both versions vectorize
             r = r_node[j]
             emin[j] = min(emin[j], r)
             emax[j] = max(emax[j], r)
-            c = cc[j]
-            up = c > bmax[j]
-            dn = c < bmin[j]
-            bmax[j] = c if up else bmax[j]
-            bmin[j] = c if dn else bmin[j]
-            flag[j] = np.uint8(up) | (np.uint8(dn) << np.uint8(1))
-            n_imp += up | dn
-    else:
-        for j in range(nbk):
-            c = cc[j]
-            up = c > bmax[j]
-            dn = c < bmin[j]
-            bmax[j] = c if up else bmax[j]
-            bmin[j] = c if dn else bmin[j]
-            flag[j] = np.uint8(up) | (np.uint8(dn) << np.uint8(1))
-            n_imp += up | dn
+        c = cc[j]
+        up = c > bmax[j]
+        dn = c < bmin[j]
+        bmax[j] = c if up else bmax[j]
+        bmin[j] = c if dn else bmin[j]
+        flag[j] = np.uint8(up) | (np.uint8(dn) << np.uint8(1))
+        n_imp += up | dn
     if n_imp == 0:
         return
     words = flag.view(np.uint64)
