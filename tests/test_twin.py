@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from insilico.errors import SpecError
-from insilico.rng import PATIENT_BLOCK
+from insilico.rng import PATIENT_BLOCK, draw_by_block
 from insilico.twin import IIV, individual_parameters, sample_etas
 
 
@@ -110,8 +110,6 @@ def test_correlated_etas_of_one_patient_do_not_depend_on_the_batch():
     one = sample_etas(iiv, 9, "batch", 1234, 1235)
     for k in names:
         assert many[k][1234] == one[k][0]
-    from insilico.rng import draw_by_block
-
     z = draw_by_block(9, "batch", 1234, 1235, lambda g, n: g.standard_normal((n, len(names))))
     L = np.linalg.cholesky(iiv.omega())
     np.testing.assert_allclose([one[k][0] for k in iiv.names], L @ z[0], rtol=1e-14)
