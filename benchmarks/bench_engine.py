@@ -221,15 +221,18 @@ class _PssSampler(threading.Thread):
         self.peak_mb = 0.0
         self._halt = threading.Event()
 
+    def _sample(self) -> None:
+        self.peak_mb = max(self.peak_mb, sum(_pss_mb(p) for p in self.pids))
+
     def run(self) -> None:
         while not self._halt.is_set():
-            self.peak_mb = max(self.peak_mb, sum(_pss_mb(p) for p in list(self.pids)))
+            self._sample()
             self._halt.wait(self.interval_s)
 
     def stop(self) -> float:
         self._halt.set()
         self.join()
-        self.peak_mb = max(self.peak_mb, sum(_pss_mb(p) for p in list(self.pids)))
+        self._sample()
         return self.peak_mb
 
 

@@ -105,8 +105,7 @@ def instrument(src: Path, dst: Path) -> None:
     s = put(end_node, _tick(6, 12) + _tick(6, 8), False)
     last = "                        met[i, w, 7] = max(e_ext[w, 1, j], ee)\n"
     s = put(last, _tick(7, 8), False)
-    s = put('    met,\n):\n    """Exact stepping', "", True)
-    s = s.replace("    met,\n):\n", "    met,\n    timers,\n):\n", 1)
+    s = put('):\n    """Exact stepping of linear PK', "    timers,\n", True)
     s = s.replace("\nMETRICS = ", RDTSC + "\n\nMETRICS = ", 1)
     kpath.write_text(s)
     spath = dst / "insilico/pk/simulate.py"

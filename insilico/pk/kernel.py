@@ -529,11 +529,7 @@ def _hermite_candidates(
         for w in range(W):
             if g - 1 < win_a[w] or g > win_b[w]:
                 continue
-            node_best = e_ext[w, m, j]
-            margin = REFINE_MARGIN * abs(node_best)
-            if (m == 0 and y0 - span < node_best + margin) or (
-                m == 1 and y0 + span > node_best - margin
-            ):
+            if _may_beat_node(y0 - span if m == 0 else y0 + span, e_ext[w, m, j], m):
                 hopeless = False
         if hopeless:
             continue
@@ -633,6 +629,30 @@ def _track_interior(
                         st_post[w, mm, r, j] = x[r, j]
                     rt_prev[w, mm, j] = rate[j]
                     rt_post[w, mm, j] = rate[j]
+
+
+@nb.njit(cache=True, inline="always")
+def _may_beat_node(v, node_best, m):
+    """Whether a response extremum ``v`` (``m`` = 0: minimum, 1: maximum) comes within
+    ``REFINE_MARGIN`` of the window's node extremum ``node_best``: only such a Hermite
+    candidate is refined (the estimate is within ~1e-6 relative of the truth)."""
+    margin = REFINE_MARGIN * abs(node_best)
+    return v < node_best + margin if m == 0 else v > node_best - margin
+
+
+@nb.njit(cache=True)
+def _same_irm_candidate(w, m, j, irm_done, cand_g, e_herm, cand_r):
+    """An earlier window whose response candidate ``m`` of patient ``j`` comes from the same
+    sign change as window ``w``'s and has been refined (``irm_done``), or -1."""
+    for w2 in range(w):
+        if (
+            irm_done[w2, m]
+            and cand_g[w2, m, j] == cand_g[w, m, j]
+            and e_herm[w2, m, j] == e_herm[w, m, j]
+            and cand_r[w2, m, j] == cand_r[w, m, j]
+        ):
+            return w2
+    return -1
 
 
 @nb.njit(cache=True)
@@ -1428,51 +1448,35 @@ def linear_kernel(
                 for m in range(2):
                     ee = e_herm[w, m, j]
                     gg = cand_g[w, m, j]
-                    # refine only a candidate that can beat the node extremum
-                    # (the Hermite estimate is within ~1e-6 relative of the truth)
-                    node_best = e_ext[w, m, j]
-                    margin = REFINE_MARGIN * abs(node_best)
-                    useful = ee < node_best + margin if m == 0 else ee > node_best - margin
-                    w2 = -1
-                    for ww in range(w):
-                        if (
-                            irm_done[ww, m]
-                            and cand_g[ww, m, j] == gg
-                            and e_herm[ww, m, j] == e_herm[w, m, j]
-                            and cand_r[ww, m, j] == cand_r[w, m, j]
-                        ):
-                            w2 = ww  # the same sign change: the same refinement
-                            break
-                    if gg >= 0 and lag_mode == 0 and useful and w2 >= 0:
-                        irm_done[w, m] = True
-                        irm_ref[w, m] = irm_ref[w2, m]
-                        if irm_ref[w, m] == irm_ref[w, m]:
-                            ee = irm_ref[w, m]
-                    elif gg >= 0 and lag_mode == 0 and useful:
-                        hh = node_h[gg + 1] - node_h[gg]
-                        kq = _size_index(sizes, hh / 8.0)
-                        if kq >= 0:  # the block already has this flow: no new exponential
-                            Ep[:, :] = 0.0
-                            for r in range(Sa):
-                                for c in range(Sa):
-                                    Ep[r, c] = phi[kq, r, c, j]
-                        ref = _refine_irm_extremum(
-                            A[i],
-                            cand_x[w, m, :, j],
-                            cand_rate[w, m, j],
-                            central,
-                            v1[i],
-                            node_h[gg + 1] - node_h[gg],
-                            cand_r[w, m, j],
-                            pd_kind,
-                            P,
-                            i,
-                            m,
-                            Mp,
-                            Ep,
-                            kq >= 0,
-                            tw,
-                        )
+                    if gg >= 0 and lag_mode == 0 and _may_beat_node(ee, e_ext[w, m, j], m):
+                        w2 = _same_irm_candidate(w, m, j, irm_done, cand_g, e_herm, cand_r)
+                        if w2 >= 0:  # the same sign change: the same refinement
+                            ref = irm_ref[w2, m]
+                        else:
+                            hh = node_h[gg + 1] - node_h[gg]
+                            kq = _size_index(sizes, hh / 8.0)
+                            if kq >= 0:  # the block already has this flow: no new exponential
+                                Ep[:, :] = 0.0
+                                for r in range(Sa):
+                                    for c in range(Sa):
+                                        Ep[r, c] = phi[kq, r, c, j]
+                            ref = _refine_irm_extremum(
+                                A[i],
+                                cand_x[w, m, :, j],
+                                cand_rate[w, m, j],
+                                central,
+                                v1[i],
+                                hh,
+                                cand_r[w, m, j],
+                                pd_kind,
+                                P,
+                                i,
+                                m,
+                                Mp,
+                                Ep,
+                                kq >= 0,
+                                tw,
+                            )
                         irm_done[w, m] = True
                         irm_ref[w, m] = ref
                         if ref == ref:
