@@ -674,7 +674,7 @@ def _same_c_extremum(w, m, j, g, val, best_node, best, win_a, win_b, win_obs):
     return -1
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", nogil=True)
 def linear_kernel(
     A,
     v1,
@@ -716,7 +716,9 @@ def linear_kernel(
 ):
     """Exact stepping of linear PK with RK4 PD, outputs and windowed metrics.
 
-    See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments.
+    See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments. Releases the
+    GIL: threads simulating different blocks run on different cores (no shared state; every
+    buffer is allocated here or passed in).
     """
     n, S, _ = A.shape
     Sa = S + 1 if aug else S

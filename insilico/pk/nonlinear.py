@@ -185,7 +185,7 @@ def _bisect(
     return 0.5 * (lo + hi)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def nonlinear_kernel(
     A,
     v1,
@@ -220,6 +220,7 @@ def nonlinear_kernel(
     half_k,
     aug,
 ):
+    """Michaelis-Menten PK with PD, per patient; releases the GIL (see ``linear_kernel``)."""
     n, S, _ = A.shape
     Sa = S + 1 if aug else S
     K = sizes.shape[0]
