@@ -112,7 +112,10 @@ def run_insilico(
             ev,
             times,
             pd=PDModel("irm1"),
-            windows=[Window(*LAST, name="last"), Window(0.0, T_END, name="all")],
+            windows=[
+                Window(*LAST, name="last", metrics=("cmax", "cmin", "auc")),
+                Window(0.0, T_END, name="all", metrics=("emin",)),
+            ],
         )
         cpu += time.process_time() - c0
         wall += time.perf_counter() - w0

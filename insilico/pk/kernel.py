@@ -21,6 +21,10 @@ from insilico.pk._fused_generated import fused_step
 from insilico.pk.expm import expm_batched, expm_small, norm1, square_batched
 
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
+#: What the kernel tracks at every node for a window (bits of ``win_track``): the extrema of
+#: C (or Ce), the minimum and the maximum of an indirect response.
+TRACK_C, TRACK_EMIN, TRACK_EMAX = 1, 2, 4
+TRACK_E = TRACK_EMIN | TRACK_EMAX
 N_MET = len(METRICS)
 TAYLOR_TERMS = 40
 #: A response extremum between nodes is refined only when its Hermite estimate comes within
@@ -497,6 +501,7 @@ def _hermite_candidates(
     x_prev,
     win_a,
     win_b,
+    win_track,
     e_ext,
     e_herm,
     cand_g,
@@ -527,7 +532,7 @@ def _hermite_candidates(
         span += 1e-12 * (abs(y0) + span)
         hopeless = True
         for w in range(W):
-            if g - 1 < win_a[w] or g > win_b[w]:
+            if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
                 continue
             if _may_beat_node(y0 - span if m == 0 else y0 + span, e_ext[w, m, j], m):
                 hopeless = False
@@ -535,7 +540,7 @@ def _hermite_candidates(
             continue
         v = _hermite_extremum(y0, f0, y1, f1, hp)
         for w in range(W):
-            if g - 1 < win_a[w] or g > win_b[w]:
+            if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
                 continue
             if (m == 0 and v < e_herm[w, 0, j]) or (m == 1 and v > e_herm[w, 1, j]):
                 e_herm[w, m, j] = v
@@ -552,17 +557,13 @@ def _track_interior(
     g,
     t_g,
     irm,
-    pd_kind,
-    ce,
     obs,
+    track,
     cpost,
     r_node,
     x,
     x_prev,
     rate,
-    fub,
-    P,
-    b0,
     e_ext,
     best,
     best_node,
@@ -574,8 +575,9 @@ def _track_interior(
     obs_buf,
     flag,
 ):
-    """Window ``w`` at a node strictly inside it without an event: extrema of the response
-    (``e_ext``) and of C (or Ce), with the states around the node for the refinement.
+    """Window ``w`` at a node strictly inside it without an event: extrema of the indirect
+    response (``e_ext``, if ``track`` bit 1) and of C (or Ce, if bit 0), with the states
+    around the node for the refinement.
 
     One branch-free (SIMD) pass updates the extreme values and marks in ``flag`` (bit 0: a
     new maximum, bit 1: a new minimum; length a multiple of 8, padding 0) the patients whose
@@ -585,11 +587,16 @@ def _track_interior(
     less end to end, within the run-to-run noise of ±5 %."""
     S = x.shape[0]
     nbk = x.shape[1]
-    if not irm and pd_kind > 0 and ce >= 0:  # (the response's extrema: in the C pass below)
-        for j in range(nbk):
-            ev = _pd_value(pd_kind, fub[j] * x[ce, j], 0.0, P, b0 + j)
-            e_ext[w, 0, j] = min(e_ext[w, 0, j], ev)
-            e_ext[w, 1, j] = max(e_ext[w, 1, j], ev)
+    track_e = irm and track & TRACK_E != 0
+    emin = e_ext[w, 0]
+    emax = e_ext[w, 1]
+    if not track & TRACK_C:
+        if track_e:
+            for j in range(nbk):
+                r = r_node[j]
+                emin[j] = min(emin[j], r)
+                emax[j] = max(emax[j], r)
+        return
     cc = cpost
     if obs >= 0:
         for j in range(nbk):
@@ -598,10 +605,8 @@ def _track_interior(
     bmax = best[w, 0]
     bmin = best[w, 1]
     n_imp = 0
-    emin = e_ext[w, 0]
-    emax = e_ext[w, 1]
     for j in range(nbk):
-        if irm:  # loop-invariant: LLVM unswitches it, both versions vectorize
+        if track_e:  # loop-invariant: LLVM unswitches it, both versions vectorize
             r = r_node[j]
             emin[j] = min(emin[j], r)
             emax[j] = max(emax[j], r)
@@ -708,6 +713,7 @@ def linear_kernel(
     win_b,
     win_thr,
     win_obs,
+    win_track,
     block,
     out_conc,
     out_effect,
@@ -746,11 +752,12 @@ def linear_kernel(
         for w in range(W):
             plain[win_a[w]] = False
             plain[win_b[w]] = False
-    # steps g - 1 -> g inside some window: only there can a Hermite candidate be kept
+    # steps g - 1 -> g inside some window that tracks the response: only there can a
+    # Hermite candidate be kept
     herm_node = np.zeros(G, dtype=np.bool_)
     for g in range(1, G):
         for w in range(W):
-            if win_a[w] <= g - 1 and g <= win_b[w]:
+            if win_track[w] & TRACK_E and win_a[w] <= g - 1 and g <= win_b[w]:
                 herm_node[g] = True
     for b0 in range(0, n, block):
         nbk = min(block, n - b0)
@@ -910,6 +917,7 @@ def linear_kernel(
                             xn,
                             win_a,
                             win_b,
+                            win_track,
                             e_ext,
                             e_herm,
                             cand_g,
@@ -927,17 +935,13 @@ def linear_kernel(
                         g,
                         node_h[g],
                         irm,
-                        pd_kind,
-                        ce,
                         win_obs[w],
+                        win_track[w],
                         cpost,
                         r_prev if irm else rcur,
                         x,
                         xn,
                         rate,
-                        fub,
-                        P,
-                        b0,
                         e_ext,
                         best,
                         best_node,
@@ -1085,6 +1089,8 @@ def linear_kernel(
                             for w in range(W):
                                 if g - 1 < win_a[w] or g > win_b[w]:
                                     continue
+                                if not win_track[w] & (TRACK_EMIN << m):
+                                    continue
                                 if (m == 0 and v < e_herm[w, 0, j]) or (
                                     m == 1 and v > e_herm[w, 1, j]
                                 ):
@@ -1109,21 +1115,18 @@ def linear_kernel(
                         continue  # without an event the pre- and post-event values agree
                     if side == 1 and not (g < b_ or a_ == b_):
                         continue
+                    if irm and win_track[w] & TRACK_E:
+                        for j in range(nbk):
+                            e_ext[w, 0, j] = min(e_ext[w, 0, j], R[j])
+                            e_ext[w, 1, j] = max(e_ext[w, 1, j], R[j])
+                    if not win_track[w] & TRACK_C:
+                        continue
                     cc = cpre if side == 0 else cpost
                     xx = xpre if (side == 0 and has_ev) else x
                     if win_obs[w] >= 0:  # an effect-compartment window: track Ce
                         for j in range(nbk):
                             obs_buf[j] = xx[win_obs[w], j]
                         cc = obs_buf
-                    if irm:
-                        for j in range(nbk):
-                            e_ext[w, 0, j] = min(e_ext[w, 0, j], R[j])
-                            e_ext[w, 1, j] = max(e_ext[w, 1, j], R[j])
-                    elif pd_kind > 0 and ce >= 0:
-                        for j in range(nbk):
-                            ev = _pd_value(pd_kind, fub[j] * xx[ce, j], R[j], P, b0 + j)
-                            e_ext[w, 0, j] = min(e_ext[w, 0, j], ev)
-                            e_ext[w, 1, j] = max(e_ext[w, 1, j], ev)
                     bmax = best[w, 0]
                     bmin = best[w, 1]
                     n_imp = 0
@@ -1214,7 +1217,7 @@ def linear_kernel(
                         for w in range(W):
                             if a < node_h[win_a[w]] or a > node_h[win_b[w]]:
                                 continue
-                            if win_obs[w] >= 0:
+                            if win_obs[w] >= 0 or not win_track[w] & TRACK_C:
                                 continue  # Ce is smooth at an arrival: nodes + refinement
                             if c_arr > best[w, 0, j]:
                                 best[w, 0, j] = c_arr
@@ -1387,7 +1390,8 @@ def linear_kernel(
             for w in range(W):
                 a_ = win_a[w]
                 b_ = win_b[w]
-                for m in range(2):
+                met[i, w, 5] = t_above[w, j]
+                for m in range(2 if win_track[w] & TRACK_C else 0):
                     g = best_node[w, m, j]
                     val = best[w, m, j]
                     tval = best_t[w, m, j]
@@ -1446,8 +1450,9 @@ def linear_kernel(
                                 tval = t0 + s_
                     met[i, w, 2 * m] = val
                     met[i, w, 2 * m + 1] = tval
-                met[i, w, 5] = t_above[w, j]
                 for m in range(2):
+                    if not win_track[w] & (TRACK_EMIN << m):
+                        continue
                     ee = e_herm[w, m, j]
                     gg = cand_g[w, m, j]
                     if gg >= 0 and lag_mode == 0 and _may_beat_node(ee, e_ext[w, m, j], m):

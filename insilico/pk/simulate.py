@@ -19,7 +19,14 @@ import numpy as np
 from insilico.errors import SpecError
 from insilico.pd.models import PDModel
 from insilico.pk.grid import GridOptions, build_grid
-from insilico.pk.kernel import METRICS, N_MET, linear_kernel
+from insilico.pk.kernel import (
+    METRICS,
+    N_MET,
+    TRACK_C,
+    TRACK_EMAX,
+    TRACK_EMIN,
+    linear_kernel,
+)
 from insilico.pk.models import PKModel, StateLayout, check_parameters, rate_matrices
 from insilico.pk.regimen import BOLUS_CENTRAL, BOLUS_DEPOT, INFUSION, EventTable
 
@@ -37,19 +44,48 @@ class Window:
         Concentration for ``time_above`` (NaN: not computed).
     name : str
         Suffix of the metric names (``cmax_mg_per_L_<name>``).
+    metrics : tuple of str or None
+        The metrics to report (names of :data:`WINDOW_METRICS`); None: all of them. Asking
+        for fewer saves work: a window without ``cmax``/``tmax``/``cmin``/``tmin`` does not
+        track the concentration's extrema, and one without ``emin``/``emax`` does not track
+        those of an indirect response (for the whole run of the reference workload, where
+        only the response's minimum is wanted, about a sixth of the simulation time).
     """
 
     start_h: float
     end_h: float
     threshold_mg_per_L: float = float("nan")
     name: str = ""
+    metrics: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if not (np.isfinite(self.start_h) and np.isfinite(self.end_h)) or self.start_h < 0:
             raise SpecError("window.start_h", self.start_h, "a finite time >= 0 h")
         if self.end_h < self.start_h:
             raise SpecError("window.end_h", self.end_h, f"a time >= start_h ({self.start_h} h)")
+        if self.metrics is None:
+            return
+        if isinstance(self.metrics, str):
+            raise SpecError("window.metrics", self.metrics, "a list of metric names")
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        for m in self.metrics:
+            if m not in WINDOW_METRICS:
+                raise SpecError("window.metrics", m, f"one of {', '.join(WINDOW_METRICS)}")
+        above = "time_above" in self.metrics
+        if above != bool(np.isfinite(self.threshold_mg_per_L)):
+            raise SpecError(
+                "window.metrics",
+                list(self.metrics),
+                "'time_above' exactly when threshold_mg_per_L is given",
+            )
 
+    def wants(self, metric: str) -> bool:
+        """Whether ``metric`` (a name of :data:`WINDOW_METRICS`) is reported."""
+        return self.metrics is None or metric in self.metrics
+
+
+#: Metrics a window can report (``Window.metrics``).
+WINDOW_METRICS = (*METRICS, "cavg")
 
 METRIC_UNITS = {
     "cmax": "cmax_mg_per_L",
@@ -97,12 +133,33 @@ def collect_metrics(result: SimulationResult, windows: list[Window], met: np.nda
         for k, m in enumerate(METRICS):
             if m == "time_above" and not np.isfinite(win.threshold_mg_per_L):
                 continue
-            if m in ("emin", "emax") and pd.kind == "none":
+            if (m in ("emin", "emax") and pd.kind == "none") or not win.wants(m):
                 continue
             result.metrics[METRIC_UNITS[m] + suffix] = met[:, w, k]
         length = win.end_h - win.start_h
-        if length > 0:
+        if length > 0 and win.wants("cavg"):
             result.metrics["cavg_mg_per_L" + suffix] = met[:, w, 4] / length
+
+
+def _window_tracking(windows: list[Window], pd: PDModel, ce_twins: bool) -> np.ndarray:
+    """What ``linear_kernel`` tracks at every node for each of its windows (the effect-
+    compartment twins last, see :func:`simulate`): bits ``TRACK_C`` (the extrema of C; a
+    twin: of Ce), ``TRACK_EMIN`` and ``TRACK_EMAX`` (of an indirect response). A direct
+    effect's extrema are those of C (or of Ce, through the twin): no tracking of their own."""
+    wants_c = [any(w.wants(m) for m in ("cmax", "tmax", "cmin", "tmin")) for w in windows]
+    wants_e = [pd.kind != "none" and (w.wants("emin") or w.wants("emax")) for w in windows]
+    if pd.kind.startswith("irm"):
+        track = [
+            (TRACK_C if c else 0)
+            | (TRACK_EMIN if w.wants("emin") else 0)
+            | (TRACK_EMAX if w.wants("emax") else 0)
+            for w, c in zip(windows, wants_c, strict=True)
+        ]
+    elif ce_twins:
+        track = [TRACK_C * c for c in wants_c] + [TRACK_C * e for e in wants_e]
+    else:
+        track = [TRACK_C * (c or e) for c, e in zip(wants_c, wants_e, strict=True)]
+    return np.array(track, dtype=np.int64)
 
 
 def _node_events(events: EventTable, shift_depot_h: float):
@@ -264,6 +321,7 @@ def simulate(
         [w.threshold_mg_per_L for w in windows] + [np.nan] * (n_win - W), dtype=float
     )
     win_obs = np.array([-1] * W + [layout.ce] * (n_win - W), dtype=np.int64)
+    win_track = _window_tracking(windows, pd, ce_twins)
 
     x0 = np.zeros((n, layout.size))
     if events.steady_state_interval_h > 0:
@@ -309,6 +367,7 @@ def simulate(
         win_b.astype(np.int64),
         win_thr,
         win_obs,
+        win_track,
         int(block),
         out_conc,
         out_eff,

@@ -113,10 +113,22 @@ def _windows(ctx: TrialContext, arm: Arm) -> list[Window]:
     a, b = arm.last_interval_h
     b = min(b, ctx.duration_h)
     a = min(a, b)
-    out = [Window(a, b, name="last"), Window(0.0, ctx.duration_h, name="total")]
+    # only the metrics :func:`simulate_arm_block` reads: the kernel tracks nothing else
+    out = [
+        Window(a, b, name="last", metrics=("cmin", "auc", "cavg")),
+        Window(0.0, ctx.duration_h, name="total", metrics=("cmax", "tmax", "auc")),
+    ]
     for e in ctx.endpoints:
         if e.kind == "target_attainment" and e.metric == "time_above":
-            out.append(Window(a, b, threshold_mg_per_L=e.target_mg_per_L, name=f"pta_{e.name}"))
+            out.append(
+                Window(
+                    a,
+                    b,
+                    threshold_mg_per_L=e.target_mg_per_L,
+                    name=f"pta_{e.name}",
+                    metrics=("time_above",),
+                )
+            )
     return out
 
 
@@ -147,9 +159,8 @@ def _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu, eta_placebo):
     t = ctx.output_times_h
     for visit in tit.visits_h:
         tv = t[t <= visit]
-        res = simulate(
-            PK_MODEL, params, events, tv, pd=pd_model, windows=[Window(0.0, visit, name="sofar")]
-        )
+        sofar = Window(0.0, visit, name="sofar", metrics=("cmax",))
+        res = simulate(PK_MODEL, params, events, tv, pd=pd_model, windows=[sofar])
         change = 100.0 * (res.effect[:, -1] - e0) / e0
         if eta_placebo is not None:
             change = change + _placebo_pct(ctx, tv[-1:], eta_placebo)[:, 0]

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from insilico.errors import SpecError
 from insilico.pd.models import PDModel
 from insilico.pk.models import PKModel
 from insilico.pk.regimen import build_event_table
-from insilico.pk.simulate import Window, simulate
+from insilico.pk.simulate import METRIC_UNITS, Window, simulate
 
 SETTINGS = settings(deadline=None, max_examples=15, derandomize=True)
 T_OUT = np.linspace(0.0, 48.0, 49)
@@ -230,3 +231,56 @@ def test_concurrent_threads_give_the_numbers_of_one_call(elimination):
         got = list(pool.map(run, idx))
     for k in whole:
         np.testing.assert_array_equal(np.concatenate([g[k] for g in got]), whole[k], err_msg=k)
+
+
+SELECTIONS = [("emin",), ("cmax", "cmin", "auc"), ("tmax", "emax", "cavg"), ()]
+
+
+@SETTINGS
+@given(case=cases, pd_kind=st.sampled_from(["irm1", "irm3", "emax_ce", "none"]))
+def test_selected_window_metrics_equal_those_of_the_full_window(case, pd_kind):
+    """A window that reports only some metrics (and so tracks less at every node) gives
+    those metrics bit for bit as the window with every metric, and no others; a full window
+    next to it (sharing refinements) keeps its numbers."""
+    p = make_params(case["seed"], case["n"], case["n_cmt"], case["lag"])
+    pd = PDModel("emax", effect_compartment=True) if pd_kind == "emax_ce" else PDModel(pd_kind)
+    if pd.kind == "emax":
+        n = case["n"]
+        p.update(e0=np.full(n, 10.0), emax=np.full(n, 5.0), ec50_mg_per_L=np.full(n, 0.4))
+        p["ke0_per_h"] = np.full(n, 0.7)
+    elif pd.kind == "irm3":
+        p.update(smax=p.pop("imax") * 3.0, sc50_mg_per_L=p.pop("ic50_mg_per_L"))
+    ev = build_event_table(case["regimen"], case["n"])
+    model = PKModel(case["n_cmt"])
+    full = simulate(model, p, ev, T_OUT, pd=pd, windows=[Window(36.0, 48.0, name="a")])
+    whole = simulate(model, p, ev, T_OUT, pd=pd, windows=[Window(0.0, 48.0, name="b")])
+    for sel in SELECTIONS:
+        w = Window(36.0, 48.0, name="a", metrics=sel)
+        got = simulate(model, p, ev, T_OUT, pd=pd, windows=[w, Window(0.0, 48.0, name="b")])
+        got = got.metrics
+        for k, v in whole.metrics.items():
+            np.testing.assert_array_equal(got[k], v, err_msg=f"{sel} {k}")
+        expected = {
+            k
+            for k in full.metrics
+            if k.endswith("_a") and any(k.startswith(METRIC_UNITS.get(m, m)) for m in sel)
+        }
+        assert {k for k in got if k.endswith("_a")} == expected, sel
+        for k in expected:
+            np.testing.assert_array_equal(got[k], full.metrics[k], err_msg=f"{sel} {k}")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "value"),
+    [
+        ({"metrics": ("cmax", "cmaxx")}, "cmaxx"),
+        ({"metrics": "cmax"}, "cmax"),
+        ({"metrics": ("time_above",)}, "['time_above']"),
+        ({"metrics": ("cmax",), "threshold_mg_per_L": 0.5}, "['cmax']"),
+    ],
+)
+def test_bad_window_metrics_are_named(kwargs, value):
+    with pytest.raises(SpecError) as err:
+        Window(0.0, 12.0, **kwargs)
+    assert err.value.field == "window.metrics"
+    assert value in str(err.value)
