@@ -11,11 +11,9 @@ restarted at every dose) on a small sample, and a Radau reference (rtol 1e-10, a
 the errors of both. Prints a table; the last line is
 ``RESULT patients_per_s=... speedup_vs_scipy=... max_rel_err=... peak_mb=...``.
 
-Every simulating process sets glibc's malloc as insilico's Dask workers do (arrays below
-64 MiB from the heap, see ``_keep_freed_memory``). Speed is measured as CPU time of this
-process (``time.process_time``) over the ``simulate`` calls, the best of ``--repeats`` runs:
-the machine is shared, and wall time then counts other processes' work. Wall time is
-printed too.
+Speed is measured as CPU time of this process (``time.process_time``) over the ``simulate``
+calls, the best of ``--repeats`` runs: the machine is shared, and wall time then counts other
+processes' work. Wall time is printed too.
 
 The one-core rate is measured twice: with the hourly time courses of the reference workload
 (the RESULT line's ``patients_per_s``) and summaries only (the only output time is day 28,
@@ -192,7 +190,6 @@ def _peak_mb() -> float:
 def _big_worker(start: int, stop: int, chunk: int, ready, go, results) -> None:
     """Worker process: load the compiled code, wait for ``go``, simulate patients
     ``[start, stop)`` summaries-only in chunks, send back the summaries, CPU s and peak MB."""
-    _keep_freed_memory()
     run_insilico(parameters(64))  # compiled code from the on-disk cache
     ready.put(_peak_mb())
     go.wait()
@@ -300,24 +297,7 @@ def run_big_threads(n: int, workers: int, chunk: int) -> dict:
 
 
 def _threads_main(n: int, workers: int, chunk: int, results) -> None:
-    _keep_freed_memory()
     results.put(_simulate_on_threads(n, workers, chunk))
-
-
-def _keep_freed_memory() -> None:
-    """glibc malloc as in insilico's Dask workers (``insilico.engine.executors.
-    MMAP_THRESHOLD_BYTES``): serve arrays below 64 MiB from the heap, not from fresh mmaps,
-    and keep freed heap memory for the next chunk. Otherwise every chunk's output arrays
-    (2 x 54 MB with hourly time courses) are fresh pages, faulted in and zeroed by the
-    kernel: measured here, 44,400-45,800 instead of 46,700-47,000 patients/s hourly. With
-    two threads, every munmap of a freed array also interrupts the other core to flush its
-    TLB (36 instead of 26 µs of CPU per patient and thread in the threaded run)."""
-    import ctypes
-
-    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallopt(m_mmap_threshold, 64 * 2**20)
-    libc.mallopt(m_trim_threshold, 2**30)
 
 
 def _simulate_on_threads(n: int, workers: int, chunk: int) -> dict:
@@ -381,7 +361,6 @@ def main() -> None:
             ):
                 raise SystemExit("non-finite summaries in the million-patient run")
 
-    _keep_freed_memory()  # after the big runs: this process's peak RSS is reported there
     run_insilico(parameters(64))  # compile (cached on disk after the first run)
     run_insilico(parameters(64), time_courses=True)
     p = parameters(args.n)
