@@ -576,8 +576,8 @@ def _track_interior(
     flag,
 ):
     """Window ``w`` at a node strictly inside it without an event: extrema of the indirect
-    response (``e_ext``, if ``track`` bit 1) and of C (or Ce, if bit 0), with the states
-    around the node for the refinement.
+    response (``e_ext``, if ``track`` has a ``TRACK_E`` bit) and of C (or Ce, if it has
+    ``TRACK_C``), with the states around the node for the refinement.
 
     One branch-free (SIMD) pass updates the extreme values and marks in ``flag`` (bit 0: a
     new maximum, bit 1: a new minimum; length a multiple of 8, padding 0) the patients whose
