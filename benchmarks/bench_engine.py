@@ -76,6 +76,8 @@ IIV_NAMES = [k for k in TYPICAL if k != "imax"]
 DOSE_MG, TAU_H, N_DOSES = 100.0, 12.0, 56
 T_END = TAU_H * N_DOSES
 LAST = (T_END - TAU_H, T_END)
+#: Per-patient summaries of the workload (see the module docstring).
+SUMMARIES = ("cmax", "cmin", "auc", "rmin", "pct")
 
 
 def parameters(n: int, seed: int = 1, start: int = 0) -> dict[str, np.ndarray]:
@@ -99,7 +101,7 @@ def run_insilico(
     ``time_courses``: output every hour (then dropped here) instead of at day 28 only."""
     n = p["cl_L_per_h"].shape[0]
     cpu = wall = 0.0
-    out = {k: np.empty(n) for k in ("cmax", "cmin", "auc", "rmin", "pct")}
+    out = {k: np.empty(n) for k in SUMMARIES}
     times = np.arange(0.0, T_END + 0.5, 1.0) if time_courses else np.array([T_END])
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
@@ -303,7 +305,7 @@ def _threads_main(n: int, workers: int, chunk: int, results) -> None:
 def _simulate_on_threads(n: int, workers: int, chunk: int) -> dict:
     run_insilico(parameters(64))  # compiled code from the on-disk cache
     startup_mb = _peak_mb()
-    out = {k: np.empty(n) for k in ("cmax", "cmin", "auc", "rmin", "pct")}
+    out = {k: np.empty(n) for k in SUMMARIES}
     bounds = np.linspace(0, n, workers + 1).astype(int)
     cpu = [0.0] * workers
 
@@ -390,7 +392,7 @@ def main() -> None:
 
     def max_err(values, sel):
         errs = {}
-        for key in ("cmax", "cmin", "auc", "rmin", "pct"):
+        for key in SUMMARIES:
             a = np.array(
                 [values[i][key] if isinstance(values, list) else values[key][i] for i in sel]
             )

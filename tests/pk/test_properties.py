@@ -89,6 +89,11 @@ def test_dose_linearity(case, factor):
     )
 
 
+def _patients(p, ev, i):
+    """Parameters and event table of patients ``i`` (an index array or a slice)."""
+    return {k: v[i] for k, v in p.items()}, ev.take(i)
+
+
 def _all_arrays(res):
     out = {"conc": res.conc_mg_per_L}
     if res.effect is not None:
@@ -109,9 +114,7 @@ def test_patient_order_invariance(case, data):
     ev = ev.with_amount_factor(np.random.default_rng(case["seed"]).uniform(0.5, 2.0, (n, 1)))
     kw = {"pd": PDModel("irm1"), "windows": WINDOWS, "return_states": True}
     a = simulate(PKModel(case["n_cmt"]), p, ev, T_OUT, **kw)
-    b = simulate(
-        PKModel(case["n_cmt"]), {k: v[perm] for k, v in p.items()}, ev.take(perm), T_OUT, **kw
-    )
+    b = simulate(PKModel(case["n_cmt"]), *_patients(p, ev, perm), T_OUT, **kw)
     ra, rb = _all_arrays(a), _all_arrays(b)
     assert ra.keys() == rb.keys()
     for k in ra:
@@ -144,9 +147,7 @@ def test_splitting_the_cohort(seed, n, split):
     kw = {"pd": PDModel("irm1"), "windows": WINDOWS}
     whole = simulate(PKModel(2), p, ev, T_OUT, **kw)
     idx = [np.arange(split), np.arange(split, n)]
-    parts = [
-        simulate(PKModel(2), {k: v[i] for k, v in p.items()}, ev.take(i), T_OUT, **kw) for i in idx
-    ]
+    parts = [simulate(PKModel(2), *_patients(p, ev, i), T_OUT, **kw) for i in idx]
     np.testing.assert_array_equal(
         np.concatenate([r.conc_mg_per_L for r in parts]), whole.conc_mg_per_L
     )
@@ -178,7 +179,7 @@ def test_patient_result_does_not_depend_on_the_other_patients(case):
     ev = build_event_table("100 mg PO q12h x4", n)
     kw = {"pd": PDModel("irm1"), "windows": WINDOWS[:1]}
     whole = simulate(PKModel(1), p, ev, T_OUT, **kw)
-    part = simulate(PKModel(1), {k: v[:2] for k, v in p.items()}, ev.take(slice(0, 2)), T_OUT, **kw)
+    part = simulate(PKModel(1), *_patients(p, ev, slice(0, 2)), T_OUT, **kw)
     np.testing.assert_array_equal(part.conc_mg_per_L, whole.conc_mg_per_L[:2])
     np.testing.assert_array_equal(part.effect, whole.effect[:2])
 
@@ -223,9 +224,7 @@ def test_concurrent_threads_give_the_numbers_of_one_call(elimination):
     idx = np.array_split(np.arange(n), parts)
 
     def run(i):
-        return _all_arrays(
-            simulate(model, {k: v[i] for k, v in p.items()}, ev.take(i), T_OUT, **kw)
-        )
+        return _all_arrays(simulate(model, *_patients(p, ev, i), T_OUT, **kw))
 
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(run, idx))
@@ -256,8 +255,8 @@ def test_selected_window_metrics_equal_those_of_the_full_window(case, pd_kind):
     whole = simulate(model, p, ev, T_OUT, pd=pd, windows=[Window(0.0, 48.0, name="b")])
     for sel in SELECTIONS:
         w = Window(36.0, 48.0, name="a", metrics=sel)
-        got = simulate(model, p, ev, T_OUT, pd=pd, windows=[w, Window(0.0, 48.0, name="b")])
-        got = got.metrics
+        both = [w, Window(0.0, 48.0, name="b")]
+        got = simulate(model, p, ev, T_OUT, pd=pd, windows=both).metrics
         for k, v in whole.metrics.items():
             np.testing.assert_array_equal(got[k], v, err_msg=f"{sel} {k}")
         expected = {
