@@ -105,12 +105,16 @@ def instrument(src: Path, dst: Path) -> None:
     s = put(end_node, _tick(6, 12) + _tick(6, 8), False)
     last = "                        met[i, w, 7] = max(e_ext[w, 1, j], ee)\n"
     s = put(last, _tick(7, 8), False)
-    s = put('):\n    """Exact stepping of linear PK', "    timers,\n", True)
+    s = put('    step_fn,\n):\n    """Exact stepping of linear PK', "    timers,\n", True)
     s = s.replace("\nMETRICS = ", RDTSC + "\n\nMETRICS = ", 1)
     kpath.write_text(s)
     spath = dst / "insilico/pk/simulate.py"
     t = spath.read_text()
-    t = t.replace("        met,\n    )\n", "        met,\n        TIMERS,\n    )\n", 1)
+    t = t.replace(
+        "        met,\n        step_function(",
+        "        met,\n        TIMERS,\n        step_function(",
+        1,
+    )
     t = t.replace(
         "\ndef simulate(", "\nTIMERS = np.zeros(8, dtype=np.uint64)\n\n\ndef simulate(", 1
     )

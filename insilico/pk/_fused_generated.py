@@ -12,15 +12,75 @@ from insilico.pd.models import hill_fraction
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):
+    """Lobatto step of the response from ``cbuf`` (see ``fused._tail``)."""
+    for j in range(R.shape[0]):
+        u = R[j]
+        f0 = fnode[j]
+        kin = kinb[j]
+        ca = cbuf[0, j]
+        cb = cbuf[1, j]
+        c1 = cbuf[2, j]
+        em = emb[j]
+        c50 = c50b[j]
+        fa = em * hill_fraction(ca, c50, hill[j])
+        fb = em * hill_fraction(cb, c50, hill[j])
+        f1 = em * hill_fraction(c1, c50, hill[j])
+        R[j] = etd[0, k, j] * u + kin * (
+            etd[1, k, j] * (1.0 + ap * f0)
+            + etd[2, k, j] * (1.0 + ap * fa)
+            + etd[3, k, j] * (1.0 + ap * fb)
+            + etd[4, k, j] * (1.0 + ap * f1)
+        )
+        fnode[j] = f1
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):
+    """ETDRK4 step of the response from ``cbuf`` (see ``fused._tail``)."""
+    for j in range(R.shape[0]):
+        u = R[j]
+        f0 = fnode[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        cm = cbuf[0, j]
+        c1 = cbuf[1, j]
+        em = emb[j]
+        c50 = c50b[j]
+        fm = em * hill_fraction(cm, c50, hill[j])
+        f1 = em * hill_fraction(c1, c50, hill[j])
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        R[j] = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        fnode[j] = f1
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_2(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -37,8 +97,9 @@ def step_2(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """2 states: see ``fused_step``."""
+    """2 states: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -51,6 +112,39 @@ def step_2(
             y1 = phk[1, 0, j] * x0 + x1
             xn[1, j] = y1
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + x1
+            xn[1, j] = y1
+            ca = fuv[j] * (pha[0, 0, j] * x0)
+            cb = fuv[j] * (phb[0, 0, j] * x0)
+            c1 = fuv[j] * y0
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[0, j] / v1b[j]
@@ -92,6 +186,32 @@ def step_2(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + x1
+            xn[1, j] = y1
+            ca = fuv[j] * (pha[0, 0, j] * x0)
+            cb = fuv[j] * (phb[0, 0, j] * x0)
+            c1 = fuv[j] * y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
@@ -110,27 +230,9 @@ def step_2(
         xn[1, j] = y1
         cm = fuv[j] * (phm[0, 0, j] * x0)
         c1 = fuv[j] * y0
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -138,12 +240,15 @@ def step_2(
 def step_2_inf(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -160,8 +265,9 @@ def step_2_inf(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """2 states, infusion input: see ``fused_step``."""
+    """2 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -174,6 +280,39 @@ def step_2_inf(
             y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
             xn[1, j] = y1
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
+            xn[1, j] = y1
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j])
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j])
+            c1 = fuv[j] * y0
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[0, j] / v1b[j]
@@ -215,6 +354,32 @@ def step_2_inf(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
+            xn[1, j] = y1
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j])
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j])
+            c1 = fuv[j] * y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
@@ -233,27 +398,9 @@ def step_2_inf(
         xn[1, j] = y1
         cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j])
         c1 = fuv[j] * y0
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -261,12 +408,15 @@ def step_2_inf(
 def step_3(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -283,8 +433,9 @@ def step_3(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """3 states: see ``fused_step``."""
+    """3 states: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -300,6 +451,42 @@ def step_3(
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
             xn[2, j] = y2
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+            xn[2, j] = y2
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1)
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1)
+            c1 = fuv[j] * y0
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[0, j] / v1b[j]
@@ -344,6 +531,35 @@ def step_3(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+            xn[2, j] = y2
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1)
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1)
+            c1 = fuv[j] * y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
@@ -365,27 +581,9 @@ def step_3(
         xn[2, j] = y2
         cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1)
         c1 = fuv[j] * y0
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -393,12 +591,15 @@ def step_3(
 def step_3_inf(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -415,8 +616,9 @@ def step_3_inf(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """3 states, infusion input: see ``fused_step``."""
+    """3 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -432,6 +634,42 @@ def step_3_inf(
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
             xn[2, j] = y2
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+            xn[2, j] = y2
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j])
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j])
+            c1 = fuv[j] * y0
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[0, j] / v1b[j]
@@ -476,6 +714,35 @@ def step_3_inf(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+            xn[2, j] = y2
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j])
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j])
+            c1 = fuv[j] * y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
@@ -497,27 +764,9 @@ def step_3_inf(
         xn[2, j] = y2
         cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j])
         c1 = fuv[j] * y0
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -525,12 +774,15 @@ def step_3_inf(
 def step_4(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -547,8 +799,9 @@ def step_4(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """4 states: see ``fused_step``."""
+    """4 states: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -567,6 +820,45 @@ def step_4(
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
             xn[3, j] = y3
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+            xn[3, j] = y3
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2)
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2)
+            c1 = fuv[j] * y0
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[0, j] / v1b[j]
@@ -614,6 +906,38 @@ def step_4(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+            xn[3, j] = y3
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2)
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2)
+            c1 = fuv[j] * y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
@@ -638,27 +962,9 @@ def step_4(
         xn[3, j] = y3
         cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2)
         c1 = fuv[j] * y0
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -666,12 +972,15 @@ def step_4(
 def step_4_inf(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -688,8 +997,9 @@ def step_4_inf(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """4 states, infusion input: see ``fused_step``."""
+    """4 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -708,6 +1018,45 @@ def step_4_inf(
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
             xn[3, j] = y3
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+            xn[3, j] = y3
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j])
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j])
+            c1 = fuv[j] * y0
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[0, j] / v1b[j]
@@ -755,6 +1104,38 @@ def step_4_inf(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+            xn[3, j] = y3
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j])
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j])
+            c1 = fuv[j] * y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
@@ -779,27 +1160,9 @@ def step_4_inf(
         xn[3, j] = y3
         cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j])
         c1 = fuv[j] * y0
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -807,12 +1170,15 @@ def step_4_inf(
 def step_5(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -829,8 +1195,9 @@ def step_5(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """5 states: see ``fused_step``."""
+    """5 states: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -852,6 +1219,48 @@ def step_5(
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
             xn[4, j] = y4
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+            xn[4, j] = y4
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3)
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3)
+            c1 = fuv[j] * y0
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[0, j] / v1b[j]
@@ -902,6 +1311,41 @@ def step_5(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+            xn[4, j] = y4
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3)
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3)
+            c1 = fuv[j] * y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
@@ -929,27 +1373,9 @@ def step_5(
         xn[4, j] = y4
         cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3)
         c1 = fuv[j] * y0
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -957,12 +1383,15 @@ def step_5(
 def step_5_inf(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -979,8 +1408,9 @@ def step_5_inf(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """5 states, infusion input: see ``fused_step``."""
+    """5 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -1002,6 +1432,48 @@ def step_5_inf(
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
             xn[4, j] = y4
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+            xn[4, j] = y4
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j])
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j])
+            c1 = fuv[j] * y0
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[0, j] / v1b[j]
@@ -1052,6 +1524,41 @@ def step_5_inf(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[0, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+            xn[4, j] = y4
+            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j])
+            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j])
+            c1 = fuv[j] * y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
@@ -1079,27 +1586,9 @@ def step_5_inf(
         xn[4, j] = y4
         cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j])
         c1 = fuv[j] * y0
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1107,12 +1596,15 @@ def step_5_inf(
 def step_3_depot(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -1129,8 +1621,9 @@ def step_3_depot(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """3 states, depot: see ``fused_step``."""
+    """3 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -1145,6 +1638,41 @@ def step_3_depot(
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
             xn[2, j] = y2
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+            xn[2, j] = y2
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1)
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1)
+            c1 = fuv[j] * y1
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[1, j] / v1b[j]
@@ -1188,6 +1716,34 @@ def step_3_depot(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+            xn[2, j] = y2
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1)
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1)
+            c1 = fuv[j] * y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
@@ -1208,27 +1764,9 @@ def step_3_depot(
         xn[2, j] = y2
         cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1)
         c1 = fuv[j] * y1
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1236,12 +1774,15 @@ def step_3_depot(
 def step_3_depot_inf(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -1258,8 +1799,9 @@ def step_3_depot_inf(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """3 states, depot, infusion input: see ``fused_step``."""
+    """3 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -1274,6 +1816,41 @@ def step_3_depot_inf(
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
             xn[2, j] = y2
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+            xn[2, j] = y2
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j])
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j])
+            c1 = fuv[j] * y1
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[1, j] / v1b[j]
@@ -1317,6 +1894,34 @@ def step_3_depot_inf(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+            xn[2, j] = y2
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j])
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j])
+            c1 = fuv[j] * y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
@@ -1337,27 +1942,9 @@ def step_3_depot_inf(
         xn[2, j] = y2
         cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j])
         c1 = fuv[j] * y1
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1365,12 +1952,15 @@ def step_3_depot_inf(
 def step_4_depot(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -1387,8 +1977,9 @@ def step_4_depot(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """4 states, depot: see ``fused_step``."""
+    """4 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -1406,6 +1997,44 @@ def step_4_depot(
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
             xn[3, j] = y3
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+            xn[3, j] = y3
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2)
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2)
+            c1 = fuv[j] * y1
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[1, j] / v1b[j]
@@ -1452,6 +2081,37 @@ def step_4_depot(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+            xn[3, j] = y3
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2)
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2)
+            c1 = fuv[j] * y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
@@ -1475,27 +2135,9 @@ def step_4_depot(
         xn[3, j] = y3
         cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2)
         c1 = fuv[j] * y1
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1503,12 +2145,15 @@ def step_4_depot(
 def step_4_depot_inf(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -1525,8 +2170,9 @@ def step_4_depot_inf(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """4 states, depot, infusion input: see ``fused_step``."""
+    """4 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -1544,6 +2190,44 @@ def step_4_depot_inf(
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
             xn[3, j] = y3
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+            xn[3, j] = y3
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j])
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j])
+            c1 = fuv[j] * y1
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[1, j] / v1b[j]
@@ -1590,6 +2274,37 @@ def step_4_depot_inf(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+            xn[3, j] = y3
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j])
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j])
+            c1 = fuv[j] * y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
@@ -1613,27 +2328,9 @@ def step_4_depot_inf(
         xn[3, j] = y3
         cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j])
         c1 = fuv[j] * y1
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1641,12 +2338,15 @@ def step_4_depot_inf(
 def step_5_depot(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -1663,8 +2363,9 @@ def step_5_depot(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """5 states, depot: see ``fused_step``."""
+    """5 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -1685,6 +2386,47 @@ def step_5_depot(
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
             xn[4, j] = y4
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+            xn[4, j] = y4
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3)
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3)
+            c1 = fuv[j] * y1
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[1, j] / v1b[j]
@@ -1734,6 +2476,40 @@ def step_5_depot(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+            xn[4, j] = y4
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3)
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3)
+            c1 = fuv[j] * y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
@@ -1760,27 +2536,9 @@ def step_5_depot(
         xn[4, j] = y4
         cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3)
         c1 = fuv[j] * y1
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1788,12 +2546,15 @@ def step_5_depot(
 def step_5_depot_inf(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -1810,8 +2571,9 @@ def step_5_depot_inf(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """5 states, depot, infusion input: see ``fused_step``."""
+    """5 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -1832,6 +2594,47 @@ def step_5_depot_inf(
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
             xn[4, j] = y4
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+            xn[4, j] = y4
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j])
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j])
+            c1 = fuv[j] * y1
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[1, j] / v1b[j]
@@ -1881,6 +2684,40 @@ def step_5_depot_inf(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+            xn[4, j] = y4
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j])
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j])
+            c1 = fuv[j] * y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
@@ -1907,27 +2744,9 @@ def step_5_depot_inf(
         xn[4, j] = y4
         cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j])
         c1 = fuv[j] * y1
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1935,12 +2754,15 @@ def step_5_depot_inf(
 def step_6_depot(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -1957,8 +2779,9 @@ def step_6_depot(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """6 states, depot: see ``fused_step``."""
+    """6 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -1982,6 +2805,50 @@ def step_6_depot(
             y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
             xn[5, j] = y5
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            xn[4, j] = y4
+            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
+            xn[5, j] = y5
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4)
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4)
+            c1 = fuv[j] * y1
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[1, j] / v1b[j]
@@ -2034,6 +2901,43 @@ def step_6_depot(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            xn[4, j] = y4
+            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
+            xn[5, j] = y5
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4)
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4)
+            c1 = fuv[j] * y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
@@ -2063,27 +2967,9 @@ def step_6_depot(
         xn[5, j] = y5
         cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4)
         c1 = fuv[j] * y1
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2091,12 +2977,15 @@ def step_6_depot(
 def step_6_depot_inf(
     phk,
     phm,
+    pha,
+    phb,
     x,
     xn,
     rate,
     v1b,
     cpost,
     irm,
+    lob,
     hill_one,
     R,
     fnode,
@@ -2113,8 +3002,9 @@ def step_6_depot_inf(
     hill,
     ap,
     al,
+    cbuf,
 ):
-    """6 states, depot, infusion input: see ``fused_step``."""
+    """6 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
     n_change = 0
     if not irm:
@@ -2138,6 +3028,50 @@ def step_6_depot_inf(
             y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
             xn[5, j] = y5
         return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            xn[4, j] = y4
+            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
+            xn[5, j] = y5
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j])
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j])
+            c1 = fuv[j] * y1
+            em = emb[j]
+            c50 = c50b[j]
+            fa = em * ca / (c50 + ca)
+            fb = em * cb / (c50 + cb)
+            f1 = em * c1 / (c50 + c1)
+            R[j] = etd[0, k, j] * u + kin * (
+                etd[1, k, j] * (1.0 + ap * f0)
+                + etd[2, k, j] * (1.0 + ap * fa)
+                + etd[3, k, j] * (1.0 + ap * fb)
+                + etd[4, k, j] * (1.0 + ap * f1)
+            )
+            fnode[j] = f1
+        return n_change
     if hill_one:
         for j in range(nbk):
             cpost[j] = x[1, j] / v1b[j]
@@ -2190,6 +3124,43 @@ def step_6_depot_inf(
             )
             fnode[j] = f1
         return n_change
+    # any Hill exponent: store the concentrations, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            cpost[j] = x[1, j] / v1b[j]
+            f0 = fnode[j]
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            rcur[j] = u
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            n_change += f_prev[j] * k1 < 0.0
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            xn[4, j] = y4
+            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
+            xn[5, j] = y5
+            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j])
+            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j])
+            c1 = fuv[j] * y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
@@ -2219,497 +3190,28 @@ def step_6_depot_inf(
         xn[5, j] = y5
         cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j])
         c1 = fuv[j] * y1
-        em = emb[j]
-        c50 = c50b[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = f1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
-@nb.njit(cache=True, error_model="numpy", boundscheck=False)
-def fused_step(
-    S,
-    depot,
-    aug,
-    phk,
-    phm,
-    x,
-    xn,
-    rate,
-    v1b,
-    cpost,
-    irm,
-    hill_one,
-    R,
-    fnode,
-    rcur,
-    fcur,
-    f_prev,
-    etd,
-    k,
-    emb,
-    c50b,
-    kinb,
-    koutb,
-    fuv,
-    hill,
-    ap,
-    al,
-):
-    """Plain node ``g`` and the step ``g -> g + 1`` for every patient of a block.
-
-    Writes the node's concentration ``cpost``, response ``rcur`` and dR/dt ``fcur``,
-    the new state ``xn``, response ``R`` and drug effect ``fnode`` (``irm``: indirect
-    response; ``hill_one``: every Hill exponent of the block is 1); returns the number
-    of patients whose dR/dt changed sign since the previous node (``f_prev``), or -1
-    for an unknown layout."""
-    if S == 2 and depot < 0 and not aug:
-        return step_2(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 2 and depot < 0 and aug:
-        return step_2_inf(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 3 and depot < 0 and not aug:
-        return step_3(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 3 and depot < 0 and aug:
-        return step_3_inf(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 4 and depot < 0 and not aug:
-        return step_4(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 4 and depot < 0 and aug:
-        return step_4_inf(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 5 and depot < 0 and not aug:
-        return step_5(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 5 and depot < 0 and aug:
-        return step_5_inf(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 3 and depot == 0 and not aug:
-        return step_3_depot(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 3 and depot == 0 and aug:
-        return step_3_depot_inf(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 4 and depot == 0 and not aug:
-        return step_4_depot(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 4 and depot == 0 and aug:
-        return step_4_depot_inf(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 5 and depot == 0 and not aug:
-        return step_5_depot(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 5 and depot == 0 and aug:
-        return step_5_depot_inf(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 6 and depot == 0 and not aug:
-        return step_6_depot(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    elif S == 6 and depot == 0 and aug:
-        return step_6_depot_inf(
-            phk,
-            phm,
-            x,
-            xn,
-            rate,
-            v1b,
-            cpost,
-            irm,
-            hill_one,
-            R,
-            fnode,
-            rcur,
-            fcur,
-            f_prev,
-            etd,
-            k,
-            emb,
-            c50b,
-            kinb,
-            koutb,
-            fuv,
-            hill,
-            ap,
-            al,
-        )
-    return -1
+#: The step of each layout (state size, depot index or -1, infusion column).
+STEPS = {
+    (2, -1, False): step_2,
+    (2, -1, True): step_2_inf,
+    (3, -1, False): step_3,
+    (3, -1, True): step_3_inf,
+    (4, -1, False): step_4,
+    (4, -1, True): step_4_inf,
+    (5, -1, False): step_5,
+    (5, -1, True): step_5_inf,
+    (3, 0, False): step_3_depot,
+    (3, 0, True): step_3_depot_inf,
+    (4, 0, False): step_4_depot,
+    (4, 0, True): step_4_depot_inf,
+    (5, 0, False): step_5_depot,
+    (5, 0, True): step_5_depot_inf,
+    (6, 0, False): step_6_depot,
+    (6, 0, True): step_6_depot_inf,
+}

@@ -2,37 +2,41 @@
 
 On a *plain* grid node (no dose event, no window boundary, no per-patient lag) the linear
 kernel needs, per patient: the concentration at the node, dR/dt at the node (for the Hermite
-search of the response's extrema), one exact PK transition to the next node, the midpoint
-concentration and one ETDRK4 step of the indirect response. Done as separate passes over
-``(S, block)`` arrays this costs ~10 sweeps over memory per step, and with the state size a
-run-time value none of those loops vectorizes. Here they are one loop over patients whose
-body is straight-line code for one layout (state size, depot, infusion column), which LLVM
-turns into SIMD code over patients (see :mod:`insilico.pk._llvm_options`): LLVM vectorizes
-only innermost loops, and small loops over the states inside the loop over patients are not
-unrolled early enough, so the body is generated unrolled, one function per layout, into
-:mod:`insilico.pk._fused_generated` (a plain module, so numba caches it on disk).
+search of the response's extrema), one exact PK transition to the next node, and one step of
+the indirect response: for I and III (forcing independent of R) exponential 4-point Lobatto
+quadrature on the exact concentration at the step's two inner Lobatto points, for II and IV
+ETDRK4 with the midpoint concentration. Done as separate passes over ``(S, block)`` arrays
+this costs ~10 sweeps over memory per step, and with the state size a run-time value none of
+those loops vectorizes. Here they are one loop over patients whose body is straight-line code
+for one layout (state size, depot, infusion column), which LLVM turns into SIMD code over
+patients (see :mod:`insilico.pk._llvm_options`): LLVM vectorizes only innermost loops, and
+small loops over the states inside the loop over patients are not unrolled early enough, so
+the body is generated unrolled, one function per layout, into
+:mod:`insilico.pk._fused_generated` (a plain module, so numba caches it on disk). With Hill
+exponents other than 1 the layout's loop stores the concentrations and one shared loop
+(``lobatto_any_hill``, ``etdrk4_any_hill``) takes the step: a loop with the Hill power is
+slow to compile, and there are 16 layouts. The kernel calls a layout's step through a function
+pointer (:mod:`insilico.pk.steps`).
 
 Regenerate after editing this file: ``python -m insilico.pk.fused`` (a test checks that the
 generated module is up to date).
 
 The floating-point operations and their order per patient are those of the unfused code in
-:mod:`insilico.pk.kernel` (``_matvec`` and the ETDRK4 update), so results do not depend on the
-block size or on which path ran. ETDRK4: Cox & Matthews 2002, doi:10.1006/jcph.2002.6995.
+:mod:`insilico.pk.kernel` (``_matvec``, the Lobatto and ETDRK4 updates), so results do not
+depend on the block size or on which path ran. ETDRK4: Cox & Matthews 2002,
+doi:10.1006/jcph.2002.6995.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from insilico.pk.steps import ARGS
+
 #: Largest state size of a linear model: depot, central, periph2, periph3, ce, auc.
 MAX_STATES = 6
 
 GENERATED = Path(__file__).with_name("_fused_generated.py")
-
-ARGS = (
-    "phk, phm, x, xn, rate, v1b, cpost, irm, hill_one, R, fnode, rcur, fcur, f_prev, etd, k, "
-    "emb, c50b, kinb, koutb, fuv, hill, ap, al"
-)
 
 
 def layouts() -> list[tuple[int, int, bool]]:
@@ -70,17 +74,41 @@ def _pk_lines(S: int, depot: int, aug: bool, ind: str) -> list[str]:
     return lines
 
 
-def _mid_expr(S: int, depot: int, aug: bool) -> str:
-    """Central row of the half-step transition (its AUC column is exactly zero)."""
+def _mid_expr(S: int, depot: int, aug: bool, ph: str = "phm") -> str:
+    """Central row of a partial-step transition ``ph`` (its AUC column is exactly zero)."""
     central = depot + 1
-    terms = [f"phm[{central}, {c}, j] * x{c}" for c in range(S - 1)]
+    terms = [f"{ph}[{central}, {c}, j] * x{c}" for c in range(S - 1)]
     if aug:
-        terms.append(f"phm[{central}, {S}, j] * rate[j]")
+        terms.append(f"{ph}[{central}, {S}, j] * rate[j]")
     return " + ".join(terms)
 
 
-def _pd_lines(S: int, depot: int, aug: bool, hill_one: bool, ind: str) -> list[str]:
-    central = depot + 1
+def _lobatto_lines(hill_one: bool, ind: str) -> list[str]:
+    """Exponential 4-point Lobatto step of an indirect response whose forcing does not depend
+    on R (``kernel._lobatto_coefficients``) from the concentrations ``ca``, ``cb`` (inner
+    points) and ``c1`` (end), in the operation order of the unfused path."""
+    if hill_one:
+        frac = [f"f{p} = em * c{p} / (c50 + c{p})" for p in ("a", "b", "1")]
+    else:
+        frac = [f"f{p} = em * hill_fraction(c{p}, c50, hill[j])" for p in ("a", "b", "1")]
+    body = [
+        "em = emb[j]",
+        "c50 = c50b[j]",
+        *frac,
+        "R[j] = etd[0, k, j] * u + kin * (",
+        "    etd[1, k, j] * (1.0 + ap * f0)",
+        "    + etd[2, k, j] * (1.0 + ap * fa)",
+        "    + etd[3, k, j] * (1.0 + ap * fb)",
+        "    + etd[4, k, j] * (1.0 + ap * f1)",
+        ")",
+        "fnode[j] = f1",
+    ]
+    return [ind + b for b in body]
+
+
+def _etdrk4_lines(hill_one: bool, ind: str) -> list[str]:
+    """ETDRK4 step of an indirect response from the concentrations ``cm`` (midpoint) and
+    ``c1`` (end), in the operation order of the unfused path."""
     if hill_one:
         frac = ["fm = em * cm / (c50 + cm)", "f1 = em * c1 / (c50 + c1)"]
     else:
@@ -89,8 +117,6 @@ def _pd_lines(S: int, depot: int, aug: bool, hill_one: bool, ind: str) -> list[s
             "f1 = em * hill_fraction(c1, c50, hill[j])",
         ]
     body = [
-        f"cm = fuv[j] * ({_mid_expr(S, depot, aug)})",
-        f"c1 = fuv[j] * y{central}",
         "em = emb[j]",
         "c50 = c50b[j]",
         *frac,
@@ -115,6 +141,44 @@ def _pd_lines(S: int, depot: int, aug: bool, hill_one: bool, ind: str) -> list[s
     return [ind + b for b in body]
 
 
+def _conc_lines(S: int, depot: int, aug: bool, lob: bool, ind: str) -> list[str]:
+    """Unbound concentrations at the inner points (``ca``, ``cb``: Lobatto; ``cm``: the
+    midpoint) and at the end of the step (``c1``)."""
+    central = depot + 1
+    inner = [("ca", "pha"), ("cb", "phb")] if lob else [("cm", "phm")]
+    body = [f"{c} = fuv[j] * ({_mid_expr(S, depot, aug, ph)})" for c, ph in inner]
+    body.append(f"c1 = fuv[j] * y{central}")
+    return [ind + b for b in body]
+
+
+def _tail(lob: bool) -> str:
+    """A response step for any Hill exponent from the concentrations a layout's function
+    stored in ``cbuf`` (rows: inner points, end). Compiled once, not per layout: a loop with
+    the Hill power takes ~1.5 s to compile, and there are 16 layouts."""
+    i2 = " " * 8
+    conc = ["ca = cbuf[0, j]", "cb = cbuf[1, j]"] if lob else ["cm = cbuf[0, j]"]
+    step = _lobatto_lines(False, i2) if lob else _etdrk4_lines(False, i2)
+    name = "lobatto_any_hill" if lob else "etdrk4_any_hill"
+    return "\n".join(
+        [
+            "",
+            "",
+            '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
+            f"def {name}(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):",
+            f'    """{"Lobatto" if lob else "ETDRK4"} step of the response from ``cbuf`` '
+            '(see ``fused._tail``)."""',
+            "    for j in range(R.shape[0]):",
+            f"{i2}u = R[j]",
+            f"{i2}f0 = fnode[j]",
+            f"{i2}kin = kinb[j]",
+            *([] if lob else [f"{i2}kout = koutb[j]"]),
+            *[i2 + c for c in conc],
+            f"{i2}c1 = cbuf[{2 if lob else 1}, j]",
+            *step,
+        ]
+    )
+
+
 def _function(S: int, depot: int, aug: bool) -> str:
     central = depot + 1
     i2, i3 = " " * 8, " " * 12
@@ -129,6 +193,7 @@ def _function(S: int, depot: int, aug: bool) -> str:
         f"{i3}fcur[j] = k1",
         f"{i3}n_change += f_prev[j] * k1 < 0.0",
     ]
+    pk = _pk_lines(S, depot, aug, i3)
     src = [
         "",
         "",
@@ -137,24 +202,44 @@ def _function(S: int, depot: int, aug: bool) -> str:
         *[f"    {a}," for a in ARGS.split(", ")],
         "):",
         f'    """{S} states{", depot" if depot == 0 else ""}'
-        f'{", infusion input" if aug else ""}: see ``fused_step``."""',
+        f'{", infusion input" if aug else ""}: see ``steps.step_function``."""',
         "    nbk = x.shape[1]",
         "    n_change = 0",
         "    if not irm:",
         f"{i2}for j in range(nbk):",
         f"{i3}cpost[j] = x[{central}, j] / v1b[j]",
-        *_pk_lines(S, depot, aug, i3),
+        *pk,
         f"{i2}return 0",
+        "    if hill_one and lob:",
+        f"{i2}for j in range(nbk):",
+        *node,
+        *pk,
+        *_conc_lines(S, depot, aug, True, i3),
+        *_lobatto_lines(True, i3),
+        f"{i2}return n_change",
         "    if hill_one:",
         f"{i2}for j in range(nbk):",
         *node,
-        *_pk_lines(S, depot, aug, i3),
-        *_pd_lines(S, depot, aug, True, i3),
+        *pk,
+        *_conc_lines(S, depot, aug, False, i3),
+        *_etdrk4_lines(True, i3),
+        f"{i2}return n_change",
+        "    # any Hill exponent: store the concentrations, then one shared loop for the step",
+        "    if lob:",
+        f"{i2}for j in range(nbk):",
+        *node,
+        *pk,
+        *_conc_lines(S, depot, aug, True, i3),
+        f"{i3}cbuf[0, j] = ca",
+        f"{i3}cbuf[1, j] = cb",
+        f"{i3}cbuf[2, j] = c1",
+        f"{i2}lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)",
         f"{i2}return n_change",
         "    for j in range(nbk):",
-        *[line[4:] for line in node],
-        *[line[4:] for line in _pk_lines(S, depot, aug, i3)],
-        *[line[4:] for line in _pd_lines(S, depot, aug, False, i3)],
+        *[line[4:] for line in node + pk + _conc_lines(S, depot, aug, False, i3)],
+        f"{i2}cbuf[0, j] = cm",
+        f"{i2}cbuf[1, j] = c1",
+        "    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)",
         "    return n_change",
     ]
     return "\n".join(src)
@@ -175,32 +260,12 @@ def generate_source() -> str:
         "import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)",
         "from insilico.pd.models import hill_fraction",
     ]
-    funcs = [_function(*lay) for lay in layouts()]
-    disp = [
-        "",
-        "",
-        '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
-        "def fused_step(",
-        *[f"    {a}," for a in ("S, depot, aug, " + ARGS).split(", ")],
-        "):",
-        '    """Plain node ``g`` and the step ``g -> g + 1`` for every patient of a block.',
-        "",
-        "    Writes the node's concentration ``cpost``, response ``rcur`` and dR/dt ``fcur``,",
-        "    the new state ``xn``, response ``R`` and drug effect ``fnode`` (``irm``: indirect",
-        "    response; ``hill_one``: every Hill exponent of the block is 1); returns the number",
-        "    of patients whose dR/dt changed sign since the previous node (``f_prev``), or -1",
-        '    for an unknown layout."""',
-    ]
-    first = True
-    for S, dep, aug in layouts():
-        cond = f"S == {S} and depot {'== 0' if dep == 0 else '< 0'} and {'' if aug else 'not '}aug"
-        disp.append(f"    {'if' if first else 'elif'} {cond}:")
-        disp.append(f"        return {_name(S, dep, aug)}(")
-        disp += [f"            {a}," for a in ARGS.split(", ")]
-        disp.append("        )")
-        first = False
-    disp.append("    return -1")
-    return "\n".join(head + funcs + disp) + "\n"
+    funcs = [_tail(True), _tail(False)] + [_function(*lay) for lay in layouts()]
+    table = ["", "", "#: The step of each layout (state size, depot index or -1, infusion column)."]
+    table.append("STEPS = {")
+    table += [f"    {lay!r}: {_name(*lay)}," for lay in layouts()]
+    table.append("}")
+    return "\n".join(head + funcs + table) + "\n"
 
 
 def write_generated() -> None:

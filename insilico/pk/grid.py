@@ -3,21 +3,29 @@
 Between hard nodes the grid is graded: steps of ``h0_h`` right after a dose, doubling every
 ``steps_per_level`` steps up to ``hmax_h``. Step sizes are dyadic multiples of ``h0_h`` whenever
 the hard nodes allow, so that a handful of transition matrices (one matrix exponential and a
-few squarings per patient) serve the whole grid. The defaults were chosen from the measured
-error of the PD integrator (exponential RK4 for indirect responses) against scipy's Radau at
-rtol 1e-10: on the reference workload of ``benchmarks/bench_engine.py`` (2-cmt oral q12h x56 +
-irm1, 30 % IIV) and on the random patients of ``tests/pk/test_against_radau.py`` (irm1-4,
-Hill exponents around 1.5, turnover 0.2 /h, q6h):
+few squarings per patient) serve the whole grid. The defaults depend on the integrator of the
+response (:meth:`GridOptions.resolved`) and were chosen from its measured error against
+scipy's Radau at rtol 1e-10, on the random patients of ``tests/pk/test_against_radau.py``
+(irm1-4, Hill exponents around 1.5, turnover 0.2 /h, q6h) and on the reference workload of
+``benchmarks/bench_engine.py`` (2-cmt oral q12h x56 + irm1, 30 % IIV):
 
-=====================  =================================  ==============
-h0, hmax, per level    max rel. error of R (tests, IRM3)  relative cost
-=====================  =================================  ==============
-1/16 h, 1 h, 4         1.7e-6                             0.9
-1/32 h, 1 h, 4         4.3e-7                             1 (default)
-1/32 h, 0.5 h, 4       4.3e-7                             1.6
-=====================  =================================  ==============
+===========================  =====================  ==============  ========================
+integrator                   h0, hmax, per level    steps per 12 h  max rel. error, tests
+===========================  =====================  ==============  ========================
+ETDRK4                       1/16 h, 1 h, 4         25              1.7e-6 (IRM III)
+ETDRK4 (default: II, IV)     1/32 h, 1 h, 4         29              4.3e-7 (III); 9.9e-8 (II, IV)
+Lobatto (default: I, III)    1/32 h, 1 h, 1         17              3.2e-8 (I, III)
+===========================  =====================  ==============  ========================
 
-Linear PK itself is exact on any grid; the grid only matters for the RK4 parts.
+(Errors: R and its extrema; IRM III was integrated by ETDRK4 until the Lobatto rule.)
+
+On the reference workload the Lobatto default gives a minimum response within 3.7e-7 of
+Radau's (ETDRK4 on its default: 6.3e-7). The exponential Lobatto rule (exact for a cubic
+forcing) is of higher order than ETDRK4, whose error is set by the steps right after a dose,
+so it needs no more than one step per size level. The prototype that measured the rules on a
+range of grids is ``wip/irm_quadrature_prototype.py``.
+
+Linear PK itself is exact on any grid; the grid only matters for the integrated parts.
 """
 
 from __future__ import annotations
@@ -37,21 +45,43 @@ class GridOptions:
 
     Attributes
     ----------
-    h0_h : float
+    h0_h : float, optional
         Step right after a dose.
-    hmax_h : float
+    hmax_h : float, optional
         Largest step.
-    steps_per_level : int
+    steps_per_level : int, optional
         Steps taken at each size before doubling it.
+
+    A field left at None takes the default of the integrator that runs (:meth:`resolved`):
+    :data:`DEFAULT_LOBATTO` for indirect responses I and III of linear PK,
+    :data:`DEFAULT_ETDRK4` for the other linear models, and the nonlinear kernel's own.
     lag_offsets_h : tuple of float
         Typical absorption lag times: the grid is also graded after ``dose + offset`` (the
         trial layer passes the compound's typical lag; per-patient lags are never used).
     """
 
-    h0_h: float = 1.0 / 32.0
-    hmax_h: float = 1.0
-    steps_per_level: int = 4
+    h0_h: float | None = None
+    hmax_h: float | None = None
+    steps_per_level: int | None = None
     lag_offsets_h: tuple[float, ...] = ()
+
+    def resolved(self, default: tuple[float, float, int]) -> GridOptions:
+        """These options with every field left at None taken from ``default`` (h0_h,
+        hmax_h, steps_per_level)."""
+        h0, hmax, per = default
+        return GridOptions(
+            h0 if self.h0_h is None else self.h0_h,
+            hmax if self.hmax_h is None else self.hmax_h,
+            per if self.steps_per_level is None else self.steps_per_level,
+            self.lag_offsets_h,
+        )
+
+
+#: Default (h0_h, hmax_h, steps_per_level) for ETDRK4 (indirect responses II and IV; also
+#: linear PK without an integrated response, where the grid only brackets the extrema).
+DEFAULT_ETDRK4 = (1.0 / 32.0, 1.0, 4)
+#: Default for the exponential Lobatto quadrature of indirect responses I and III.
+DEFAULT_LOBATTO = (1.0 / 32.0, 1.0, 1)
 
 
 @dataclass(frozen=True)
@@ -110,7 +140,7 @@ CACHE_SIZE = 32
 def build_grid(
     hard_h: np.ndarray,
     dose_h: np.ndarray,
-    options: GridOptions = GridOptions(),
+    options: GridOptions,
     start_h: np.ndarray | tuple = (),
 ) -> Grid:
     """Graded grid through every hard node (memoized on its inputs; see :func:`_build_grid`)."""
@@ -132,7 +162,7 @@ def build_grid(
 def _build_grid(
     hard_h: np.ndarray,
     dose_h: np.ndarray,
-    options: GridOptions = GridOptions(),
+    options: GridOptions,
     start_h: np.ndarray | tuple = (),
 ) -> Grid:
     """Graded grid through every hard node.

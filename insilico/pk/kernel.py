@@ -17,7 +17,6 @@ import numpy as np
 
 import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)
 from insilico.pd.models import direct_effect, hill_fraction, irm_rhs
-from insilico.pk._fused_generated import fused_step
 from insilico.pk.expm import expm_batched, expm_small, norm1, square_batched
 
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
@@ -235,10 +234,11 @@ def _phi123_batched(z, p1, p2, p3, term):
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
-def _etd_coefficients(kout, sizes, out):
+def _etd_coefficients(kout, sizes, used, out):
     """ETDRK4 coefficients of ``R' = -kout R + N`` for every step size, per patient:
     out[0] = e^z, out[1] = e^{z/2}, out[2] = (h/2) phi1(z/2), out[3..5] = the weights of
-    N(u), N(a)+N(b), N(c) (Cox & Matthews 2002, doi:10.1006/jcph.2002.6995), z = -kout h."""
+    N(u), N(a)+N(b), N(c) (Cox & Matthews 2002, doi:10.1006/jcph.2002.6995), z = -kout h.
+    Only the sizes with ``used[k]`` (those of steps, not of half steps) are filled."""
     K = sizes.shape[0]
     nbk = kout.shape[0]
     z = np.empty(nbk)
@@ -251,6 +251,8 @@ def _etd_coefficients(kout, sizes, out):
     q3 = np.empty(nbk)
     term = np.empty(nbk)
     for k in range(K):
+        if not used[k]:
+            continue
         h = sizes[k]
         for j in range(nbk):
             z[j] = -kout[j] * h
@@ -265,6 +267,70 @@ def _etd_coefficients(kout, sizes, out):
             out[3, k, j] = h * (p1[j] - 3.0 * p2[j] + 4.0 * p3[j])
             out[4, k, j] = 2.0 * h * (p2[j] - 2.0 * p3[j])
             out[5, k, j] = h * (-p2[j] + 4.0 * p3[j])
+
+
+#: Interior nodes of 4-point Lobatto quadrature on [0, 1]: (1 -/+ 1/sqrt(5)) / 2.
+LOBATTO_A = 0.5 - 0.5 / np.sqrt(5.0)
+LOBATTO_NODES = np.array([0.0, LOBATTO_A, 1.0 - LOBATTO_A, 1.0])
+#: ``w = LOBATTO_MOMENTS_TO_WEIGHTS @ m`` gives the weights of the Lobatto nodes that
+#: integrate ``e^{z(1 - s)} p(s)`` over [0, 1] exactly for cubic ``p`` from its moments
+#: ``m_k = int_0^1 e^{z(1-s)} s^k ds = k! phi_{k+1}(z)``, k = 0..3 (the transposed inverse of
+#: the nodes' Vandermonde matrix). At z = 0 the weights are Lobatto's 1/12, 5/12, 5/12, 1/12.
+LOBATTO_MOMENTS_TO_WEIGHTS = np.linalg.inv(np.vander(LOBATTO_NODES, 4, increasing=True).T)
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def _phi4_batched(z, p4, term):
+    """phi_4 of an array of ``z``: sum_j z^j / (j + 4)! for |z| < 1 (patients innermost, as
+    :func:`_phi123_batched`), the closed form otherwise."""
+    nbk = z.shape[0]
+    for j in range(nbk):
+        p4[j] = 0.0
+        term[j] = 1.0 / 24.0
+    for jj in range(22):
+        inv = 1.0 / (jj + 5)
+        for j in range(nbk):
+            p4[j] += term[j]
+            term[j] = term[j] * z[j] * inv
+    for j in range(nbk):
+        zj = z[j]
+        if not abs(zj) < 1.0:
+            p4[j] = (np.expm1(zj) - zj - 0.5 * zj * zj - zj * zj * zj / 6.0) / (zj * zj * zj * zj)
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def _lobatto_coefficients(kout, sizes, used, out):
+    """Exponential 4-point Lobatto quadrature of ``R' = -kout R + N(t)`` with ``N`` independent
+    of R (indirect response I and III), for every step size, per patient:
+    ``R(t + h) = out[0] R(t) + sum_i out[1 + i] N(t + c_i h)``, c = :data:`LOBATTO_NODES`;
+    out[0] = e^z, out[1..4] = h times the weights, z = -kout h. Exact for cubic ``N``; the
+    error of a step is O(h^5) (O(h^7) as kout h -> 0, Lobatto's own order). Only the sizes
+    with ``used[k]`` (those of steps, not of inner points) are filled."""
+    K = sizes.shape[0]
+    nbk = kout.shape[0]
+    z = np.empty(nbk)
+    p1 = np.empty(nbk)
+    p2 = np.empty(nbk)
+    p3 = np.empty(nbk)
+    p4 = np.empty(nbk)
+    term = np.empty(nbk)
+    T = LOBATTO_MOMENTS_TO_WEIGHTS
+    for k in range(K):
+        if not used[k]:
+            continue
+        h = sizes[k]
+        for j in range(nbk):
+            z[j] = -kout[j] * h
+        _phi123_batched(z, p1, p2, p3, term)
+        _phi4_batched(z, p4, term)
+        for j in range(nbk):
+            m1 = p2[j]
+            m2 = 2.0 * p3[j]
+            m3 = 6.0 * p4[j]
+            out[0, k, j] = np.exp(z[j])
+            for i in range(4):
+                wi = T[i, 0] * p1[j] + T[i, 1] * m1 + T[i, 2] * m2 + T[i, 3] * m3
+                out[1 + i, k, j] = h * wi
 
 
 @nb.njit(cache=True)
@@ -693,6 +759,7 @@ def linear_kernel(
     node_h,
     step_k,
     half_k,
+    inner_k,
     ev_ptr,
     ev_idx,
     ev_action,
@@ -719,10 +786,14 @@ def linear_kernel(
     out_effect,
     out_state,
     met,
+    step_fn,
 ):
-    """Exact stepping of linear PK with RK4 PD, outputs and windowed metrics.
+    """Exact stepping of linear PK with an integrated indirect response (exponential Lobatto
+    quadrature for I and III, ETDRK4 for II and IV), outputs and windowed metrics.
 
-    See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments. Releases the
+    See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments; ``step_fn`` is
+    the layout's fused step (:func:`insilico.pk.steps.step_function`), a function pointer of
+    type :data:`insilico.pk.steps.STEP_TYPE`. Releases the
     GIL: threads simulating different blocks run on different cores (no shared state; every
     buffer is allocated here or passed in).
     """
@@ -754,6 +825,9 @@ def linear_kernel(
             plain[win_b[w]] = False
     # steps g - 1 -> g inside some window that tracks the response: only there can a
     # Hermite candidate be kept
+    step_size = np.zeros(K, dtype=np.bool_)  # sizes of steps (not only of inner points)
+    for g in range(G - 1):
+        step_size[step_k[g]] = True
     herm_node = np.zeros(G, dtype=np.bool_)
     for g in range(1, G):
         for w in range(W):
@@ -837,6 +911,7 @@ def linear_kernel(
         obs_buf = np.zeros(nbk)
         flag = np.zeros(8 * ((nbk + 7) // 8), dtype=np.uint8)
         fmid = np.zeros(nbk)
+        fb_ = np.zeros(nbk)
         fend = np.zeros(nbk)
         for j in range(nbk):
             emb[j] = P[2, b0 + j]
@@ -844,10 +919,17 @@ def linear_kernel(
             kinb[j] = P[5, b0 + j]
             koutb[j] = P[6, b0 + j]
             fuv[j] = P[7, b0 + j] / v1[b0 + j]
+        # forcing independent of R (IRM I, III): exponential Lobatto quadrature at the step's
+        # inner points inner_k; otherwise ETDRK4 with the half step half_k
+        lob = pd_kind == 4 or pd_kind == 6
         etd = np.empty((6, K, nbk))
-        if irm:
-            _etd_coefficients(koutb, sizes, etd)
-        need_mid = irm or lag_mode == 1
+        if lob:
+            _lobatto_coefficients(koutb, sizes, step_size, etd)
+        elif irm:
+            _etd_coefficients(koutb, sizes, step_size, etd)
+        xa = np.empty(nbk)
+        xb = np.empty(nbk)
+        cbuf = np.empty((3, nbk))
         x3 = np.empty((S, nbk))
         rcur = np.zeros(nbk)
         fcur = np.zeros(nbk)
@@ -857,18 +939,18 @@ def linear_kernel(
         for g in range(G):
             if plain[g]:
                 k = step_k[g]
-                n_change = fused_step(
-                    S,
-                    depot,
-                    aug,
+                n_change = step_fn(
                     phi[k],
                     phi[half_k[g]],
+                    phi[inner_k[g, 0]],
+                    phi[inner_k[g, 1]],
                     x,
                     x3,
                     rate,
                     v1b,
                     cpost,
                     irm,
+                    lob,
                     hill_one,
                     R,
                     fnode,
@@ -885,9 +967,8 @@ def linear_kernel(
                     hillb,
                     ap,
                     al,
+                    cbuf,
                 )
-                if n_change < 0:
-                    raise ValueError("no fused step for this state layout")
                 while o < n_out and out_node[o] == g:
                     for j in range(nbk):
                         out_conc[o, b0 + j] = cpost[j]
@@ -1164,7 +1245,20 @@ def linear_kernel(
             km = half_k[g]
             h = node_h[g + 1] - node_h[g]
             _matvec(phi[k], x, xn, rate, aug, depot, auc_i)
-            if irm and lag_mode == 0:
+            if lob:
+                # the concentration at the Lobatto points: one row of each inner transition
+                for q in range(2):
+                    kq = inner_k[g, q]
+                    xq = xa if q == 0 else xb
+                    for j in range(nbk):
+                        xq[j] = phi[kq, central, 0, j] * x[0, j]
+                    for c in range(1, S):
+                        for j in range(nbk):
+                            xq[j] += phi[kq, central, c, j] * x[c, j]
+                    if aug:
+                        for j in range(nbk):
+                            xq[j] += phi[kq, central, S, j] * rate[j]
+            if irm and not lob and lag_mode == 0:
                 # RK4 needs only the midpoint concentration: one row of the transition
                 for j in range(nbk):
                     xm[central, j] = phi[km, central, 0, j] * x[0, j]
@@ -1174,7 +1268,7 @@ def linear_kernel(
                 if aug:
                     for j in range(nbk):
                         xm[central, j] += phi[km, central, S, j] * rate[j]
-            elif need_mid:
+            elif lag_mode == 1:
                 for r in range(S):
                     for j in range(nbk):
                         xm[r, j] = phi[km, r, 0, j] * x[0, j]
@@ -1237,7 +1331,37 @@ def linear_kernel(
                                 xm[r, j] += Elag[r, depot] * amt
             # PD: exponential RK4 (ETDRK4) with exact PK at t, t + h/2, t + h: the -kout R
             # part is integrated exactly, so the step is not limited by the turnover rate
-            if irm:
+            if lob:
+                # drug effect at the inner Lobatto points and the end of the step
+                if hill_one:
+                    for j in range(nbk):
+                        ca = fuv[j] * xa[j]
+                        cb = fuv[j] * xb[j]
+                        c1 = fuv[j] * xn[central, j]
+                        fmid[j] = emb[j] * ca / (c50b[j] + ca)
+                        fb_[j] = emb[j] * cb / (c50b[j] + cb)
+                        fend[j] = emb[j] * c1 / (c50b[j] + c1)
+                else:
+                    for j in range(nbk):
+                        hl = P[4, b0 + j]
+                        fmid[j] = emb[j] * hill_fraction(fuv[j] * xa[j], c50b[j], hl)
+                        fb_[j] = emb[j] * hill_fraction(fuv[j] * xb[j], c50b[j], hl)
+                        fend[j] = emb[j] * hill_fraction(fuv[j] * xn[central, j], c50b[j], hl)
+                e0v = etd[0, k]
+                w0v = etd[1, k]
+                wav = etd[2, k]
+                wbv = etd[3, k]
+                w1v = etd[4, k]
+                for j in range(nbk):
+                    f1 = fend[j]
+                    R[j] = e0v[j] * R[j] + kinb[j] * (
+                        w0v[j] * (1.0 + ap * fnode[j])
+                        + wav[j] * (1.0 + ap * fmid[j])
+                        + wbv[j] * (1.0 + ap * fb_[j])
+                        + w1v[j] * (1.0 + ap * f1)
+                    )
+                    fnode[j] = f1
+            elif irm:
                 # drug effect at the midpoint and the end of the step
                 if hill_one:
                     for j in range(nbk):

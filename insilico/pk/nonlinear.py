@@ -546,7 +546,7 @@ def simulate_nonlinear(
     # default grid is finer than the linear path's (measured against Radau rtol 1e-10: below
     # 1e-6 relative on the random patients of tests/pk/test_against_radau.py). The grid never
     # depends on the patients' parameters (bit-identical results whatever the chunking).
-    opts = grid_options or GridOptions(1.0 / 64.0, 0.125, 4)
+    opts = (grid_options or GridOptions()).resolved((1.0 / 64.0, 0.125, 4))
     hmax = opts.hmax_h
     grid = build_grid(
         hard,

@@ -2,19 +2,22 @@
 
 The fused functions are generated per state layout (``python -m insilico.pk.fused``); these
 tests check that the generated module is current, that every layout computes the exact
-transition ``phk @ x (+ rate column)`` and the ETDRK4 step of an indirect response, and that
+transition ``phk @ x (+ rate column)`` and both steps of an indirect response (ETDRK4, and the
+exponential Lobatto quadrature of a forcing independent of R), and that
 the batched exponential is the scalar one, bit for bit (patients are only reordered in
 memory, never in arithmetic)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 from scipy.linalg import expm
 
 from insilico.pk import fused
-from insilico.pk._fused_generated import fused_step
 from insilico.pk.expm import expm_batched, expm_small, square_batched, square_small
+from insilico.pk.steps import step_function
 
 
 def test_generated_module_is_current():
@@ -38,14 +41,16 @@ def _structured(S, depot, aug, nbk, rng):
 
 @pytest.mark.parametrize("layout", fused.layouts())
 def test_fused_step_every_layout(layout):
-    """PK transition and ETDRK4 step against numpy, 1e-13 relative, on 37 patients (a
-    remainder after any SIMD width)."""
+    """PK transition, ETDRK4 and Lobatto steps against numpy, 1e-13 relative, on 37 patients
+    (a remainder after any SIMD width)."""
     S, depot, aug = layout
     rng = np.random.default_rng(S * 10 + depot + 3 * aug)
     nbk = 37
     central = depot + 1
     phk = _structured(S, depot, aug, nbk, rng)
     phm = _structured(S, depot, aug, nbk, rng)
+    pha = _structured(S, depot, aug, nbk, rng)
+    phb = _structured(S, depot, aug, nbk, rng)
     x = rng.uniform(0.0, 5.0, (S, nbk))
     rate = rng.uniform(0.0, 2.0, nbk) if aug else np.zeros(nbk)
     v1 = rng.uniform(10.0, 50.0, nbk)
@@ -65,36 +70,52 @@ def test_fused_step_every_layout(layout):
             xx += phk[:S, S] * rate
         return xx
 
-    for irm in (False, True):
+    def central_row(ph):
+        row = np.einsum("cj,cj->j", ph[central, :S], x)
+        return fuv * (row + (ph[central, S] * rate if aug else 0))
+
+    def frac(c, hill):
+        r = (c / c50) ** hill
+        return r / (1.0 + r)
+
+    cases = [(False, False, True)]
+    cases += [(True, lob, hill_one) for lob in (False, True) for hill_one in (True, False)]
+    for irm, lob, hill_one in cases:
+        hill = np.ones(nbk) if hill_one else rng.uniform(0.5, 2.0, nbk)
         xn = np.empty((S, nbk))
         cpost = np.empty(nbk)
         R = R0.copy()
         fnode = f0.copy()
         rcur = np.empty(nbk)
         fcur = np.empty(nbk)
-        n_change = fused_step(
-            S, depot, aug, phk, phm, x, xn, rate, v1, cpost, irm, True, R, fnode, rcur,
-            fcur, f_prev, etd, k, emb, c50, kin, kout, fuv, np.ones(nbk), ap, al,
+        n_change = step_function(S, depot, aug)(
+            phk, phm, pha, phb, x, xn, rate, v1, cpost, irm, lob, hill_one, R,
+            fnode, rcur, fcur, f_prev, etd, k, emb, c50, kin, kout, fuv, hill, ap, al,
+            np.empty((3, nbk)),
         )  # fmt: skip
         np.testing.assert_allclose(xn, ref_x(), rtol=1e-13)
         np.testing.assert_array_equal(cpost, x[central] / v1)
         if not irm:
             assert n_change == 0
             continue
-        # ETDRK4 (Cox & Matthews 2002) with N(R, f) = kin (1 - f) for irm1 (al = 0)
-        cm = fuv * (
-            np.einsum("cj,cj->j", phm[central, :S], x) + (phm[central, S] * rate if aug else 0)
-        )
         c1 = fuv * ref_x()[central]
-        fm = emb * cm / (c50 + cm)
-        f1 = emb * c1 / (c50 + c1)
-        e1, e2, q, w1, w2, w3 = etd[:, k]
-        nu = kin * (1 - f0)
-        na = kin * (1 - fm)
-        a_ = e2 * R0 + q * nu
-        c_ = e2 * a_ + q * (2 * na - nu)
-        ref_R = e1 * R0 + w1 * nu + w2 * 2 * na + w3 * kin * (1 - f1)
-        assert np.all(np.isfinite(c_))
+        f1 = emb * frac(c1, hill)
+        if lob:
+            # exponential Lobatto: R1 = e^z R0 + sum_i w_i N(t + c_i h), N = kin (1 - f)
+            fa, fb = (emb * frac(c, hill) for c in (central_row(pha), central_row(phb)))
+            e1, w0, wa, wb, w1 = etd[:5, k]
+            ref_R = e1 * R0 + kin * (w0 * (1 - f0) + wa * (1 - fa) + wb * (1 - fb) + w1 * (1 - f1))
+        else:
+            # ETDRK4 (Cox & Matthews 2002) with N(R, f) = kin (1 - f) for irm1 (al = 0)
+            cm = central_row(phm)
+            fm = emb * frac(cm, hill)
+            e1, e2, q, w1, w2, w3 = etd[:, k]
+            nu = kin * (1 - f0)
+            na = kin * (1 - fm)
+            a_ = e2 * R0 + q * nu
+            c_ = e2 * a_ + q * (2 * na - nu)
+            ref_R = e1 * R0 + w1 * nu + w2 * 2 * na + w3 * kin * (1 - f1)
+            assert np.all(np.isfinite(c_))
         np.testing.assert_allclose(R, ref_R, rtol=1e-13)
         np.testing.assert_allclose(fnode, f1, rtol=1e-13)
         np.testing.assert_array_equal(rcur, R0)
@@ -124,3 +145,45 @@ def test_expm_batched_is_expm_small_bit_for_bit():
         np.testing.assert_array_equal(sq[:, :, j], two)
         ref = expm(M[:, :, j] * h)
         np.testing.assert_allclose(one, ref, rtol=1e-11, atol=1e-13 * np.abs(ref).max())
+
+
+def test_lobatto_weights_integrate_cubic_forcing_exactly():
+    """The exponential Lobatto weights integrate ``e^{-kout (h - s)} N(s)`` over a step exactly
+    for a cubic ``N`` (closed form of the integral, 1e-13 relative), for kout h from 1e-9 (the
+    series of phi_k) to 40 (the closed forms), and tend to Lobatto's 1/12, 5/12, 5/12, 1/12."""
+    from insilico.pk.kernel import LOBATTO_NODES, _lobatto_coefficients
+
+    kout = np.array([1e-9, 0.1, 0.9, 1.1, 3.0, 20.0])
+    sizes = np.array([0.25, 1.0, 2.0])
+    out = np.empty((5, sizes.size, kout.size))
+    _lobatto_coefficients(kout, sizes, np.ones(sizes.size, dtype=bool), out)
+    c = np.array([1.0, 2.0, -3.0, 0.7])  # N(s) = sum_p c_p s^p
+
+    def exact(k, h):
+        # int_0^h e^{-k (h - s)} s^p ds by repeated integration by parts:
+        # I_p = h^p / k - (p / k) I_{p-1}, I_0 = (1 - e^{-k h}) / k; stable for k h >= 1,
+        # and for small k h the Taylor series of e^{-k (h - s)} term by term
+        if k * h >= 1.0:
+            ip = [-np.expm1(-k * h) / k]
+            for p in range(1, 4):
+                ip.append(h**p / k - p / k * ip[-1])
+        else:
+            ip = []
+            for p in range(4):
+                # sum_m (-k)^m int_0^h (h - s)^m s^p ds / m!  (beta integrals)
+                acc, term = 0.0, 1.0
+                for m in range(40):
+                    beta = math.factorial(m) * math.factorial(p) / math.factorial(m + p + 1)
+                    acc += term * beta * h ** (m + p + 1)
+                    term *= -k / (m + 1)
+                ip.append(acc)
+        return float(np.dot(c, ip))
+
+    for j, k in enumerate(kout):
+        for q, h in enumerate(sizes):
+            nodes = LOBATTO_NODES * h
+            got = float(np.dot(out[1:, q, j], np.polyval(c[::-1], nodes)))
+            assert got == pytest.approx(exact(k, h), rel=1e-13)
+            assert out[0, q, j] == pytest.approx(np.exp(-k * h), rel=1e-15)
+    lobatto = np.array([[1 / 12], [5 / 12], [5 / 12], [1 / 12]])
+    np.testing.assert_allclose(out[1:, :, 0] / sizes, lobatto * np.ones(sizes.size), rtol=1e-8)

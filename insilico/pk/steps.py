@@ -1,0 +1,54 @@
+"""The fused per-step kernels at run time: their signature and the step of a layout.
+
+The step functions themselves are generated into :mod:`insilico.pk._fused_generated` by
+:mod:`insilico.pk.fused` (which documents what they compute); this module is what the
+simulation imports, so that ``python -m insilico.pk.fused`` runs without importing itself.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+
+#: Arguments of every step function, in order.
+ARGS = (
+    "phk, phm, pha, phb, x, xn, rate, v1b, cpost, irm, lob, hill_one, R, fnode, rcur, fcur, "
+    "f_prev, etd, k, emb, c50b, kinb, koutb, fuv, hill, ap, al, cbuf"
+)
+
+_ARR1 = nb.types.float64[::1]
+_ARR2 = nb.types.float64[:, ::1]
+_ARR3 = nb.types.float64[:, :, ::1]
+_KINDS = {
+    **dict.fromkeys(("phk", "phm", "pha", "phb", "etd"), _ARR3),
+    **dict.fromkeys(("x", "xn", "cbuf"), _ARR2),
+    **dict.fromkeys(("irm", "lob", "hill_one"), nb.types.boolean),
+    "k": nb.types.int64,
+    **dict.fromkeys(("ap", "al"), nb.types.float64),
+}
+#: Signature of every step function: the linear kernel calls the one of its layout through a
+#: function pointer of this type (:func:`step_function`).
+STEP_SIGNATURE = nb.types.int64(*(_KINDS.get(a, _ARR1) for a in ARGS.split(", ")))
+STEP_TYPE = nb.types.FunctionType(STEP_SIGNATURE)
+
+
+def step_function(S: int, depot: int, aug: bool):
+    """The compiled step of a layout, for :func:`insilico.pk.kernel.linear_kernel`.
+
+    Plain node ``g`` and the step ``g -> g + 1`` for every patient of a block: writes the
+    node's concentration ``cpost``, response ``rcur`` and dR/dt ``fcur``, the new state ``xn``,
+    response ``R`` and drug effect ``fnode`` (``irm``: indirect response, by ETDRK4 with the
+    half step ``phm``, or when ``lob`` by exponential Lobatto quadrature with the partial
+    steps ``pha``, ``phb``; ``hill_one``: every Hill exponent of the block is 1); returns the
+    number of patients whose dR/dt changed sign since the previous node (``f_prev``).
+
+    The kernel takes it as a function pointer (:data:`STEP_TYPE`), not as a direct call: a
+    direct call links every layout's code into the kernel, which numba then optimizes and
+    compiles again (the cold compile took twice as long). Only the layouts used are compiled.
+    """
+    from insilico.pk._fused_generated import STEPS
+
+    fn = STEPS.get((S, depot, aug))
+    if fn is None:
+        raise ValueError(f"no fused step for {S} states, depot index {depot}, infusion {aug}")
+    fn.compile(STEP_SIGNATURE)
+    return fn
