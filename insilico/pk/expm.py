@@ -43,12 +43,13 @@ def expm_small(M: np.ndarray, out: np.ndarray) -> None:
     P = np.eye(n)
     T = np.empty((n, n))
     for k in range(TAYLOR_DEGREE, 0, -1):
+        inv_k = 1.0 / k
         for i in range(n):
             for j in range(n):
                 acc = 0.0
                 for m in range(n):
                     acc += X[i, m] * P[m, j]
-                T[i, j] = acc / k
+                T[i, j] = acc * inv_k
         for i in range(n):
             for j in range(n):
                 P[i, j] = T[i, j] + (1.0 if i == j else 0.0)
@@ -76,8 +77,8 @@ def square_small(P: np.ndarray, out: np.ndarray) -> None:
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
-def _matmul_batched(X, P, out, divisor):
-    """``out[:, :, j] = X[:, :, j] @ P[:, :, j] / divisor`` for every patient ``j`` (patients
+def _matmul_batched(X, P, out, factor):
+    """``out[:, :, j] = X[:, :, j] @ P[:, :, j] * factor`` for every patient ``j`` (patients
     innermost; the same operations, in the same order, as the loops of :func:`expm_small`)."""
     n = X.shape[0]
     nbk = X.shape[2]
@@ -94,18 +95,18 @@ def _matmul_batched(X, P, out, divisor):
                 for j in range(nbk):
                     o[j] += x[j] * p[j]
             if n > 1:
-                # the last term and the division in one pass (same operations and order)
+                # the last term and the factor in one pass (same operations and order)
                 x = X[i, n - 1]
                 p = P[n - 1, c]
-                if divisor != 1.0:
+                if factor != 1.0:
                     for j in range(nbk):
-                        o[j] = (o[j] + x[j] * p[j]) / divisor
+                        o[j] = (o[j] + x[j] * p[j]) * factor
                 else:
                     for j in range(nbk):
                         o[j] += x[j] * p[j]
-            elif divisor != 1.0:
+            elif factor != 1.0:
                 for j in range(nbk):
-                    o[j] = o[j] / divisor
+                    o[j] = o[j] * factor
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -146,7 +147,7 @@ def expm_batched(M, h, out, work):
             for j in range(nbk):
                 P[i, c, j] = v
     for k in range(TAYLOR_DEGREE, 0, -1):
-        _matmul_batched(X, P, T, float(k))
+        _matmul_batched(X, P, T, 1.0 / k)
         for i in range(n):
             for c in range(n):
                 t = T[i, c]
