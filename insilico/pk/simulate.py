@@ -19,7 +19,7 @@ import numpy as np
 
 from insilico.errors import SpecError
 from insilico.pd.models import PDModel
-from insilico.pk.grid import DEFAULT_ETDRK4, DEFAULT_LOBATTO, Grid, GridOptions, build_grid
+from insilico.pk.grid import DEFAULT_ETDRK4, DEFAULT_GRID, Grid, GridOptions, build_grid
 from insilico.pk.kernel import (
     LOBATTO_A,
     METRICS,
@@ -327,9 +327,11 @@ def simulate(
     # on one, inside the step otherwise). The grid is graded after dose + each *declared*
     # lag (GridOptions.lag_offsets_h, or a scalar tlag_h), never after the patients' own
     # values, so a patient's result does not depend on which patients share the call.
-    # forcing independent of R (IRM I, III): exponential Lobatto quadrature, coarser grid
+    # forcing independent of R (IRM I, III): exponential Lobatto quadrature on the coarse
+    # default grid, as PK alone; IRM II and IV: ETDRK4 on a finer one
     lobatto = pd.code in (4, 6)
-    opts = (grid_options or GridOptions()).resolved(DEFAULT_LOBATTO if lobatto else DEFAULT_ETDRK4)
+    etdrk4 = pd.code in (5, 7)
+    opts = (grid_options or GridOptions()).resolved(DEFAULT_ETDRK4 if etdrk4 else DEFAULT_GRID)
     offsets = list(opts.lag_offsets_h)
     if np.ndim(params.get("tlag_h", 0.0)) == 0 and float(params.get("tlag_h", 0.0)) > 0:
         offsets.append(float(params["tlag_h"]))
