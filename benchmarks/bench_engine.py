@@ -409,7 +409,7 @@ def main() -> None:
     print(f"{'approach':<40}{'patients/s':>12}{'max rel err':>14}")
     print(
         f"{'insilico, hourly time courses':<40}{rate_tc:>12.0f}{max(e_tc.values()):>14.2e}"
-        "   (exact PK + ETDRK4 PD, numba; CPU time of simulate, best of repeats)"
+        "   (exact PK + exponential Lobatto PD, numba; CPU time of simulate, best of repeats)"
     )
     print(
         f"{'insilico, summaries only':<40}{rate:>12.0f}{max(e_ours.values()):>14.2e}"

@@ -6,8 +6,8 @@ runs ``benchmarks/bench_engine.py``'s reference workload in that copy (summaries
 hourly time courses; best of ``--repeats`` per section) and prints µs per patient:
 
 =============  ===============================================================
-setup          per-block set-up: transition matrices, ETDRK4 coefficients, buffers
-fused          the generated plain-node step (PK transition, midpoint, ETDRK4)
+setup          per-block set-up: transition matrices, quadrature coefficients, buffers
+fused          the generated plain-node step (PK transition, inner points, response step)
 outputs        writing output rows at plain nodes
 hermite        dR/dt sign changes and their Hermite candidates
 track+above    window trackers at plain nodes (C and response extrema, time above)
