@@ -1,4 +1,5 @@
-"""Compiled batched kernels: exact linear PK stepping, RK4 for PD and nonlinear PK, metrics.
+"""Compiled batched kernels: exact linear PK stepping, the indirect response (exponential
+Lobatto quadrature or ETDRK4), metrics.
 
 Layout: time is the outer loop and patients the inner, contiguous loop (arrays ``(..., n)``),
 so the compiler vectorizes over patients. Patients are processed in mini-blocks small enough
@@ -1329,10 +1330,11 @@ def linear_kernel(
                             expm_small(Mlag * (tm - a), Elag)
                             for r in range(S):
                                 xm[r, j] += Elag[r, depot] * amt
-            # PD: exponential RK4 (ETDRK4) with exact PK at t, t + h/2, t + h: the -kout R
-            # part is integrated exactly, so the step is not limited by the turnover rate
+            # PD with exact PK inside the step; the -kout R part is integrated exactly, so the
+            # step is not limited by the turnover rate
             if lob:
-                # drug effect at the inner Lobatto points and the end of the step
+                # drug effect at the inner Lobatto points (fmid: the first, fb_: the second)
+                # and at the end of the step; etd holds the Lobatto coefficients
                 if hill_one:
                     for j in range(nbk):
                         ca = fuv[j] * xa[j]
@@ -1362,7 +1364,7 @@ def linear_kernel(
                     )
                     fnode[j] = f1
             elif irm:
-                # drug effect at the midpoint and the end of the step
+                # ETDRK4 at t, t + h/2, t + h: drug effect at the midpoint and the end
                 if hill_one:
                     for j in range(nbk):
                         cm = fuv[j] * xm[central, j]

@@ -2,11 +2,12 @@
 
 Linear PK is stepped exactly: between grid nodes the system ``x' = A x + e_c R`` has constant
 input, so each step is a per-patient matrix exponential (one exponential per patient at the
-smallest step size, squared up the dyadic ladder of step sizes). Indirect-response PD and
-Michaelis–Menten elimination are integrated with classical RK4 on the same graded grid, fed
-by the exact PK solution at each step's start, midpoint and end. Extrema (Cmax, Cmin) and
-threshold crossings between nodes come from the exact Taylor expansion of ``C(t)`` about the
-nearest node (linear models), so they do not depend on the output grid.
+smallest step size, squared up the dyadic ladder of step sizes). Indirect responses are
+integrated on the same graded grid, fed by the exact PK solution inside each step: I and III
+(forcing independent of R) by exponential 4-point Lobatto quadrature, II and IV by ETDRK4;
+Michaelis–Menten elimination by Lawson RK4 (:mod:`insilico.pk.nonlinear`). Extrema (Cmax,
+Cmin) and threshold crossings between nodes come from the exact Taylor expansion of ``C(t)``
+about the nearest node (linear models), so they do not depend on the output grid.
 """
 
 from __future__ import annotations
