@@ -226,11 +226,11 @@ def _size_classes(steps: np.ndarray):
     keep = np.ones(order.size, dtype=bool)
     keep[1:] = np.diff(order) > 1e-12 * order[1:]
     sizes = order[keep]
+    return sizes, nearest_size(sizes, steps), nearest_size(sizes, steps / 2.0)
 
-    def lookup(x):
-        i = np.searchsorted(sizes, x)
-        i = np.clip(i, 0, sizes.size - 1)
-        lo = np.clip(i - 1, 0, sizes.size - 1)
-        return np.where(np.abs(sizes[lo] - x) < np.abs(sizes[i] - x), lo, i).astype(np.int64)
 
-    return sizes, lookup(steps), lookup(steps / 2.0)
+def nearest_size(sizes: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Index of the size nearest to each ``h`` (``sizes`` ascending)."""
+    i = np.clip(np.searchsorted(sizes, h), 0, sizes.size - 1)
+    lo = np.clip(i - 1, 0, sizes.size - 1)
+    return np.where(np.abs(sizes[lo] - h) < np.abs(sizes[i] - h), lo, i).astype(np.int64)

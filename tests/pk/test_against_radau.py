@@ -332,7 +332,7 @@ def test_indirect_response_converges_on_a_fine_grid(kind, route, n_cmt, lag):
                 strict=True,
                 reason="LIMITATION: with per-patient lag times the default grid is graded after "
                 "the dose times, not after each patient's absorption start (the grid must not "
-                "depend on the patients in a call): irm3 max relative error 7.5e-6 (1.3e-7 on "
+                "depend on the patients in a call): irm3 max relative error 7.5e-6 (6.4e-9 on "
                 "a 16x finer grid)",
             ),
         ),
