@@ -52,13 +52,13 @@ class GridOptions:
         Largest step.
     steps_per_level : int, optional
         Steps taken at each size before doubling it.
-
-    A field left at None takes the default of the integrator that runs (:meth:`resolved`):
-    :data:`DEFAULT_ETDRK4` for indirect responses II and IV of linear PK,
-    :data:`DEFAULT_GRID` for the other linear models, and the nonlinear kernel's own.
     lag_offsets_h : tuple of float
         Typical absorption lag times: the grid is also graded after ``dose + offset`` (the
         trial layer passes the compound's typical lag; per-patient lags are never used).
+
+    A step-control field left at None takes the default of the integrator that runs
+    (:meth:`resolved`): :data:`DEFAULT_ETDRK4` for indirect responses II and IV of linear PK,
+    :data:`DEFAULT_GRID` for the other linear models, and the nonlinear kernel's own.
     """
 
     h0_h: float | None = None
@@ -220,13 +220,17 @@ def _build_grid(
 
 
 def _size_classes(steps: np.ndarray):
-    """Distinct step sizes (merged at 1e-12 relative), including half steps."""
-    both = np.concatenate([steps, steps / 2.0])
-    order = np.sort(both)
+    """Distinct step sizes, including half steps."""
+    sizes = distinct_sizes(np.concatenate([steps, steps / 2.0]))
+    return sizes, nearest_size(sizes, steps), nearest_size(sizes, steps / 2.0)
+
+
+def distinct_sizes(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending, merging those within 1e-12 relative."""
+    order = np.sort(values)
     keep = np.ones(order.size, dtype=bool)
     keep[1:] = np.diff(order) > 1e-12 * order[1:]
-    sizes = order[keep]
-    return sizes, nearest_size(sizes, steps), nearest_size(sizes, steps / 2.0)
+    return order[keep]
 
 
 def nearest_size(sizes: np.ndarray, h: np.ndarray) -> np.ndarray:

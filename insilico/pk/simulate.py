@@ -26,6 +26,7 @@ from insilico.pk.grid import (
     Grid,
     GridOptions,
     build_grid,
+    distinct_sizes,
     nearest_size,
 )
 from insilico.pk.kernel import (
@@ -224,10 +225,7 @@ def _step_sizes(grid: Grid, lobatto: bool):
         return grid.sizes_h, grid.step_size_index, half, np.stack([half, half], axis=1)
     steps = np.diff(grid.node_h)
     inner = np.stack([LOBATTO_A * steps, (1.0 - LOBATTO_A) * steps], axis=1)
-    both = np.sort(np.concatenate([grid.sizes_h, inner.ravel()]))
-    keep = np.ones(both.size, dtype=bool)
-    keep[1:] = np.diff(both) > 1e-12 * both[1:]
-    sizes = both[keep]
+    sizes = distinct_sizes(np.concatenate([grid.sizes_h, inner.ravel()]))
     step_k = nearest_size(sizes, steps)
     half_k = nearest_size(sizes, steps / 2.0)
     return sizes, step_k, half_k, nearest_size(sizes, inner)
