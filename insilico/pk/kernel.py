@@ -176,7 +176,7 @@ def _transitions(A, aug, central, sizes, size_src, b0, nb_, Sa, phi):
                 M[r, c, j] = A[b0 + j, r, c]
         if aug:
             M[central, S, j] = 1.0
-    work = np.empty((3, Sa, Sa, nb_))
+    work = np.empty((5, Sa, Sa, nb_))
     for k in range(K):
         if size_src[k] < 0:
             expm_batched(M, sizes[k], phi[k], work)

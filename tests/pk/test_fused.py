@@ -133,7 +133,7 @@ def test_expm_batched_is_expm_small_bit_for_bit():
     M[:, :, :5] *= 40.0  # ||M h|| >> 1/2: several squarings, different per patient
     h = 0.3
     out = np.empty((n, n, nbk))
-    expm_batched(M, h, out, np.empty((3, n, n, nbk)))
+    expm_batched(M, h, out, np.empty((5, n, n, nbk)))
     sq = np.empty((n, n, nbk))
     square_batched(out, sq)
     for j in range(nbk):
