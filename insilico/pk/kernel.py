@@ -815,12 +815,18 @@ def linear_kernel(
     irm_done = np.zeros((max(W, 1), 2), dtype=np.bool_)
     irm_ref = np.zeros((max(W, 1), 2))
     Elag = np.empty((Sa, Sa))
-    # plain nodes (no event, no window boundary, not the first or last, no per-patient lag)
-    # take the fused path: node work and the step to the next node in one SIMD loop
+    # plain nodes (no event but doses into the depot, no window boundary, not the first or
+    # last, no per-patient lag) take the fused path: node work and the step to the next node
+    # in one SIMD loop
     plain = np.zeros(G, dtype=np.bool_)
     if lag_mode == 0:
         for g in range(1, G - 1):
-            plain[g] = ev_ptr[g + 1] == ev_ptr[g]
+            # a dose into the depot leaves C, Ce, R and dR/dt continuous at the node (only
+            # dC/dt jumps): added to the state first, the node is plain (oral regimens)
+            plain[g] = True
+            for e in range(ev_ptr[g], ev_ptr[g + 1]):
+                if ev_action[e] != 1:
+                    plain[g] = False
         for w in range(W):
             plain[win_a[w]] = False
             plain[win_b[w]] = False
@@ -939,6 +945,10 @@ def linear_kernel(
             hillb[j] = P[4, b0 + j]
         for g in range(G):
             if plain[g]:
+                for e in range(ev_ptr[g], ev_ptr[g + 1]):
+                    idx = ev_idx[e]
+                    for j in range(nbk):
+                        x[depot, j] += amount[b0 + j, idx] * f_bio[b0 + j]
                 k = step_k[g]
                 n_change = step_fn(
                     phi[k],
