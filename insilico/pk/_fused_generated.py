@@ -87,6 +87,7 @@ def step_2(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -122,7 +123,8 @@ def step_2(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
@@ -155,7 +157,8 @@ def step_2(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
@@ -197,7 +200,8 @@ def step_2(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
@@ -221,7 +225,8 @@ def step_2(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         y0 = phk[0, 0, j] * x0
@@ -255,6 +260,7 @@ def step_2_inf(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -290,7 +296,8 @@ def step_2_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -323,7 +330,8 @@ def step_2_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -365,7 +373,8 @@ def step_2_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -389,7 +398,8 @@ def step_2_inf(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -423,6 +433,7 @@ def step_3(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -461,7 +472,8 @@ def step_3(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -497,7 +509,8 @@ def step_3(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -542,7 +555,8 @@ def step_3(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -569,7 +583,8 @@ def step_3(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -606,6 +621,7 @@ def step_3_inf(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -644,7 +660,8 @@ def step_3_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -680,7 +697,8 @@ def step_3_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -725,7 +743,8 @@ def step_3_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -752,7 +771,8 @@ def step_3_inf(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -789,6 +809,7 @@ def step_4(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -830,7 +851,8 @@ def step_4(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -869,7 +891,8 @@ def step_4(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -917,7 +940,8 @@ def step_4(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -947,7 +971,8 @@ def step_4(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -987,6 +1012,7 @@ def step_4_inf(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -1028,7 +1054,8 @@ def step_4_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1067,7 +1094,8 @@ def step_4_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1115,7 +1143,8 @@ def step_4_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1145,7 +1174,8 @@ def step_4_inf(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -1185,6 +1215,7 @@ def step_5(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -1229,7 +1260,8 @@ def step_5(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1271,7 +1303,8 @@ def step_5(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1322,7 +1355,8 @@ def step_5(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1355,7 +1389,8 @@ def step_5(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -1398,6 +1433,7 @@ def step_5_inf(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -1442,7 +1478,8 @@ def step_5_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1484,7 +1521,8 @@ def step_5_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1535,7 +1573,8 @@ def step_5_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1568,7 +1607,8 @@ def step_5_inf(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -1611,6 +1651,7 @@ def step_3_depot(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -1648,7 +1689,8 @@ def step_3_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1683,7 +1725,8 @@ def step_3_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1727,7 +1770,8 @@ def step_3_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1753,7 +1797,8 @@ def step_3_depot(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -1789,6 +1834,7 @@ def step_3_depot_inf(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -1826,7 +1872,8 @@ def step_3_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1861,7 +1908,8 @@ def step_3_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1905,7 +1953,8 @@ def step_3_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1931,7 +1980,8 @@ def step_3_depot_inf(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -1967,6 +2017,7 @@ def step_4_depot(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -2007,7 +2058,8 @@ def step_4_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2045,7 +2097,8 @@ def step_4_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2092,7 +2145,8 @@ def step_4_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2121,7 +2175,8 @@ def step_4_depot(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2160,6 +2215,7 @@ def step_4_depot_inf(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -2200,7 +2256,8 @@ def step_4_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2238,7 +2295,8 @@ def step_4_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2285,7 +2343,8 @@ def step_4_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2314,7 +2373,8 @@ def step_4_depot_inf(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2353,6 +2413,7 @@ def step_5_depot(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -2396,7 +2457,8 @@ def step_5_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2437,7 +2499,8 @@ def step_5_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2487,7 +2550,8 @@ def step_5_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2519,7 +2583,8 @@ def step_5_depot(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2561,6 +2626,7 @@ def step_5_depot_inf(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -2604,7 +2670,8 @@ def step_5_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2645,7 +2712,8 @@ def step_5_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2695,7 +2763,8 @@ def step_5_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2727,7 +2796,8 @@ def step_5_depot_inf(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2769,6 +2839,7 @@ def step_6_depot(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -2815,7 +2886,8 @@ def step_6_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2859,7 +2931,8 @@ def step_6_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2912,7 +2985,8 @@ def step_6_depot(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2947,7 +3021,8 @@ def step_6_depot(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2992,6 +3067,7 @@ def step_6_depot_inf(
     rcur,
     fcur,
     f_prev,
+    sel,
     etd,
     k,
     emb,
@@ -3038,7 +3114,8 @@ def step_6_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3082,7 +3159,8 @@ def step_6_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3135,7 +3213,8 @@ def step_6_depot_inf(
             rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
-            n_change += f_prev[j] * k1 < 0.0
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3170,7 +3249,8 @@ def step_6_depot_inf(
         rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
-        n_change += f_prev[j] * k1 < 0.0
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]

@@ -191,7 +191,8 @@ def _function(S: int, depot: int, aug: bool) -> str:
         f"{i3}rcur[j] = u",
         f"{i3}k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u",
         f"{i3}fcur[j] = k1",
-        f"{i3}n_change += f_prev[j] * k1 < 0.0",
+        f"{i3}fp = f_prev[j]",
+        f"{i3}n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)",
     ]
     pk = _pk_lines(S, depot, aug, i3)
     src = [

@@ -97,9 +97,23 @@ def _poly(cq, s, deriv):
 
 
 @nb.njit(cache=True)
+def _poly_pair(cq, s, deriv):
+    """``(p^(deriv)(s), p^(deriv + 1)(s))`` in one loop: two independent Horner chains, each
+    with the operations of :func:`_poly` (the same bits), run side by side."""
+    n = cq.shape[1] - 1 - deriv
+    a = 0.0 * s + cq[deriv, n]
+    b = 0.0
+    for k in range(n - 1, -1, -1):
+        a = a * s + cq[deriv, k]
+        b = b * s + cq[deriv + 1, k]
+    return a, b
+
+
+@nb.njit(cache=True)
 def _n_terms(A, h, kmax):
-    """Taylor terms so that ``(||A||_1 h)^K / K! < 1e-17`` (at most ``kmax``)."""
-    x = norm1(A) * abs(h)
+    """Taylor terms so that ``(||A|| h)^K / K! < 1e-17`` (at most ``kmax``), with the smaller
+    of the 1- and infinity-norms (either bounds ``|(A^k x)_i| / ||x||``, in its own norm)."""
+    x = min(norm1(A), norm1(A.T)) * abs(h)
     term = 1.0
     for k in range(1, kmax + 1):
         term *= x / k
@@ -109,23 +123,22 @@ def _n_terms(A, h, kmax):
 
 
 @nb.njit(cache=True)
-def _root(cq, lo, hi, deriv, target):
-    """Root of ``p^(deriv)(s) = target`` in ``[lo, hi]`` (sign change assumed): Newton from
-    the secant estimate, with a bisection safeguard; stops at 1e-14 of the bracket."""
-    flo = _poly(cq, lo, deriv) - target
-    fhi = _poly(cq, hi, deriv) - target
+def _root(cq, lo, hi, deriv, target, flo, fhi):
+    """Root of ``p^(deriv)(s) = target`` in ``[lo, hi]`` (sign change assumed; ``flo``,
+    ``fhi``: ``p^(deriv) - target`` at the ends, which the callers have): Newton from the
+    secant estimate, with a bisection safeguard; stops at 1e-14 of the bracket."""
     a, b = lo, hi
     s = lo - flo * (hi - lo) / (fhi - flo) if fhi != flo else 0.5 * (lo + hi)
     tol = 1e-14 * (hi - lo) + 1e-300
     for _ in range(60):
-        f = _poly(cq, s, deriv) - target
+        f, df = _poly_pair(cq, s, deriv)
+        f = f - target
         if f == 0.0:
             return s
         if (f > 0) == (flo > 0):
             a = s
         else:
             b = s
-        df = _poly(cq, s, deriv + 1)
         s_new = s - f / df if df != 0.0 else 0.5 * (a + b)
         if not (a < s_new < b):
             s_new = 0.5 * (a + b)
@@ -502,10 +515,10 @@ def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, ifact, coef, 
             x[:] = xnext
         taylor_coefficients(A, x, rate, central, obs, v1, kt, cf, tw)
         _scaled(cf, ifact, cq)
-        dlo = _poly(cq, 0.0, 1) * sign
-        dhi = _poly(cq, hp, 1) * sign
-        if dlo > 0.0 and dhi < 0.0:
-            s = _root(cq, 0.0, hp, 1, 0.0)
+        d0 = cq[1, 0]  # the polynomial at 0
+        d1 = _poly(cq, hp, 1)
+        if d0 * sign > 0.0 and d1 * sign < 0.0:
+            s = _root(cq, 0.0, hp, 1, 0.0, d0 - 0.0, d1 - 0.0)
             return _poly(cq, s, 0), p * hp + s
     return np.nan, np.nan
 
@@ -537,12 +550,12 @@ def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, ifact, coef, tw, M
             x[:] = xnext
         taylor_coefficients(A, x, rate, central, central, v1, kt, cf, tw)
         _scaled(cf, ifact, cq)
-        c0 = _poly(cq, 0.0, 0)
+        c0 = cq[0, 0]  # the polynomial at 0
         c1 = _poly(cq, hp, 0)
         if c0 >= thr and c1 >= thr:
             total += hp
         elif (c0 >= thr) != (c1 >= thr):
-            s = _root(cq, 0.0, hp, 0, thr)
+            s = _root(cq, 0.0, hp, 0, thr, c0 - thr, c1 - thr)
             total += s if c0 >= thr else hp - s
     return total
 
@@ -560,6 +573,7 @@ def _pd_value(pd_kind, cu, R, P, i):
 def _hermite_candidates(
     g,
     hp,
+    sel,
     f_prev,
     f_end,
     r_prev,
@@ -576,13 +590,14 @@ def _hermite_candidates(
     cand_rate,
     cand_x,
 ):
-    """Where dR/dt changed sign over the step ``g - 1 -> g`` (no event at ``g``): Hermite
-    estimate of the response's extremum and, when it beats the window's candidate, the
-    state at ``g - 1`` to refine it from (see ``linear_kernel``)."""
+    """Where dR/dt changed sign over the step ``g - 1 -> g`` (no event at ``g``) towards an
+    extremum a window tracks (``sel``, see ``linear_kernel``): Hermite estimate of the
+    response's extremum and, when it beats the window's candidate, the state at ``g - 1`` to
+    refine it from."""
     S = x_prev.shape[0]
     W = win_a.shape[0]
     for j in range(f_prev.shape[0]):
-        if f_prev[j] * f_end[j] >= 0.0:
+        if f_prev[j] * f_end[j] >= 0.0 or f_prev[j] * sel < 0.0:
             continue
         y0 = r_prev[j]
         f0 = f_prev[j]
@@ -836,6 +851,16 @@ def linear_kernel(
     for g in range(G - 1):
         step_size[step_k[g]] = True
     herm_node = np.zeros(G, dtype=np.bool_)
+    # directions of the response's extrema some window tracks: -1 minima only, 1 maxima only,
+    # 0 both. A sign change of dR/dt counts when f_prev * sel >= 0: with a minimum only (the
+    # usual case), the nodes where only maxima pass are not scanned (half of them on the
+    # reference workload)
+    want_min = False
+    want_max = False
+    for w in range(W):
+        want_min |= win_track[w] & TRACK_EMIN != 0
+        want_max |= win_track[w] & TRACK_EMAX != 0
+    sel = 0.0 if want_min == want_max else (-1.0 if want_min else 1.0)
     for g in range(1, G):
         for w in range(W):
             if win_track[w] & TRACK_E and win_a[w] <= g - 1 and g <= win_b[w]:
@@ -968,6 +993,7 @@ def linear_kernel(
                     rcur,
                     fcur,
                     f_prev,
+                    sel,
                     etd,
                     k,
                     emb,
@@ -1001,6 +1027,7 @@ def linear_kernel(
                         _hermite_candidates(
                             g,
                             hp,
+                            sel,
                             f_prev,
                             fcur,
                             r_prev,
@@ -1537,6 +1564,8 @@ def linear_kernel(
                         val = met[i, w2, 2 * m]
                         tval = met[i, w2, 2 * m + 1]
                     elif g >= 0:
+                        obs = central if win_obs[w] < 0 else win_obs[w]
+                        sc = v1[i] if win_obs[w] < 0 else 1.0
                         for side in range(2):
                             if side == 0 and g >= b_:
                                 continue
@@ -1554,6 +1583,21 @@ def linear_kernel(
                                 t0 = node_h[g]
                                 hh = node_h[g + 1] - node_h[g]
                             else:
+                                # without an event at g, the slope there (from the state at
+                                # g) is the step's end slope: an extremum inside (g - 1, g)
+                                # needs it to point back (tested after the Taylor expansion
+                                # otherwise, at ~10x the cost; a step cut into pieces may
+                                # hold one anyway)
+                                if (
+                                    lag_mode == 0
+                                    and ev_ptr[g + 1] == ev_ptr[g]
+                                    and _pieces(A[i], node_h[g] - node_h[g - 1]) == 1
+                                ):
+                                    for r in range(S):
+                                        xs[r] = st_post[w, m, r, j]
+                                    d_end = _dcdt(A[i], xs, rt_post[w, m, j], central, obs, sc)
+                                    if not d_end * sign < 0.0:
+                                        continue
                                 for r in range(S):
                                     xs[r] = st_prev[w, m, r, j]
                                 rr = rt_prev[w, m, j]
@@ -1561,8 +1605,6 @@ def linear_kernel(
                                 hh = node_h[g] - node_h[g - 1]
                             # cheap test first: the slope at the step start must point to an
                             # extremum inside the step
-                            obs = central if win_obs[w] < 0 else win_obs[w]
-                            sc = v1[i] if win_obs[w] < 0 else 1.0
                             if not _dcdt(A[i], xs, rr, central, obs, sc) * sign > 0.0:
                                 continue
                             v, s_ = _refine_extremum(

@@ -12,7 +12,7 @@ import numba as nb
 #: Arguments of every step function, in order.
 ARGS = (
     "phk, phm, pha, phb, x, xn, rate, v1b, cpost, irm, lob, hill_one, R, fnode, rcur, fcur, "
-    "f_prev, etd, k, emb, c50b, kinb, koutb, fuv, hill, ap, al, cbuf"
+    "f_prev, sel, etd, k, emb, c50b, kinb, koutb, fuv, hill, ap, al, cbuf"
 )
 
 _ARR1 = nb.types.float64[::1]
@@ -23,7 +23,7 @@ _KINDS = {
     **dict.fromkeys(("x", "xn", "cbuf"), _ARR2),
     **dict.fromkeys(("irm", "lob", "hill_one"), nb.types.boolean),
     "k": nb.types.int64,
-    **dict.fromkeys(("ap", "al"), nb.types.float64),
+    **dict.fromkeys(("ap", "al", "sel"), nb.types.float64),
 }
 #: Signature of every step function: the linear kernel calls the one of its layout through a
 #: function pointer of this type (:func:`step_function`).
@@ -39,7 +39,9 @@ def step_function(S: int, depot: int, aug: bool):
     response ``R`` and drug effect ``fnode`` (``irm``: indirect response, by ETDRK4 with the
     half step ``phm``, or when ``lob`` by exponential Lobatto quadrature with the partial
     steps ``pha``, ``phb``; ``hill_one``: every Hill exponent of the block is 1); returns the
-    number of patients whose dR/dt changed sign since the previous node (``f_prev``).
+    number of patients whose dR/dt changed sign since the previous node (``f_prev``) towards
+    an extremum some window tracks: towards a minimum (``f_prev < 0``) when ``sel`` is -1, a
+    maximum when 1, either when 0.
 
     The kernel takes it as a function pointer (:data:`STEP_TYPE`), not as a direct call: a
     direct call links every layout's code into the kernel, which numba then optimizes and
