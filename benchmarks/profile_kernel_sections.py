@@ -6,13 +6,16 @@ runs ``benchmarks/bench_engine.py``'s reference workload in that copy (summaries
 hourly time courses; best of ``--repeats`` per section) and prints µs per patient:
 
 =============  ===============================================================
-setup          per-block set-up: transition matrices, quadrature coefficients, buffers
+transitions    per-block transition matrices (batched exponentials and squarings)
+coefficients   per-block quadrature coefficients of the response (Lobatto or ETDRK4)
+buffers        per-block buffers and copies of the block's parameters
 fused          the generated plain-node step (PK transition, inner points, response step)
 outputs        writing output rows at plain nodes
 hermite        dR/dt sign changes and their Hermite candidates
 track+above    window trackers at plain nodes (C and response extrema, time above)
 nonplain       nodes with events or window bounds (the general path)
-refine         refinement of the extrema after the node loop
+refine C       refinement of the C (or Ce) extrema after the node loop
+refine R       refinement of the response's extrema (and the loop over patients)
 =============  ===============================================================
 
 The copy is instrumented by matching source lines: when the kernel changes, update
@@ -51,6 +54,23 @@ def rdtsc(typingctx):
 
 #: (source text, section closed there, indentation, insert before (True) or after it)
 MARKS = [
+    ("        x = np.empty((S, nbk))\n        for r in range(S):\n", 8, 8, True),
+    ("        lob = pd_kind == 4 or pd_kind == 6\n", 9, 8, True),
+    ("        xa = np.empty(nbk)\n", 10, 8, True),
+    (
+        "                for m in range(2):\n"
+        "                    if not win_track[w] & (TRACK_EMIN << m):\n",
+        11,
+        16,
+        True,
+    ),
+    (
+        "                a_ = win_a[w]\n                b_ = win_b[w]\n"
+        "                met[i, w, 5] = t_above[w, j]\n",
+        7,
+        16,
+        True,
+    ),
     ("        for g in range(G):\n            if plain[g]:\n", 1, 8, True),
     (
         "                while o < n_out and out_node[o] == g:\n"
@@ -72,7 +92,21 @@ MARKS = [
     ("                    r_prev, rcur = rcur, r_prev\n", 4, 16, False),
     ("                # rotate:", 5, 16, True),
 ]
-SECTIONS = ["setup", "fused", "outputs", "hermite", "track+above", "nonplain", "refine"]
+#: (column, timer index): the buffers timer also runs from the coefficients to the node loop
+#: (index 1); the refine-R timer runs from each window's start in the loop over patients, so
+#: it holds that loop's overhead too
+SECTIONS = [
+    ("transitions", 8),
+    ("coefficients", 10),
+    ("buffers", 9),
+    ("fused", 2),
+    ("outputs", 3),
+    ("hermite", 4),
+    ("track+above", 5),
+    ("nonplain", 6),
+    ("refine C", 11),
+    ("refine R", 7),
+]
 
 
 def _tick(k: int, ind: int) -> str:
@@ -116,7 +150,7 @@ def instrument(src: Path, dst: Path) -> None:
         1,
     )
     t = t.replace(
-        "\ndef simulate(", "\nTIMERS = np.zeros(8, dtype=np.uint64)\n\n\ndef simulate(", 1
+        "\ndef simulate(", "\nTIMERS = np.zeros(12, dtype=np.uint64)\n\n\ndef simulate(", 1
     )
     spath.write_text(t)
 
@@ -135,7 +169,7 @@ for tc in (False, True):
         sm.TIMERS[:] = 0
         be.run_insilico(p, time_courses=tc)
         best = sm.TIMERS.copy() if best is None else np.minimum(best, sm.TIMERS)
-    us = best[1:] / (ghz * 1e3) / n
+    us = best / (ghz * 1e3) / n
     print(("hourly" if tc else "summaries") + " " + " ".join(f"{{v:.2f}}" for v in us))
 """
 
@@ -153,10 +187,11 @@ def main() -> None:
         out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=dst
         ).stdout
-    print(f"{'µs per patient':<16}" + "".join(f"{s:>13}" for s in SECTIONS) + f"{'sum':>9}")
+    print(f"{'µs per patient':<16}" + "".join(f"{c:>13}" for c, _ in SECTIONS) + f"{'sum':>9}")
     for line in out.splitlines():
         mode, *vals = line.split()
-        v = [float(x) for x in vals]
+        t = [float(x) for x in vals]
+        v = [t[k] + (t[1] if k == 9 else 0.0) for _, k in SECTIONS]
         print(f"{mode:<16}" + "".join(f"{x:>13.2f}" for x in v) + f"{sum(v):>9.2f}")
 
 
