@@ -199,7 +199,7 @@ def _node_events(events: EventTable, shift_depot_h: float):
 MAX_SQUARINGS = 6
 #: The same for the transitions to the inner Lobatto points, which only feed the forcing of
 #: the response (a relative error of 2^14 ulp, ~4e-12, is far below the quadrature's): their
-#: chains then start from 2 exponentials instead of 4 (an exponential costs ~0.4-0.6 µs per
+#: chains then start from 2 exponentials instead of 4 (an exponential costs ~0.2-0.4 µs per
 #: patient, a squaring ~0.02 µs).
 MAX_SQUARINGS_INNER = 14
 
