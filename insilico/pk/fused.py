@@ -1,11 +1,12 @@
 """Fused per-step kernels, specialised per state layout: the generator of ``_fused_generated``.
 
-On a *plain* grid node (no dose event, no window boundary, no per-patient lag) the linear
-kernel needs, per patient: the concentration at the node, dR/dt at the node (for the Hermite
-search of the response's extrema), one exact PK transition to the next node, and one step of
-the indirect response: for I and III (forcing independent of R) exponential 4-point Lobatto
-quadrature on the exact concentration at the step's two inner Lobatto points, for II and IV
-ETDRK4 with the midpoint concentration. Done as separate passes over ``(S, block)`` arrays
+On a *plain* grid node (no event but doses into the depot, which the kernel adds to the
+state first; no window boundary, no per-patient lag) the linear kernel needs, per patient:
+the concentration at the node, dR/dt at the node (for the Hermite search of the response's
+extrema), one exact PK transition to the next node, and one step of the indirect response:
+for I and III (forcing independent of R) exponential 4-point Lobatto quadrature on the exact
+concentration at the step's two inner Lobatto points, for II and IV ETDRK4 with the midpoint
+concentration. Done as separate passes over ``(S, block)`` arrays
 this costs ~10 sweeps over memory per step, and with the state size a run-time value none of
 those loops vectorizes. Here they are one loop over patients whose body is straight-line code
 for one layout (state size, depot, infusion column), which LLVM turns into SIMD code over
