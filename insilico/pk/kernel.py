@@ -733,6 +733,14 @@ def _track_interior(
 
 
 @nb.njit(cache=True, inline="always")
+def _add_depot_dose(x, depot, amount, f_bio, b0, idx):
+    """Dose ``idx`` of the block's patients into the depot, times their bioavailability (at
+    a node: the general path and the plain path of ``linear_kernel`` alike)."""
+    for j in range(x.shape[1]):
+        x[depot, j] += amount[b0 + j, idx] * f_bio[b0 + j]
+
+
+@nb.njit(cache=True, inline="always")
 def _may_beat_node(v, node_best, m):
     """Whether a response extremum ``v`` (``m`` = 0: minimum, 1: maximum) comes within
     ``REFINE_MARGIN`` of the window's node extremum ``node_best``: only such a Hermite
@@ -985,9 +993,7 @@ def linear_kernel(
         for g in range(G):
             if plain[g]:
                 for e in range(ev_ptr[g], ev_ptr[g + 1]):
-                    idx = ev_idx[e]
-                    for j in range(nbk):
-                        x[depot, j] += amount[b0 + j, idx] * f_bio[b0 + j]
+                    _add_depot_dose(x, depot, amount, f_bio, b0, ev_idx[e])
                 k = step_k[g]
                 n_change = step_fn(
                     phi[k],
@@ -1134,8 +1140,7 @@ def linear_kernel(
                     for j in range(nbk):
                         x[central, j] += amount[b0 + j, idx]
                 elif act == 1:
-                    for j in range(nbk):
-                        x[depot, j] += amount[b0 + j, idx] * f_bio[b0 + j]
+                    _add_depot_dose(x, depot, amount, f_bio, b0, idx)
                 elif act == 2:
                     active += 1
                     for j in range(nbk):
