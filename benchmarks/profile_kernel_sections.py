@@ -75,7 +75,7 @@ MARKS = [
     (
         "                while o < n_out and out_node[o] == g:\n"
         "                    for j in range(nbk):\n"
-        "                        out_conc[o, b0 + j] = cpost[j]\n"
+        "                        out_conc[o, b0 + j] = x[central, j] / v1b[j]\n"
         "                    if irm:\n"
         "                        for j in range(nbk):\n"
         "                            out_effect[o, b0 + j] = rcur[j]",

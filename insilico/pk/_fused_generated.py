@@ -77,8 +77,6 @@ def step_2(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -105,7 +103,6 @@ def step_2(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
@@ -115,7 +112,6 @@ def step_2(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -149,7 +145,6 @@ def step_2(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -192,7 +187,6 @@ def step_2(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -217,7 +211,6 @@ def step_2(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -250,8 +243,6 @@ def step_2_inf(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -278,7 +269,6 @@ def step_2_inf(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -288,7 +278,6 @@ def step_2_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -322,7 +311,6 @@ def step_2_inf(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -365,7 +353,6 @@ def step_2_inf(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -390,7 +377,6 @@ def step_2_inf(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -423,8 +409,6 @@ def step_3(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -451,7 +435,6 @@ def step_3(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -464,7 +447,6 @@ def step_3(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -501,7 +483,6 @@ def step_3(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -547,7 +528,6 @@ def step_3(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -575,7 +555,6 @@ def step_3(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -611,8 +590,6 @@ def step_3_inf(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -639,7 +616,6 @@ def step_3_inf(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -652,7 +628,6 @@ def step_3_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -689,7 +664,6 @@ def step_3_inf(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -735,7 +709,6 @@ def step_3_inf(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -763,7 +736,6 @@ def step_3_inf(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -799,8 +771,6 @@ def step_4(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -827,7 +797,6 @@ def step_4(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -843,7 +812,6 @@ def step_4(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -883,7 +851,6 @@ def step_4(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -932,7 +899,6 @@ def step_4(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -963,7 +929,6 @@ def step_4(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -1002,8 +967,6 @@ def step_4_inf(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -1030,7 +993,6 @@ def step_4_inf(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1046,7 +1008,6 @@ def step_4_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1086,7 +1047,6 @@ def step_4_inf(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1135,7 +1095,6 @@ def step_4_inf(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1166,7 +1125,6 @@ def step_4_inf(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -1205,8 +1163,6 @@ def step_5(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -1233,7 +1189,6 @@ def step_5(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1252,7 +1207,6 @@ def step_5(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1295,7 +1249,6 @@ def step_5(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1347,7 +1300,6 @@ def step_5(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1381,7 +1333,6 @@ def step_5(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -1423,8 +1374,6 @@ def step_5_inf(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -1451,7 +1400,6 @@ def step_5_inf(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1470,7 +1418,6 @@ def step_5_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1513,7 +1460,6 @@ def step_5_inf(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1565,7 +1511,6 @@ def step_5_inf(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[0, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1599,7 +1544,6 @@ def step_5_inf(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[0, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -1641,8 +1585,6 @@ def step_3_depot(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -1669,7 +1611,6 @@ def step_3_depot(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1681,7 +1622,6 @@ def step_3_depot(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1717,7 +1657,6 @@ def step_3_depot(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1762,7 +1701,6 @@ def step_3_depot(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1789,7 +1727,6 @@ def step_3_depot(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -1824,8 +1761,6 @@ def step_3_depot_inf(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -1852,7 +1787,6 @@ def step_3_depot_inf(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1864,7 +1798,6 @@ def step_3_depot_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1900,7 +1833,6 @@ def step_3_depot_inf(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1945,7 +1877,6 @@ def step_3_depot_inf(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -1972,7 +1903,6 @@ def step_3_depot_inf(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -2007,8 +1937,6 @@ def step_4_depot(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -2035,7 +1963,6 @@ def step_4_depot(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2050,7 +1977,6 @@ def step_4_depot(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2089,7 +2015,6 @@ def step_4_depot(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2137,7 +2062,6 @@ def step_4_depot(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2167,7 +2091,6 @@ def step_4_depot(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -2205,8 +2128,6 @@ def step_4_depot_inf(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -2233,7 +2154,6 @@ def step_4_depot_inf(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2248,7 +2168,6 @@ def step_4_depot_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2287,7 +2206,6 @@ def step_4_depot_inf(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2335,7 +2253,6 @@ def step_4_depot_inf(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2365,7 +2282,6 @@ def step_4_depot_inf(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -2403,8 +2319,6 @@ def step_5_depot(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -2431,7 +2345,6 @@ def step_5_depot(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2449,7 +2362,6 @@ def step_5_depot(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2491,7 +2403,6 @@ def step_5_depot(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2542,7 +2453,6 @@ def step_5_depot(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2575,7 +2485,6 @@ def step_5_depot(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -2616,8 +2525,6 @@ def step_5_depot_inf(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -2644,7 +2551,6 @@ def step_5_depot_inf(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2662,7 +2568,6 @@ def step_5_depot_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2704,7 +2609,6 @@ def step_5_depot_inf(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2755,7 +2659,6 @@ def step_5_depot_inf(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2788,7 +2691,6 @@ def step_5_depot_inf(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -2829,8 +2731,6 @@ def step_6_depot(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -2857,7 +2757,6 @@ def step_6_depot(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2878,7 +2777,6 @@ def step_6_depot(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2923,7 +2821,6 @@ def step_6_depot(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -2977,7 +2874,6 @@ def step_6_depot(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -3013,7 +2909,6 @@ def step_6_depot(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
@@ -3057,8 +2952,6 @@ def step_6_depot_inf(
     x,
     xn,
     rate,
-    v1b,
-    cpost,
     irm,
     lob,
     hill_one,
@@ -3085,7 +2978,6 @@ def step_6_depot_inf(
     n_change = 0
     if not irm:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3106,7 +2998,6 @@ def step_6_depot_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -3151,7 +3042,6 @@ def step_6_depot_inf(
         return n_change
     if hill_one:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -3205,7 +3095,6 @@ def step_6_depot_inf(
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            cpost[j] = x[1, j] / v1b[j]
             f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
@@ -3241,7 +3130,6 @@ def step_6_depot_inf(
         lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        cpost[j] = x[1, j] / v1b[j]
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]

@@ -181,10 +181,8 @@ def _tail(lob: bool) -> str:
 
 
 def _function(S: int, depot: int, aug: bool) -> str:
-    central = depot + 1
     i2, i3 = " " * 8, " " * 12
     node = [
-        f"{i3}cpost[j] = x[{central}, j] / v1b[j]",
         f"{i3}f0 = fnode[j]",
         f"{i3}u = R[j]",
         f"{i3}kin = kinb[j]",
@@ -209,7 +207,6 @@ def _function(S: int, depot: int, aug: bool) -> str:
         "    n_change = 0",
         "    if not irm:",
         f"{i2}for j in range(nbk):",
-        f"{i3}cpost[j] = x[{central}, j] / v1b[j]",
         *pk,
         f"{i2}return 0",
         "    if hill_one and lob:",

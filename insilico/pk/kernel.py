@@ -687,7 +687,15 @@ def _track_interior(
     emin = e_ext[w, 0]
     emax = e_ext[w, 1]
     if not track & TRACK_C:
-        if track_e:
+        # only the directions tracked (one is the usual case: 3 instead of 5 memory
+        # operations per patient at every node of the window)
+        if irm and track & TRACK_E == TRACK_EMIN:
+            for j in range(nbk):
+                emin[j] = min(emin[j], r_node[j])
+        elif irm and track & TRACK_E == TRACK_EMAX:
+            for j in range(nbk):
+                emax[j] = max(emax[j], r_node[j])
+        elif track_e:
             for j in range(nbk):
                 r = r_node[j]
                 emin[j] = min(emin[j], r)
@@ -887,6 +895,12 @@ def linear_kernel(
         for w in range(W):
             if win_track[w] & TRACK_E and win_a[w] <= g - 1 and g <= win_b[w]:
                 herm_node[g] = True
+    # plain nodes where the trackers need the concentration (``cpost``): windows that track
+    # C (not Ce) or the time above a threshold (outputs compute it from the state)
+    need_c = np.zeros(G, dtype=np.bool_)
+    for w in range(W):
+        if (win_track[w] & TRACK_C and win_obs[w] < 0) or win_thr[w] == win_thr[w]:
+            need_c[win_a[w] : win_b[w] + 1] = True
     for b0 in range(0, n, block):
         nbk = min(block, n - b0)
         phi = np.empty((K, Sa, Sa, nbk))
@@ -1003,8 +1017,6 @@ def linear_kernel(
                     x,
                     x3,
                     rate,
-                    v1b,
-                    cpost,
                     irm,
                     lob,
                     hill_one,
@@ -1026,15 +1038,18 @@ def linear_kernel(
                     al,
                     cbuf,
                 )
+                if need_c[g]:
+                    for j in range(nbk):
+                        cpost[j] = x[central, j] / v1b[j]
                 while o < n_out and out_node[o] == g:
                     for j in range(nbk):
-                        out_conc[o, b0 + j] = cpost[j]
+                        out_conc[o, b0 + j] = x[central, j] / v1b[j]
                     if irm:
                         for j in range(nbk):
                             out_effect[o, b0 + j] = rcur[j]
                     elif pd_kind > 0:
                         for j in range(nbk):
-                            cu = fub[j] * (x[ce, j] if ce >= 0 else cpost[j])
+                            cu = fub[j] * (x[ce, j] if ce >= 0 else x[central, j] / v1b[j])
                             out_effect[o, b0 + j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
                     if want_state:
                         for j in range(nbk):
