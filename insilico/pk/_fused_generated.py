@@ -12,7 +12,7 @@ from insilico.pd.models import hill_fraction
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
-def lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):
+def lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):
     """Lobatto step of the response from ``cbuf`` (see ``fused._tail``)."""
     for j in range(R.shape[0]):
         u = R[j]
@@ -26,7 +26,7 @@ def lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, a
         fa = em * hill_fraction(ca, c50, hill[j])
         fb = em * hill_fraction(cb, c50, hill[j])
         f1 = em * hill_fraction(c1, c50, hill[j])
-        R[j] = etd[0, k, j] * u + kin * (
+        rnew[j] = etd[0, k, j] * u + kin * (
             etd[1, k, j] * (1.0 + ap * f0)
             + etd[2, k, j] * (1.0 + ap * fa)
             + etd[3, k, j] * (1.0 + ap * fb)
@@ -36,7 +36,7 @@ def lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, a
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
-def etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):
+def etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):
     """ETDRK4 step of the response from ``cbuf`` (see ``fused._tail``)."""
     for j in range(R.shape[0]):
         u = R[j]
@@ -59,7 +59,7 @@ def etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al
         nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
         c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
         nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        R[j] = (
+        rnew[j] = (
             etd[0, k, j] * u
             + etd[3, k, j] * nu
             + etd[4, k, j] * (na + nb_)
@@ -82,7 +82,7 @@ def step_2(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -116,7 +116,6 @@ def step_2(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -135,7 +134,7 @@ def step_2(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -149,7 +148,6 @@ def step_2(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -176,7 +174,7 @@ def step_2(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -191,7 +189,6 @@ def step_2(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -208,14 +205,13 @@ def step_2(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -230,7 +226,7 @@ def step_2(
         c1 = fuv[j] * y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -248,7 +244,7 @@ def step_2_inf(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -282,7 +278,6 @@ def step_2_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -301,7 +296,7 @@ def step_2_inf(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -315,7 +310,6 @@ def step_2_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -342,7 +336,7 @@ def step_2_inf(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -357,7 +351,6 @@ def step_2_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -374,14 +367,13 @@ def step_2_inf(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -396,7 +388,7 @@ def step_2_inf(
         c1 = fuv[j] * y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -414,7 +406,7 @@ def step_3(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -451,7 +443,6 @@ def step_3(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -473,7 +464,7 @@ def step_3(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -487,7 +478,6 @@ def step_3(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -517,7 +507,7 @@ def step_3(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -532,7 +522,6 @@ def step_3(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -552,14 +541,13 @@ def step_3(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -577,7 +565,7 @@ def step_3(
         c1 = fuv[j] * y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -595,7 +583,7 @@ def step_3_inf(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -632,7 +620,6 @@ def step_3_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -654,7 +641,7 @@ def step_3_inf(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -668,7 +655,6 @@ def step_3_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -698,7 +684,7 @@ def step_3_inf(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -713,7 +699,6 @@ def step_3_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -733,14 +718,13 @@ def step_3_inf(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -758,7 +742,7 @@ def step_3_inf(
         c1 = fuv[j] * y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -776,7 +760,7 @@ def step_4(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -816,7 +800,6 @@ def step_4(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -841,7 +824,7 @@ def step_4(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -855,7 +838,6 @@ def step_4(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -888,7 +870,7 @@ def step_4(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -903,7 +885,6 @@ def step_4(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -926,14 +907,13 @@ def step_4(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -954,7 +934,7 @@ def step_4(
         c1 = fuv[j] * y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -972,7 +952,7 @@ def step_4_inf(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -1012,7 +992,6 @@ def step_4_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1037,7 +1016,7 @@ def step_4_inf(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -1051,7 +1030,6 @@ def step_4_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1084,7 +1062,7 @@ def step_4_inf(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -1099,7 +1077,6 @@ def step_4_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1122,14 +1099,13 @@ def step_4_inf(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1150,7 +1126,7 @@ def step_4_inf(
         c1 = fuv[j] * y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1168,7 +1144,7 @@ def step_5(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -1211,7 +1187,6 @@ def step_5(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1239,7 +1214,7 @@ def step_5(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -1253,7 +1228,6 @@ def step_5(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1289,7 +1263,7 @@ def step_5(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -1304,7 +1278,6 @@ def step_5(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1330,14 +1303,13 @@ def step_5(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1361,7 +1333,7 @@ def step_5(
         c1 = fuv[j] * y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1379,7 +1351,7 @@ def step_5_inf(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -1422,7 +1394,6 @@ def step_5_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1450,7 +1421,7 @@ def step_5_inf(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -1464,7 +1435,6 @@ def step_5_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1500,7 +1470,7 @@ def step_5_inf(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -1515,7 +1485,6 @@ def step_5_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1541,14 +1510,13 @@ def step_5_inf(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1572,7 +1540,7 @@ def step_5_inf(
         c1 = fuv[j] * y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1590,7 +1558,7 @@ def step_3_depot(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -1626,7 +1594,6 @@ def step_3_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1647,7 +1614,7 @@ def step_3_depot(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -1661,7 +1628,6 @@ def step_3_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1690,7 +1656,7 @@ def step_3_depot(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -1705,7 +1671,6 @@ def step_3_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1724,14 +1689,13 @@ def step_3_depot(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1748,7 +1712,7 @@ def step_3_depot(
         c1 = fuv[j] * y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1766,7 +1730,7 @@ def step_3_depot_inf(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -1802,7 +1766,6 @@ def step_3_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1823,7 +1786,7 @@ def step_3_depot_inf(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -1837,7 +1800,6 @@ def step_3_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1866,7 +1828,7 @@ def step_3_depot_inf(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -1881,7 +1843,6 @@ def step_3_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1900,14 +1861,13 @@ def step_3_depot_inf(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1924,7 +1884,7 @@ def step_3_depot_inf(
         c1 = fuv[j] * y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1942,7 +1902,7 @@ def step_4_depot(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -1981,7 +1941,6 @@ def step_4_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2005,7 +1964,7 @@ def step_4_depot(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -2019,7 +1978,6 @@ def step_4_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2051,7 +2009,7 @@ def step_4_depot(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -2066,7 +2024,6 @@ def step_4_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2088,14 +2045,13 @@ def step_4_depot(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2115,7 +2071,7 @@ def step_4_depot(
         c1 = fuv[j] * y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2133,7 +2089,7 @@ def step_4_depot_inf(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -2172,7 +2128,6 @@ def step_4_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2196,7 +2151,7 @@ def step_4_depot_inf(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -2210,7 +2165,6 @@ def step_4_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2242,7 +2196,7 @@ def step_4_depot_inf(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -2257,7 +2211,6 @@ def step_4_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2279,14 +2232,13 @@ def step_4_depot_inf(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2306,7 +2258,7 @@ def step_4_depot_inf(
         c1 = fuv[j] * y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2324,7 +2276,7 @@ def step_5_depot(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -2366,7 +2318,6 @@ def step_5_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2393,7 +2344,7 @@ def step_5_depot(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -2407,7 +2358,6 @@ def step_5_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2442,7 +2392,7 @@ def step_5_depot(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -2457,7 +2407,6 @@ def step_5_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2482,14 +2431,13 @@ def step_5_depot(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2512,7 +2460,7 @@ def step_5_depot(
         c1 = fuv[j] * y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2530,7 +2478,7 @@ def step_5_depot_inf(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -2572,7 +2520,6 @@ def step_5_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2599,7 +2546,7 @@ def step_5_depot_inf(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -2613,7 +2560,6 @@ def step_5_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2648,7 +2594,7 @@ def step_5_depot_inf(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -2663,7 +2609,6 @@ def step_5_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2688,14 +2633,13 @@ def step_5_depot_inf(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2718,7 +2662,7 @@ def step_5_depot_inf(
         c1 = fuv[j] * y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2736,7 +2680,7 @@ def step_6_depot(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -2781,7 +2725,6 @@ def step_6_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2811,7 +2754,7 @@ def step_6_depot(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -2825,7 +2768,6 @@ def step_6_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2863,7 +2805,7 @@ def step_6_depot(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -2878,7 +2820,6 @@ def step_6_depot(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2906,14 +2847,13 @@ def step_6_depot(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2939,7 +2879,7 @@ def step_6_depot(
         c1 = fuv[j] * y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2957,7 +2897,7 @@ def step_6_depot_inf(
     hill_one,
     R,
     fnode,
-    rcur,
+    rnew,
     fcur,
     f_prev,
     sel,
@@ -3002,7 +2942,6 @@ def step_6_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -3032,7 +2971,7 @@ def step_6_depot_inf(
             fa = em * ca / (c50 + ca)
             fb = em * cb / (c50 + cb)
             f1 = em * c1 / (c50 + c1)
-            R[j] = etd[0, k, j] * u + kin * (
+            rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
                 + etd[3, k, j] * (1.0 + ap * fb)
@@ -3046,7 +2985,6 @@ def step_6_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -3084,7 +3022,7 @@ def step_6_depot_inf(
             nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
             c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
             nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            R[j] = (
+            rnew[j] = (
                 etd[0, k, j] * u
                 + etd[3, k, j] * nu
                 + etd[4, k, j] * (na + nb_)
@@ -3099,7 +3037,6 @@ def step_6_depot_inf(
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            rcur[j] = u
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -3127,14 +3064,13 @@ def step_6_depot_inf(
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
         f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
-        rcur[j] = u
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -3160,7 +3096,7 @@ def step_6_depot_inf(
         c1 = fuv[j] * y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
     return n_change
 
 

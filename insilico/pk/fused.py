@@ -96,7 +96,7 @@ def _lobatto_lines(hill_one: bool, ind: str) -> list[str]:
         "em = emb[j]",
         "c50 = c50b[j]",
         *frac,
-        "R[j] = etd[0, k, j] * u + kin * (",
+        "rnew[j] = etd[0, k, j] * u + kin * (",
         "    etd[1, k, j] * (1.0 + ap * f0)",
         "    + etd[2, k, j] * (1.0 + ap * fa)",
         "    + etd[3, k, j] * (1.0 + ap * fb)",
@@ -131,7 +131,7 @@ def _etdrk4_lines(hill_one: bool, ind: str) -> list[str]:
         "nb_ = kin * (1.0 + ap * fm) - kal * fm * b_",
         "c_ = e2 * a_ + qq * (2.0 * nb_ - nu)",
         "nc = kin * (1.0 + ap * f1) - kal * f1 * c_",
-        "R[j] = (",
+        "rnew[j] = (",
         "    etd[0, k, j] * u",
         "    + etd[3, k, j] * nu",
         "    + etd[4, k, j] * (na + nb_)",
@@ -165,7 +165,7 @@ def _tail(lob: bool) -> str:
             "",
             "",
             '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
-            f"def {name}(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):",
+            f"def {name}(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):",
             f'    """{"Lobatto" if lob else "ETDRK4"} step of the response from ``cbuf`` '
             '(see ``fused._tail``)."""',
             "    for j in range(R.shape[0]):",
@@ -187,7 +187,6 @@ def _function(S: int, depot: int, aug: bool) -> str:
         f"{i3}u = R[j]",
         f"{i3}kin = kinb[j]",
         f"{i3}kout = koutb[j]",
-        f"{i3}rcur[j] = u",
         f"{i3}k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u",
         f"{i3}fcur[j] = k1",
         f"{i3}fp = f_prev[j]",
@@ -232,13 +231,15 @@ def _function(S: int, depot: int, aug: bool) -> str:
         f"{i3}cbuf[0, j] = ca",
         f"{i3}cbuf[1, j] = cb",
         f"{i3}cbuf[2, j] = c1",
-        f"{i2}lobatto_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)",
+        f"{i2}lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, "
+        "ap, al)",
         f"{i2}return n_change",
         "    for j in range(nbk):",
         *[line[4:] for line in node + pk + _conc_lines(S, depot, aug, False, i3)],
         f"{i2}cbuf[0, j] = cm",
         f"{i2}cbuf[1, j] = c1",
-        "    etdrk4_any_hill(cbuf, R, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)",
+        "    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, "
+        "al)",
         "    return n_change",
     ]
     return "\n".join(src)

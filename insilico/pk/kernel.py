@@ -1038,6 +1038,8 @@ def linear_kernel(
                     al,
                     cbuf,
                 )
+                if irm:  # the step wrote the new response into rcur: R at g becomes rcur
+                    R, rcur = rcur, R
                 if need_c[g]:
                     for j in range(nbk):
                         cpost[j] = x[central, j] / v1b[j]

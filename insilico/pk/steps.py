@@ -11,7 +11,7 @@ import numba as nb
 
 #: Arguments of every step function, in order.
 ARGS = (
-    "phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R, fnode, rcur, fcur, "
+    "phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R, fnode, rnew, fcur, "
     "f_prev, sel, etd, k, emb, c50b, kinb, koutb, fuv, hill, ap, al, cbuf"
 )
 
@@ -35,15 +35,16 @@ def step_function(S: int, depot: int, aug: bool):
     """The compiled step of a layout, for :func:`insilico.pk.kernel.linear_kernel`.
 
     Plain node ``g`` and the step ``g -> g + 1`` for every patient of a block: writes the
-    node's response ``rcur`` and dR/dt ``fcur``, the new state ``xn``, response ``R`` and
-    drug effect ``fnode`` (``irm``: indirect response, by ETDRK4 with the half step ``phm``,
-    or when ``lob`` by exponential Lobatto quadrature with the partial steps ``pha``,
-    ``phb``; ``hill_one``: every Hill exponent of the block is 1); returns the number of
-    patients whose dR/dt changed sign since the previous node (``f_prev``) towards an
-    extremum some window tracks: towards a minimum (``f_prev < 0``) when ``sel`` is -1, a
-    maximum when 1, either when 0. The node's concentration is left to the kernel, which
-    needs it only at output nodes and in windows that track C (a load, a division and a
-    store per patient and node less on most nodes).
+    node's dR/dt ``fcur``, the new state ``xn``, response ``rnew`` and drug effect ``fnode``
+    (``irm``: indirect response, by ETDRK4 with the half step ``phm``, or when ``lob`` by
+    exponential Lobatto quadrature with the partial steps ``pha``, ``phb``; ``hill_one``:
+    every Hill exponent of the block is 1); returns the number of patients whose dR/dt
+    changed sign since the previous node (``f_prev``) towards an extremum some window
+    tracks: towards a minimum (``f_prev < 0``) when ``sel`` is -1, a maximum when 1, either
+    when 0. ``R`` (the response at the node) is left as it was: the kernel swaps the two
+    buffers, a store per patient and node less than copying it aside. The node's
+    concentration is left to the kernel, which needs it only at output nodes and in windows
+    that track C (a load, a division and a store per patient and node less on most nodes).
 
     The kernel takes it as a function pointer (:data:`STEP_TYPE`), not as a direct call: a
     direct call links every layout's code into the kernel, which numba then optimizes and
