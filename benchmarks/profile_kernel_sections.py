@@ -184,9 +184,10 @@ def main() -> None:
         dst = Path(tmp) / "tree"
         instrument(ROOT, dst)
         code = RUNNER.format(root=str(dst), n=args.n, repeats=args.repeats, ghz=args.ghz)
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=dst
-        ).stdout
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=dst)
+        if run.returncode != 0:
+            raise SystemExit(f"the instrumented run failed:\n{run.stderr[-3000:]}")
+        out = run.stdout
     print(f"{'µs per patient':<16}" + "".join(f"{c:>13}" for c, _ in SECTIONS) + f"{'sum':>9}")
     for line in out.splitlines():
         mode, *vals = line.split()

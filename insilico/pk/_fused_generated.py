@@ -131,9 +131,9 @@ def step_2(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -162,8 +162,8 @@ def step_2(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -293,9 +293,9 @@ def step_2_inf(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -324,8 +324,8 @@ def step_2_inf(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -461,9 +461,9 @@ def step_3(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -495,8 +495,8 @@ def step_3(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -638,9 +638,9 @@ def step_3_inf(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -672,8 +672,8 @@ def step_3_inf(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -821,9 +821,9 @@ def step_4(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -858,8 +858,8 @@ def step_4(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1013,9 +1013,9 @@ def step_4_inf(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -1050,8 +1050,8 @@ def step_4_inf(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1211,9 +1211,9 @@ def step_5(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -1251,8 +1251,8 @@ def step_5(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1418,9 +1418,9 @@ def step_5_inf(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -1458,8 +1458,8 @@ def step_5_inf(
             c1 = fuv[j] * y0
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1611,9 +1611,9 @@ def step_3_depot(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -1644,8 +1644,8 @@ def step_3_depot(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1783,9 +1783,9 @@ def step_3_depot_inf(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -1816,8 +1816,8 @@ def step_3_depot_inf(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1961,9 +1961,9 @@ def step_4_depot(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -1997,8 +1997,8 @@ def step_4_depot(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2148,9 +2148,9 @@ def step_4_depot_inf(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -2184,8 +2184,8 @@ def step_4_depot_inf(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2341,9 +2341,9 @@ def step_5_depot(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -2380,8 +2380,8 @@ def step_5_depot(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2543,9 +2543,9 @@ def step_5_depot_inf(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -2582,8 +2582,8 @@ def step_5_depot_inf(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2751,9 +2751,9 @@ def step_6_depot(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -2793,8 +2793,8 @@ def step_6_depot(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2968,9 +2968,9 @@ def step_6_depot_inf(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fa = em * ca / (c50 + ca)
-            fb = em * cb / (c50 + cb)
-            f1 = em * c1 / (c50 + c1)
+            fa = em * hill_fraction(ca, c50, 1.0)
+            fb = em * hill_fraction(cb, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             rnew[j] = etd[0, k, j] * u + kin * (
                 etd[1, k, j] * (1.0 + ap * f0)
                 + etd[2, k, j] * (1.0 + ap * fa)
@@ -3010,8 +3010,8 @@ def step_6_depot_inf(
             c1 = fuv[j] * y1
             em = emb[j]
             c50 = c50b[j]
-            fm = em * cm / (c50 + cm)
-            f1 = em * c1 / (c50 + c1)
+            fm = em * hill_fraction(cm, c50, 1.0)
+            f1 = em * hill_fraction(c1, c50, 1.0)
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]

@@ -84,14 +84,20 @@ def _mid_expr(S: int, depot: int, aug: bool, ph: str = "phm") -> str:
     return " + ".join(terms)
 
 
+def _hill_expr(hill_one: bool) -> str:
+    """The Hill exponent of the drug-effect fractions: the constant 1 when every exponent of
+    the block is 1 (no power), else the patient's. Both go through ``hill_fraction``, so a
+    patient whose exponent is 1 gets the same bits whether or not its block holds other
+    exponents (results must not depend on the block's patients)."""
+    return "1.0" if hill_one else "hill[j]"
+
+
 def _lobatto_lines(hill_one: bool, ind: str) -> list[str]:
     """Exponential 4-point Lobatto step of an indirect response whose forcing does not depend
     on R (``kernel._lobatto_coefficients``) from the concentrations ``ca``, ``cb`` (inner
     points) and ``c1`` (end), in the operation order of the unfused path."""
-    if hill_one:
-        frac = [f"f{p} = em * c{p} / (c50 + c{p})" for p in ("a", "b", "1")]
-    else:
-        frac = [f"f{p} = em * hill_fraction(c{p}, c50, hill[j])" for p in ("a", "b", "1")]
+    h = _hill_expr(hill_one)
+    frac = [f"f{p} = em * hill_fraction(c{p}, c50, {h})" for p in ("a", "b", "1")]
     body = [
         "em = emb[j]",
         "c50 = c50b[j]",
@@ -110,13 +116,8 @@ def _lobatto_lines(hill_one: bool, ind: str) -> list[str]:
 def _etdrk4_lines(hill_one: bool, ind: str) -> list[str]:
     """ETDRK4 step of an indirect response from the concentrations ``cm`` (midpoint) and
     ``c1`` (end), in the operation order of the unfused path."""
-    if hill_one:
-        frac = ["fm = em * cm / (c50 + cm)", "f1 = em * c1 / (c50 + c1)"]
-    else:
-        frac = [
-            "fm = em * hill_fraction(cm, c50, hill[j])",
-            "f1 = em * hill_fraction(c1, c50, hill[j])",
-        ]
+    h = _hill_expr(hill_one)
+    frac = [f"f{p} = em * hill_fraction(c{p}, c50, {h})" for p in ("m", "1")]
     body = [
         "em = emb[j]",
         "c50 = c50b[j]",

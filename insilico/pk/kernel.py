@@ -1205,7 +1205,7 @@ def linear_kernel(
                     for j in range(nbk):
                         cu = fub[j] * cpost[j]
                         if hill_one:
-                            fnode[j] = emb[j] * cu / (c50b[j] + cu)
+                            fnode[j] = emb[j] * hill_fraction(cu, c50b[j], 1.0)
                         else:
                             fnode[j] = emb[j] * hill_fraction(cu, c50b[j], P[4, b0 + j])
                 if W > 0:  # dR/dt at the node, for the Hermite extremum search
@@ -1413,9 +1413,9 @@ def linear_kernel(
                         ca = fuv[j] * xa[j]
                         cb = fuv[j] * xb[j]
                         c1 = fuv[j] * xn[central, j]
-                        fmid[j] = emb[j] * ca / (c50b[j] + ca)
-                        fb_[j] = emb[j] * cb / (c50b[j] + cb)
-                        fend[j] = emb[j] * c1 / (c50b[j] + c1)
+                        fmid[j] = emb[j] * hill_fraction(ca, c50b[j], 1.0)
+                        fb_[j] = emb[j] * hill_fraction(cb, c50b[j], 1.0)
+                        fend[j] = emb[j] * hill_fraction(c1, c50b[j], 1.0)
                 else:
                     for j in range(nbk):
                         hl = P[4, b0 + j]
@@ -1442,8 +1442,8 @@ def linear_kernel(
                     for j in range(nbk):
                         cm = fuv[j] * xm[central, j]
                         c1 = fuv[j] * xn[central, j]
-                        fmid[j] = emb[j] * cm / (c50b[j] + cm)
-                        fend[j] = emb[j] * c1 / (c50b[j] + c1)
+                        fmid[j] = emb[j] * hill_fraction(cm, c50b[j], 1.0)
+                        fend[j] = emb[j] * hill_fraction(c1, c50b[j], 1.0)
                 else:
                     for j in range(nbk):
                         hl = P[4, b0 + j]
