@@ -39,6 +39,9 @@ MAX_STATES = 6
 
 GENERATED = Path(__file__).with_name("_fused_generated.py")
 
+#: Arguments of the shared response steps for any Hill exponent (``_tail``).
+TAIL_ARGS = "cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al"
+
 
 def layouts() -> list[tuple[int, int, bool]]:
     """Every layout of a linear model: (state size, depot index or -1, infusion column)."""
@@ -166,7 +169,7 @@ def _tail(lob: bool) -> str:
             "",
             "",
             '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
-            f"def {name}(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):",
+            f"def {name}({TAIL_ARGS}):",
             f'    """{"Lobatto" if lob else "ETDRK4"} step of the response from ``cbuf`` '
             '(see ``fused._tail``)."""',
             "    for j in range(R.shape[0]):",
@@ -232,15 +235,13 @@ def _function(S: int, depot: int, aug: bool) -> str:
         f"{i3}cbuf[0, j] = ca",
         f"{i3}cbuf[1, j] = cb",
         f"{i3}cbuf[2, j] = c1",
-        f"{i2}lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, "
-        "ap, al)",
+        f"{i2}lobatto_any_hill({TAIL_ARGS})",
         f"{i2}return n_change",
         "    for j in range(nbk):",
         *[line[4:] for line in node + pk + _conc_lines(S, depot, aug, False, i3)],
         f"{i2}cbuf[0, j] = cm",
         f"{i2}cbuf[1, j] = c1",
-        "    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, "
-        "al)",
+        f"    etdrk4_any_hill({TAIL_ARGS})",
         "    return n_change",
     ]
     return "\n".join(src)

@@ -722,17 +722,12 @@ def _track_interior(
     if not track & TRACK_C:
         # only the directions tracked (one is the usual case: 3 instead of 5 memory
         # operations per patient at every node of the window)
-        if irm and track & TRACK_E == TRACK_EMIN:
+        if irm and track & TRACK_EMIN:
             for j in range(nbk):
                 emin[j] = min(emin[j], r_node[j])
-        elif irm and track & TRACK_E == TRACK_EMAX:
+        if irm and track & TRACK_EMAX:
             for j in range(nbk):
                 emax[j] = max(emax[j], r_node[j])
-        elif track_e:
-            for j in range(nbk):
-                r = r_node[j]
-                emin[j] = min(emin[j], r)
-                emax[j] = max(emax[j], r)
         return
     cc = cpost
     if obs >= 0:
@@ -1236,11 +1231,8 @@ def linear_kernel(
             if irm:
                 if g == 0 or has_ev:
                     for j in range(nbk):
-                        cu = fub[j] * cpost[j]
-                        if hill_one:
-                            fnode[j] = emb[j] * hill_fraction(cu, c50b[j], 1.0)
-                        else:
-                            fnode[j] = emb[j] * hill_fraction(cu, c50b[j], P[4, b0 + j])
+                        hl = 1.0 if hill_one else hillb[j]  # see ``fused._hill_expr``
+                        fnode[j] = emb[j] * hill_fraction(fub[j] * cpost[j], c50b[j], hl)
                 if W > 0:  # dR/dt at the node, for the Hermite extremum search
                     for j in range(nbk):
                         k1[j] = (
@@ -1441,20 +1433,11 @@ def linear_kernel(
             if lob:
                 # drug effect at the inner Lobatto points (fmid: the first, fb_: the second)
                 # and at the end of the step; etd holds the Lobatto coefficients
-                if hill_one:
-                    for j in range(nbk):
-                        ca = fuv[j] * xa[j]
-                        cb = fuv[j] * xb[j]
-                        c1 = fuv[j] * xn[central, j]
-                        fmid[j] = emb[j] * hill_fraction(ca, c50b[j], 1.0)
-                        fb_[j] = emb[j] * hill_fraction(cb, c50b[j], 1.0)
-                        fend[j] = emb[j] * hill_fraction(c1, c50b[j], 1.0)
-                else:
-                    for j in range(nbk):
-                        hl = P[4, b0 + j]
-                        fmid[j] = emb[j] * hill_fraction(fuv[j] * xa[j], c50b[j], hl)
-                        fb_[j] = emb[j] * hill_fraction(fuv[j] * xb[j], c50b[j], hl)
-                        fend[j] = emb[j] * hill_fraction(fuv[j] * xn[central, j], c50b[j], hl)
+                for j in range(nbk):
+                    hl = 1.0 if hill_one else hillb[j]  # loop-invariant test: unswitched
+                    fmid[j] = emb[j] * hill_fraction(fuv[j] * xa[j], c50b[j], hl)
+                    fb_[j] = emb[j] * hill_fraction(fuv[j] * xb[j], c50b[j], hl)
+                    fend[j] = emb[j] * hill_fraction(fuv[j] * xn[central, j], c50b[j], hl)
                 e0v = etd[0, k]
                 w0v = etd[1, k]
                 wav = etd[2, k]
@@ -1471,17 +1454,10 @@ def linear_kernel(
                     fnode[j] = f1
             elif irm:
                 # ETDRK4 at t, t + h/2, t + h: drug effect at the midpoint and the end
-                if hill_one:
-                    for j in range(nbk):
-                        cm = fuv[j] * xm[central, j]
-                        c1 = fuv[j] * xn[central, j]
-                        fmid[j] = emb[j] * hill_fraction(cm, c50b[j], 1.0)
-                        fend[j] = emb[j] * hill_fraction(c1, c50b[j], 1.0)
-                else:
-                    for j in range(nbk):
-                        hl = P[4, b0 + j]
-                        fmid[j] = emb[j] * hill_fraction(fuv[j] * xm[central, j], c50b[j], hl)
-                        fend[j] = emb[j] * hill_fraction(fuv[j] * xn[central, j], c50b[j], hl)
+                for j in range(nbk):
+                    hl = 1.0 if hill_one else hillb[j]  # loop-invariant test: unswitched
+                    fmid[j] = emb[j] * hill_fraction(fuv[j] * xm[central, j], c50b[j], hl)
+                    fend[j] = emb[j] * hill_fraction(fuv[j] * xn[central, j], c50b[j], hl)
                 e1v = etd[0, k]
                 e2v = etd[1, k]
                 qv = etd[2, k]
