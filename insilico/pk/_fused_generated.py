@@ -12,43 +12,40 @@ from insilico.pd.models import hill_fraction
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
-def lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):
+def lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al):
     """Lobatto step of the response from ``cbuf`` (see ``fused._tail``)."""
     for j in range(R.shape[0]):
         u = R[j]
         f0 = fnode[j]
-        kin = kinb[j]
         ca = cbuf[0, j]
         cb = cbuf[1, j]
         c1 = cbuf[2, j]
-        em = emb[j]
-        c50 = c50b[j]
-        fa = em * hill_fraction(ca, c50, hill[j])
-        fb = em * hill_fraction(cb, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
-        rnew[j] = etd[0, k, j] * u + kin * (
-            etd[1, k, j] * (1.0 + ap * f0)
-            + etd[2, k, j] * (1.0 + ap * fa)
-            + etd[3, k, j] * (1.0 + ap * fb)
-            + etd[4, k, j] * (1.0 + ap * f1)
+        c50 = c50a[j]
+        fa = hill_fraction(ca, c50, hill[j])
+        fb = hill_fraction(cb, c50, hill[j])
+        f1 = hill_fraction(c1, c50, hill[j])
+        rnew[j] = etd[0, k, j] * u + (
+            etd[5, k, j]
+            + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
         )
         fnode[j] = f1
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
-def etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al):
+def etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al):
     """ETDRK4 step of the response from ``cbuf`` (see ``fused._tail``)."""
     for j in range(R.shape[0]):
         u = R[j]
-        f0 = fnode[j]
         kin = kinb[j]
         kout = koutb[j]
         cm = cbuf[0, j]
         c1 = cbuf[1, j]
         em = emb[j]
-        c50 = c50b[j]
+        c50 = c50a[j]
+        f0 = em * fnode[j]
         fm = em * hill_fraction(cm, c50, hill[j])
-        f1 = em * hill_fraction(c1, c50, hill[j])
+        fr1 = hill_fraction(c1, c50, hill[j])
+        f1 = em * fr1
         kal = kout * al
         e2 = etd[1, k, j]
         qq = etd[2, k, j]
@@ -65,7 +62,7 @@ def etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, 
             + etd[4, k, j] * (na + nb_)
             + etd[5, k, j] * nc
         )
-        fnode[j] = f1
+        fnode[j] = fr1
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -89,10 +86,10 @@ def step_2(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -112,11 +109,11 @@ def step_2(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -126,28 +123,25 @@ def step_2(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + x1
             xn[1, j] = y1
-            ca = fuv[j] * (pha[0, 0, j] * x0)
-            cb = fuv[j] * (phb[0, 0, j] * x0)
-            c1 = fuv[j] * y0
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[0, 0, j] * x0
+            cb = phb[0, 0, j] * x0
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -158,12 +152,13 @@ def step_2(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + x1
             xn[1, j] = y1
-            cm = fuv[j] * (phm[0, 0, j] * x0)
-            c1 = fuv[j] * y0
+            cm = phm[0, 0, j] * x0
+            c1 = y0
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -180,16 +175,16 @@ def step_2(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -199,19 +194,19 @@ def step_2(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + x1
             xn[1, j] = y1
-            ca = fuv[j] * (pha[0, 0, j] * x0)
-            cb = fuv[j] * (phb[0, 0, j] * x0)
-            c1 = fuv[j] * y0
+            ca = pha[0, 0, j] * x0
+            cb = phb[0, 0, j] * x0
+            c1 = y0
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -222,11 +217,11 @@ def step_2(
         xn[0, j] = y0
         y1 = phk[1, 0, j] * x0 + x1
         xn[1, j] = y1
-        cm = fuv[j] * (phm[0, 0, j] * x0)
-        c1 = fuv[j] * y0
+        cm = phm[0, 0, j] * x0
+        c1 = y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -251,10 +246,10 @@ def step_2_inf(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -274,11 +269,11 @@ def step_2_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -288,28 +283,25 @@ def step_2_inf(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
             xn[1, j] = y1
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j])
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j])
-            c1 = fuv[j] * y0
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -320,12 +312,13 @@ def step_2_inf(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
             xn[1, j] = y1
-            cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j])
-            c1 = fuv[j] * y0
+            cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
+            c1 = y0
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -342,16 +335,16 @@ def step_2_inf(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -361,19 +354,19 @@ def step_2_inf(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
             xn[1, j] = y1
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j])
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j])
-            c1 = fuv[j] * y0
+            ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
+            c1 = y0
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -384,11 +377,11 @@ def step_2_inf(
         xn[0, j] = y0
         y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
         xn[1, j] = y1
-        cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j])
-        c1 = fuv[j] * y0
+        cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
+        c1 = y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -413,10 +406,10 @@ def step_3(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -439,11 +432,11 @@ def step_3(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -456,28 +449,25 @@ def step_3(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
             xn[2, j] = y2
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1)
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1)
-            c1 = fuv[j] * y0
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -491,12 +481,13 @@ def step_3(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
             xn[2, j] = y2
-            cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1)
-            c1 = fuv[j] * y0
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
+            c1 = y0
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -513,16 +504,16 @@ def step_3(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -535,19 +526,19 @@ def step_3(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
             xn[2, j] = y2
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1)
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1)
-            c1 = fuv[j] * y0
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
+            c1 = y0
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -561,11 +552,11 @@ def step_3(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
         xn[2, j] = y2
-        cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1)
-        c1 = fuv[j] * y0
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
+        c1 = y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -590,10 +581,10 @@ def step_3_inf(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -616,11 +607,11 @@ def step_3_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -633,28 +624,25 @@ def step_3_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
             xn[2, j] = y2
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j])
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j])
-            c1 = fuv[j] * y0
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -668,12 +656,13 @@ def step_3_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
             xn[2, j] = y2
-            cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j])
-            c1 = fuv[j] * y0
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
+            c1 = y0
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -690,16 +679,16 @@ def step_3_inf(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -712,19 +701,19 @@ def step_3_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
             xn[2, j] = y2
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j])
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j])
-            c1 = fuv[j] * y0
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
+            c1 = y0
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -738,11 +727,11 @@ def step_3_inf(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
         xn[2, j] = y2
-        cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j])
-        c1 = fuv[j] * y0
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
+        c1 = y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -767,10 +756,10 @@ def step_4(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -796,11 +785,11 @@ def step_4(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -816,28 +805,25 @@ def step_4(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
             xn[3, j] = y3
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2)
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2)
-            c1 = fuv[j] * y0
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -854,12 +840,13 @@ def step_4(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
             xn[3, j] = y3
-            cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2)
-            c1 = fuv[j] * y0
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
+            c1 = y0
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -876,16 +863,16 @@ def step_4(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -901,19 +888,19 @@ def step_4(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
             xn[3, j] = y3
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2)
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2)
-            c1 = fuv[j] * y0
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
+            c1 = y0
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -930,11 +917,11 @@ def step_4(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
         xn[3, j] = y3
-        cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2)
-        c1 = fuv[j] * y0
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
+        c1 = y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -959,10 +946,10 @@ def step_4_inf(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -988,11 +975,11 @@ def step_4_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1008,28 +995,25 @@ def step_4_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
             xn[3, j] = y3
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j])
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j])
-            c1 = fuv[j] * y0
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1046,12 +1030,13 @@ def step_4_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
             xn[3, j] = y3
-            cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j])
-            c1 = fuv[j] * y0
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
+            c1 = y0
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1068,16 +1053,16 @@ def step_4_inf(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1093,19 +1078,19 @@ def step_4_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
             xn[3, j] = y3
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j])
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j])
-            c1 = fuv[j] * y0
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
+            c1 = y0
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1122,11 +1107,11 @@ def step_4_inf(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
         xn[3, j] = y3
-        cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j])
-        c1 = fuv[j] * y0
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
+        c1 = y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1151,10 +1136,10 @@ def step_5(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -1183,11 +1168,11 @@ def step_5(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1206,28 +1191,25 @@ def step_5(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
             xn[4, j] = y4
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3)
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3)
-            c1 = fuv[j] * y0
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1247,12 +1229,13 @@ def step_5(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
             xn[4, j] = y4
-            cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3)
-            c1 = fuv[j] * y0
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
+            c1 = y0
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1269,16 +1252,16 @@ def step_5(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1297,19 +1280,19 @@ def step_5(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
             xn[4, j] = y4
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3)
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3)
-            c1 = fuv[j] * y0
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
+            c1 = y0
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1329,11 +1312,11 @@ def step_5(
         xn[3, j] = y3
         y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
         xn[4, j] = y4
-        cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3)
-        c1 = fuv[j] * y0
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
+        c1 = y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1358,10 +1341,10 @@ def step_5_inf(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -1390,11 +1373,11 @@ def step_5_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1413,28 +1396,25 @@ def step_5_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
             xn[4, j] = y4
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j])
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j])
-            c1 = fuv[j] * y0
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1454,12 +1434,13 @@ def step_5_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
             xn[4, j] = y4
-            cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j])
-            c1 = fuv[j] * y0
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
+            c1 = y0
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1476,16 +1457,16 @@ def step_5_inf(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1504,19 +1485,19 @@ def step_5_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
             xn[4, j] = y4
-            ca = fuv[j] * (pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j])
-            cb = fuv[j] * (phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j])
-            c1 = fuv[j] * y0
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
+            c1 = y0
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1536,11 +1517,11 @@ def step_5_inf(
         xn[3, j] = y3
         y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
         xn[4, j] = y4
-        cm = fuv[j] * (phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j])
-        c1 = fuv[j] * y0
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
+        c1 = y0
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1565,10 +1546,10 @@ def step_3_depot(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -1590,11 +1571,11 @@ def step_3_depot(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1606,28 +1587,25 @@ def step_3_depot(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
             xn[2, j] = y2
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1)
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1)
-            c1 = fuv[j] * y1
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1640,12 +1618,13 @@ def step_3_depot(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
             xn[2, j] = y2
-            cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1)
-            c1 = fuv[j] * y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
+            c1 = y1
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1662,16 +1641,16 @@ def step_3_depot(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1683,19 +1662,19 @@ def step_3_depot(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
             xn[2, j] = y2
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1)
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1)
-            c1 = fuv[j] * y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
+            c1 = y1
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1708,11 +1687,11 @@ def step_3_depot(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
         xn[2, j] = y2
-        cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1)
-        c1 = fuv[j] * y1
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
+        c1 = y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1737,10 +1716,10 @@ def step_3_depot_inf(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -1762,11 +1741,11 @@ def step_3_depot_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1778,28 +1757,25 @@ def step_3_depot_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
             xn[2, j] = y2
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j])
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j])
-            c1 = fuv[j] * y1
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1812,12 +1788,13 @@ def step_3_depot_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
             xn[2, j] = y2
-            cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j])
-            c1 = fuv[j] * y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
+            c1 = y1
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -1834,16 +1811,16 @@ def step_3_depot_inf(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1855,19 +1832,19 @@ def step_3_depot_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
             xn[2, j] = y2
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j])
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j])
-            c1 = fuv[j] * y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
+            c1 = y1
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -1880,11 +1857,11 @@ def step_3_depot_inf(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
         xn[2, j] = y2
-        cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j])
-        c1 = fuv[j] * y1
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
+        c1 = y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1909,10 +1886,10 @@ def step_4_depot(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -1937,11 +1914,11 @@ def step_4_depot(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -1956,28 +1933,25 @@ def step_4_depot(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
             xn[3, j] = y3
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2)
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2)
-            c1 = fuv[j] * y1
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -1993,12 +1967,13 @@ def step_4_depot(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
             xn[3, j] = y3
-            cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2)
-            c1 = fuv[j] * y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
+            c1 = y1
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2015,16 +1990,16 @@ def step_4_depot(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2039,19 +2014,19 @@ def step_4_depot(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
             xn[3, j] = y3
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2)
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2)
-            c1 = fuv[j] * y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
+            c1 = y1
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2067,11 +2042,11 @@ def step_4_depot(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
         xn[3, j] = y3
-        cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2)
-        c1 = fuv[j] * y1
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
+        c1 = y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2096,10 +2071,10 @@ def step_4_depot_inf(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -2124,11 +2099,11 @@ def step_4_depot_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2143,28 +2118,25 @@ def step_4_depot_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
             xn[3, j] = y3
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j])
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j])
-            c1 = fuv[j] * y1
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2180,12 +2152,13 @@ def step_4_depot_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
             xn[3, j] = y3
-            cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j])
-            c1 = fuv[j] * y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
+            c1 = y1
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2202,16 +2175,16 @@ def step_4_depot_inf(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2226,19 +2199,19 @@ def step_4_depot_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
             xn[3, j] = y3
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j])
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j])
-            c1 = fuv[j] * y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
+            c1 = y1
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2254,11 +2227,11 @@ def step_4_depot_inf(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
         xn[3, j] = y3
-        cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j])
-        c1 = fuv[j] * y1
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
+        c1 = y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2283,10 +2256,10 @@ def step_5_depot(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -2314,11 +2287,11 @@ def step_5_depot(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2336,28 +2309,25 @@ def step_5_depot(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
             xn[4, j] = y4
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3)
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3)
-            c1 = fuv[j] * y1
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2376,12 +2346,13 @@ def step_5_depot(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
             xn[4, j] = y4
-            cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3)
-            c1 = fuv[j] * y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
+            c1 = y1
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2398,16 +2369,16 @@ def step_5_depot(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2425,19 +2396,19 @@ def step_5_depot(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
             xn[4, j] = y4
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3)
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3)
-            c1 = fuv[j] * y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
+            c1 = y1
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2456,11 +2427,11 @@ def step_5_depot(
         xn[3, j] = y3
         y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
         xn[4, j] = y4
-        cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3)
-        c1 = fuv[j] * y1
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
+        c1 = y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2485,10 +2456,10 @@ def step_5_depot_inf(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -2516,11 +2487,11 @@ def step_5_depot_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2538,28 +2509,25 @@ def step_5_depot_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
             xn[4, j] = y4
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j])
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j])
-            c1 = fuv[j] * y1
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2578,12 +2546,13 @@ def step_5_depot_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
             xn[4, j] = y4
-            cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j])
-            c1 = fuv[j] * y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
+            c1 = y1
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2600,16 +2569,16 @@ def step_5_depot_inf(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2627,19 +2596,19 @@ def step_5_depot_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
             xn[4, j] = y4
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j])
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j])
-            c1 = fuv[j] * y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
+            c1 = y1
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2658,11 +2627,11 @@ def step_5_depot_inf(
         xn[3, j] = y3
         y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
         xn[4, j] = y4
-        cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j])
-        c1 = fuv[j] * y1
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
+        c1 = y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2687,10 +2656,10 @@ def step_6_depot(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -2721,11 +2690,11 @@ def step_6_depot(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2746,28 +2715,25 @@ def step_6_depot(
             xn[4, j] = y4
             y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
             xn[5, j] = y5
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4)
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4)
-            c1 = fuv[j] * y1
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -2789,12 +2755,13 @@ def step_6_depot(
             xn[4, j] = y4
             y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
             xn[5, j] = y5
-            cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4)
-            c1 = fuv[j] * y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
+            c1 = y1
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -2811,16 +2778,16 @@ def step_6_depot(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2841,19 +2808,19 @@ def step_6_depot(
             xn[4, j] = y4
             y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
             xn[5, j] = y5
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4)
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4)
-            c1 = fuv[j] * y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
+            c1 = y1
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -2875,11 +2842,11 @@ def step_6_depot(
         xn[4, j] = y4
         y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
         xn[5, j] = y5
-        cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4)
-        c1 = fuv[j] * y1
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
+        c1 = y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2904,10 +2871,10 @@ def step_6_depot_inf(
     etd,
     k,
     emb,
-    c50b,
+    c50a,
     kinb,
     koutb,
-    fuv,
+    kae,
     hill,
     ap,
     al,
@@ -2938,11 +2905,11 @@ def step_6_depot_inf(
         return 0
     if hill_one and lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -2963,28 +2930,25 @@ def step_6_depot_inf(
             xn[4, j] = y4
             y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
             xn[5, j] = y5
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j])
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j])
-            c1 = fuv[j] * y1
-            em = emb[j]
-            c50 = c50b[j]
-            fa = em * hill_fraction(ca, c50, 1.0)
-            fb = em * hill_fraction(cb, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
-            rnew[j] = etd[0, k, j] * u + kin * (
-                etd[1, k, j] * (1.0 + ap * f0)
-                + etd[2, k, j] * (1.0 + ap * fa)
-                + etd[3, k, j] * (1.0 + ap * fb)
-                + etd[4, k, j] * (1.0 + ap * f1)
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
             )
             fnode[j] = f1
         return n_change
     if hill_one:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
+            f0 = emb[j] * fnode[j]
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
@@ -3006,12 +2970,13 @@ def step_6_depot_inf(
             xn[4, j] = y4
             y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
             xn[5, j] = y5
-            cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j])
-            c1 = fuv[j] * y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
+            c1 = y1
             em = emb[j]
-            c50 = c50b[j]
+            c50 = c50a[j]
             fm = em * hill_fraction(cm, c50, 1.0)
-            f1 = em * hill_fraction(c1, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
             kal = kout * al
             e2 = etd[1, k, j]
             qq = etd[2, k, j]
@@ -3028,16 +2993,16 @@ def step_6_depot_inf(
                 + etd[4, k, j] * (na + nb_)
                 + etd[5, k, j] * nc
             )
-            fnode[j] = f1
+            fnode[j] = fr1
         return n_change
     # any Hill exponent: store the concentrations, then one shared loop for the step
     if lob:
         for j in range(nbk):
-            f0 = fnode[j]
             u = R[j]
             kin = kinb[j]
             kout = koutb[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
             n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
@@ -3058,19 +3023,19 @@ def step_6_depot_inf(
             xn[4, j] = y4
             y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
             xn[5, j] = y5
-            ca = fuv[j] * (pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j])
-            cb = fuv[j] * (phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j])
-            c1 = fuv[j] * y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
+            c1 = y1
             cbuf[0, j] = ca
             cbuf[1, j] = cb
             cbuf[2, j] = c1
-        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
     for j in range(nbk):
-        f0 = fnode[j]
         u = R[j]
         kin = kinb[j]
         kout = koutb[j]
+        f0 = emb[j] * fnode[j]
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
@@ -3092,11 +3057,11 @@ def step_6_depot_inf(
         xn[4, j] = y4
         y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
         xn[5, j] = y5
-        cm = fuv[j] * (phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j])
-        c1 = fuv[j] * y1
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
+        c1 = y1
         cbuf[0, j] = cm
         cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al)
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 

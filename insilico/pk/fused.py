@@ -40,7 +40,7 @@ MAX_STATES = 6
 GENERATED = Path(__file__).with_name("_fused_generated.py")
 
 #: Arguments of the shared response steps for any Hill exponent (``_tail``).
-TAIL_ARGS = "cbuf, R, rnew, fnode, etd, k, emb, c50b, kinb, koutb, hill, ap, al"
+TAIL_ARGS = "cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al"
 
 
 def layouts() -> list[tuple[int, int, bool]]:
@@ -97,34 +97,36 @@ def _hill_expr(hill_one: bool) -> str:
 
 def _lobatto_lines(hill_one: bool, ind: str) -> list[str]:
     """Exponential 4-point Lobatto step of an indirect response whose forcing does not depend
-    on R (``kernel._lobatto_coefficients``) from the concentrations ``ca``, ``cb`` (inner
-    points) and ``c1`` (end), in the operation order of the unfused path."""
+    on R (``kernel._lobatto_coefficients``: the weights carry ``kin``, the drug-effect weights
+    also ``ap Emax``) from the central amounts ``ca``, ``cb`` (inner points) and ``c1`` (end)
+    and the drug-effect fraction ``f0`` at the start, in the operation order of the unfused
+    path."""
     h = _hill_expr(hill_one)
-    frac = [f"f{p} = em * hill_fraction(c{p}, c50, {h})" for p in ("a", "b", "1")]
+    frac = [f"f{p} = hill_fraction(c{p}, c50, {h})" for p in ("a", "b", "1")]
     body = [
-        "em = emb[j]",
-        "c50 = c50b[j]",
+        "c50 = c50a[j]",
         *frac,
-        "rnew[j] = etd[0, k, j] * u + kin * (",
-        "    etd[1, k, j] * (1.0 + ap * f0)",
-        "    + etd[2, k, j] * (1.0 + ap * fa)",
-        "    + etd[3, k, j] * (1.0 + ap * fb)",
-        "    + etd[4, k, j] * (1.0 + ap * f1)",
+        "rnew[j] = etd[0, k, j] * u + (",
+        "    etd[5, k, j]",
+        "    + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)",
         ")",
         "fnode[j] = f1",
     ]
     return [ind + b for b in body]
 
 
-def _etdrk4_lines(hill_one: bool, ind: str) -> list[str]:
-    """ETDRK4 step of an indirect response from the concentrations ``cm`` (midpoint) and
-    ``c1`` (end), in the operation order of the unfused path."""
+def _etdrk4_lines(hill_one: bool, ind: str, with_f0: bool = False) -> list[str]:
+    """ETDRK4 step of an indirect response from the central amounts ``cm`` (midpoint) and
+    ``c1`` (end), in the operation order of the unfused path (``fnode``: the drug-effect
+    fraction, without ``Emax``)."""
     h = _hill_expr(hill_one)
-    frac = [f"f{p} = em * hill_fraction(c{p}, c50, {h})" for p in ("m", "1")]
     body = [
         "em = emb[j]",
-        "c50 = c50b[j]",
-        *frac,
+        "c50 = c50a[j]",
+        *(["f0 = em * fnode[j]"] if with_f0 else []),
+        f"fm = em * hill_fraction(cm, c50, {h})",
+        f"fr1 = hill_fraction(c1, c50, {h})",
+        "f1 = em * fr1",
         "kal = kout * al",
         "e2 = etd[1, k, j]",
         "qq = etd[2, k, j]",
@@ -141,18 +143,20 @@ def _etdrk4_lines(hill_one: bool, ind: str) -> list[str]:
         "    + etd[4, k, j] * (na + nb_)",
         "    + etd[5, k, j] * nc",
         ")",
-        "fnode[j] = f1",
+        "fnode[j] = fr1",
     ]
     return [ind + b for b in body]
 
 
 def _conc_lines(S: int, depot: int, aug: bool, lob: bool, ind: str) -> list[str]:
-    """Unbound concentrations at the inner points (``ca``, ``cb``: Lobatto; ``cm``: the
-    midpoint) and at the end of the step (``c1``)."""
+    """Central amounts at the inner points (``ca``, ``cb``: Lobatto; ``cm``: the midpoint) and
+    at the end of the step (``c1``); the drug effect takes them against ``C50`` expressed as
+    a central amount (``c50a = C50 V1 / fu``), a multiplication per point less than the
+    unbound concentration."""
     central = depot + 1
     inner = [("ca", "pha"), ("cb", "phb")] if lob else [("cm", "phm")]
-    body = [f"{c} = fuv[j] * ({_mid_expr(S, depot, aug, ph)})" for c, ph in inner]
-    body.append(f"c1 = fuv[j] * y{central}")
+    body = [f"{c} = {_mid_expr(S, depot, aug, ph)}" for c, ph in inner]
+    body.append(f"c1 = y{central}")
     return [ind + b for b in body]
 
 
@@ -162,7 +166,7 @@ def _tail(lob: bool) -> str:
     the Hill power takes ~1.5 s to compile, and there are 16 layouts."""
     i2 = " " * 8
     conc = ["ca = cbuf[0, j]", "cb = cbuf[1, j]"] if lob else ["cm = cbuf[0, j]"]
-    step = _lobatto_lines(False, i2) if lob else _etdrk4_lines(False, i2)
+    step = _lobatto_lines(False, i2) if lob else _etdrk4_lines(False, i2, with_f0=True)
     name = "lobatto_any_hill" if lob else "etdrk4_any_hill"
     return "\n".join(
         [
@@ -174,9 +178,8 @@ def _tail(lob: bool) -> str:
             '(see ``fused._tail``)."""',
             "    for j in range(R.shape[0]):",
             f"{i2}u = R[j]",
-            f"{i2}f0 = fnode[j]",
-            f"{i2}kin = kinb[j]",
-            *([] if lob else [f"{i2}kout = koutb[j]"]),
+            *([f"{i2}f0 = fnode[j]"] if lob else []),
+            *([] if lob else [f"{i2}kin = kinb[j]", f"{i2}kout = koutb[j]"]),
             *[i2 + c for c in conc],
             f"{i2}c1 = cbuf[{2 if lob else 1}, j]",
             *step,
@@ -184,18 +187,28 @@ def _tail(lob: bool) -> str:
     )
 
 
+def _node_lines(lob: bool, ind: str) -> list[str]:
+    """dR/dt at the node (``fcur``) and the count of its sign changes; with Lobatto (IRM I,
+    III: ``al`` = 0) from ``kae = kin ap Emax`` and the drug-effect fraction, otherwise from
+    the drug effect ``Emax f``, in the operation order of the unfused path."""
+    if lob:
+        rate = ["f0 = fnode[j]", "k1 = kin + kae[j] * f0 - kout * u"]
+    else:
+        rate = ["f0 = emb[j] * fnode[j]", "k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u"]
+    body = [
+        "u = R[j]",
+        "kin = kinb[j]",
+        "kout = koutb[j]",
+        *rate,
+        "fcur[j] = k1",
+        "fp = f_prev[j]",
+        "n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)",
+    ]
+    return [ind + b for b in body]
+
+
 def _function(S: int, depot: int, aug: bool) -> str:
     i2, i3 = " " * 8, " " * 12
-    node = [
-        f"{i3}f0 = fnode[j]",
-        f"{i3}u = R[j]",
-        f"{i3}kin = kinb[j]",
-        f"{i3}kout = koutb[j]",
-        f"{i3}k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u",
-        f"{i3}fcur[j] = k1",
-        f"{i3}fp = f_prev[j]",
-        f"{i3}n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)",
-    ]
     pk = _pk_lines(S, depot, aug, i3)
     src = [
         "",
@@ -214,14 +227,14 @@ def _function(S: int, depot: int, aug: bool) -> str:
         f"{i2}return 0",
         "    if hill_one and lob:",
         f"{i2}for j in range(nbk):",
-        *node,
+        *_node_lines(True, i3),
         *pk,
         *_conc_lines(S, depot, aug, True, i3),
         *_lobatto_lines(True, i3),
         f"{i2}return n_change",
         "    if hill_one:",
         f"{i2}for j in range(nbk):",
-        *node,
+        *_node_lines(False, i3),
         *pk,
         *_conc_lines(S, depot, aug, False, i3),
         *_etdrk4_lines(True, i3),
@@ -229,7 +242,7 @@ def _function(S: int, depot: int, aug: bool) -> str:
         "    # any Hill exponent: store the concentrations, then one shared loop for the step",
         "    if lob:",
         f"{i2}for j in range(nbk):",
-        *node,
+        *_node_lines(True, i3),
         *pk,
         *_conc_lines(S, depot, aug, True, i3),
         f"{i3}cbuf[0, j] = ca",
@@ -238,7 +251,7 @@ def _function(S: int, depot: int, aug: bool) -> str:
         f"{i2}lobatto_any_hill({TAIL_ARGS})",
         f"{i2}return n_change",
         "    for j in range(nbk):",
-        *[line[4:] for line in node + pk + _conc_lines(S, depot, aug, False, i3)],
+        *[line[4:] for line in _node_lines(False, i3) + pk + _conc_lines(S, depot, aug, False, i3)],
         f"{i2}cbuf[0, j] = cm",
         f"{i2}cbuf[1, j] = c1",
         f"    etdrk4_any_hill({TAIL_ARGS})",

@@ -12,7 +12,7 @@ import numba as nb
 #: Arguments of every step function, in order.
 ARGS = (
     "phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R, fnode, rnew, fcur, "
-    "f_prev, sel, etd, k, emb, c50b, kinb, koutb, fuv, hill, ap, al, cbuf"
+    "f_prev, sel, etd, k, emb, c50a, kinb, koutb, kae, hill, ap, al, cbuf"
 )
 
 _ARR1 = nb.types.float64[::1]
@@ -35,7 +35,10 @@ def step_function(S: int, depot: int, aug: bool):
     """The compiled step of a layout, for :func:`insilico.pk.kernel.linear_kernel`.
 
     Plain node ``g`` and the step ``g -> g + 1`` for every patient of a block: writes the
-    node's dR/dt ``fcur``, the new state ``xn``, response ``rnew`` and drug effect ``fnode``
+    node's dR/dt ``fcur``, the new state ``xn``, response ``rnew`` and drug-effect fraction
+    ``fnode`` (``Cu^h / (C50^h + Cu^h)``, from the central amount against ``c50a = C50 V1 /
+    fu``; with Lobatto, ``etd`` holds the weights with ``kin`` and ``kae = kin ap Emax``
+    folded in, see ``kernel._fold_lobatto_weights``)
     (``irm``: indirect response, by ETDRK4 with the half step ``phm``, or when ``lob`` by
     exponential Lobatto quadrature with the partial steps ``pha``, ``phb``; ``hill_one``:
     every Hill exponent of the block is 1); returns the number of patients whose dR/dt

@@ -59,10 +59,16 @@ def test_fused_step_every_layout(layout):
     etd = rng.uniform(0.0, 1.0, (6, K, nbk))
     emb, c50, kin, kout = (rng.uniform(0.2, 1.0, nbk) for _ in range(4))
     fuv = 1.0 / v1
+    c50a = c50 / fuv  # the steps take C50 as a central amount
     R0 = rng.uniform(1.0, 10.0, nbk)
-    f0 = rng.uniform(0.0, 0.5, nbk)
+    f0 = rng.uniform(0.0, 0.5, nbk)  # drug-effect fraction at the node (without Emax)
     f_prev = rng.uniform(-1.0, 1.0, nbk)
     ap, al = -1.0, 0.0  # irm1
+    kae = kin * ap * emb
+    # Lobatto: the raw weights (rows 0-4) with kin and kin ap Emax folded in, as the kernel does
+    lob_etd = etd.copy()
+    lob_etd[5] = kin * etd[1:5].sum(axis=0)
+    lob_etd[1:5] = kae * etd[1:5]
 
     def ref_x():
         xx = np.einsum("rcj,cj->rj", phk[:S, :S], x)
@@ -90,7 +96,8 @@ def test_fused_step_every_layout(layout):
         sel = (-1.0, 0.0, 1.0)[case % 3]  # cases 1-4 (irm) count towards both, max, min, both
         n_change = step_function(S, depot, aug)(
             phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R,
-            fnode, rnew, fcur, f_prev, sel, etd, k, emb, c50, kin, kout, fuv, hill, ap, al,
+            fnode, rnew, fcur, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
+            kae, hill, ap, al,
             np.empty((3, nbk)),
         )  # fmt: skip
         np.testing.assert_allclose(xn, ref_x(), rtol=1e-13)
@@ -98,27 +105,28 @@ def test_fused_step_every_layout(layout):
             assert n_change == 0
             continue
         c1 = fuv * ref_x()[central]
+        e0 = emb * f0  # drug effects (Emax f)
         f1 = emb * frac(c1, hill)
         if lob:
             # exponential Lobatto: R1 = e^z R0 + sum_i w_i N(t + c_i h), N = kin (1 - f)
             fa, fb = (emb * frac(c, hill) for c in (central_row(pha), central_row(phb)))
             e1, w0, wa, wb, w1 = etd[:5, k]
-            ref_R = e1 * R0 + kin * (w0 * (1 - f0) + wa * (1 - fa) + wb * (1 - fb) + w1 * (1 - f1))
+            ref_R = e1 * R0 + kin * (w0 * (1 - e0) + wa * (1 - fa) + wb * (1 - fb) + w1 * (1 - f1))
         else:
             # ETDRK4 (Cox & Matthews 2002) with N(R, f) = kin (1 - f) for irm1 (al = 0)
             cm = central_row(phm)
             fm = emb * frac(cm, hill)
             e1, e2, q, w1, w2, w3 = etd[:, k]
-            nu = kin * (1 - f0)
+            nu = kin * (1 - e0)
             na = kin * (1 - fm)
             a_ = e2 * R0 + q * nu
             c_ = e2 * a_ + q * (2 * na - nu)
             ref_R = e1 * R0 + w1 * nu + w2 * 2 * na + w3 * kin * (1 - f1)
             assert np.all(np.isfinite(c_))
         np.testing.assert_allclose(rnew, ref_R, rtol=1e-13)
-        np.testing.assert_allclose(fnode, f1, rtol=1e-13)
+        np.testing.assert_allclose(fnode, frac(c1, hill), rtol=1e-13)
         np.testing.assert_array_equal(R, R0)  # the response at the node is left as it was
-        k1 = kin * (1 - f0) - kout * R0
+        k1 = kin * (1 - e0) - kout * R0
         np.testing.assert_allclose(fcur, k1, rtol=1e-13)
         towards = (f_prev < 0) if sel < 0 else (f_prev > 0) if sel > 0 else True
         assert n_change == int(np.sum((f_prev * fcur < 0) & towards))
