@@ -177,7 +177,7 @@ def step_2(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -337,7 +337,7 @@ def step_2_inf(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -506,7 +506,7 @@ def step_3(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -681,7 +681,7 @@ def step_3_inf(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -865,7 +865,7 @@ def step_4(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -1055,7 +1055,7 @@ def step_4_inf(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -1254,7 +1254,7 @@ def step_5(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -1459,7 +1459,7 @@ def step_5_inf(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -1643,7 +1643,7 @@ def step_3_depot(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -1813,7 +1813,7 @@ def step_3_depot_inf(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -1992,7 +1992,7 @@ def step_4_depot(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -2177,7 +2177,7 @@ def step_4_depot_inf(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -2371,7 +2371,7 @@ def step_5_depot(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -2571,7 +2571,7 @@ def step_5_depot_inf(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -2780,7 +2780,7 @@ def step_6_depot(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]
@@ -2995,7 +2995,7 @@ def step_6_depot_inf(
             )
             fnode[j] = fr1
         return n_change
-    # any Hill exponent: store the concentrations, then one shared loop for the step
+    # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
             u = R[j]

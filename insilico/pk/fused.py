@@ -14,7 +14,7 @@ patients (see :mod:`insilico.pk._llvm_options`): LLVM vectorizes only innermost 
 small loops over the states inside the loop over patients are not unrolled early enough, so
 the body is generated unrolled, one function per layout, into
 :mod:`insilico.pk._fused_generated` (a plain module, so numba caches it on disk). With Hill
-exponents other than 1 the layout's loop stores the concentrations and one shared loop
+exponents other than 1 the layout's loop stores the central amounts and one shared loop
 (``lobatto_any_hill``, ``etdrk4_any_hill``) takes the step: a loop with the Hill power is
 slow to compile, and there are 16 layouts. The kernel calls a layout's step through a function
 pointer (:mod:`insilico.pk.steps`).
@@ -161,7 +161,7 @@ def _conc_lines(S: int, depot: int, aug: bool, lob: bool, ind: str) -> list[str]
 
 
 def _tail(lob: bool) -> str:
-    """A response step for any Hill exponent from the concentrations a layout's function
+    """A response step for any Hill exponent from the central amounts a layout's function
     stored in ``cbuf`` (rows: inner points, end). Compiled once, not per layout: a loop with
     the Hill power takes ~1.5 s to compile, and there are 16 layouts."""
     i2 = " " * 8
@@ -239,7 +239,7 @@ def _function(S: int, depot: int, aug: bool) -> str:
         *_conc_lines(S, depot, aug, False, i3),
         *_etdrk4_lines(True, i3),
         f"{i2}return n_change",
-        "    # any Hill exponent: store the concentrations, then one shared loop for the step",
+        "    # any Hill exponent: store the central amounts, then one shared loop for the step",
         "    if lob:",
         f"{i2}for j in range(nbk):",
         *_node_lines(True, i3),

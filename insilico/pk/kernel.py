@@ -1023,7 +1023,6 @@ def linear_kernel(
         ap = -1.0 if pd_kind == 4 else (1.0 if pd_kind == 6 else 0.0)
         al = -1.0 if pd_kind == 5 else (1.0 if pd_kind == 7 else 0.0)
         emb = np.empty(nbk)
-        c50b = np.empty(nbk)
         kinb = np.empty(nbk)
         koutb = np.empty(nbk)
         c50a = np.empty(nbk)
@@ -1036,11 +1035,10 @@ def linear_kernel(
         fend = np.zeros(nbk)
         for j in range(nbk):
             emb[j] = P[2, b0 + j]
-            c50b[j] = P[3, b0 + j]
             kinb[j] = P[5, b0 + j]
             koutb[j] = P[6, b0 + j]
             # C50 as a central amount: f(Cu) = f(fu x / V1) = f(x) against C50 V1 / fu
-            c50a[j] = c50b[j] / (P[7, b0 + j] / v1[b0 + j])
+            c50a[j] = P[3, b0 + j] / (P[7, b0 + j] / v1[b0 + j])
             kae[j] = kinb[j] * (ap * emb[j])
         # forcing independent of R (IRM I, III): exponential Lobatto quadrature at the step's
         # inner points inner_k; otherwise ETDRK4 with the half step half_k
