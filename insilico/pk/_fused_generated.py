@@ -3065,6 +3065,2222 @@ def step_6_depot_inf(
     return n_change
 
 
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_2_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """2 states: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + x1
+            x[1, j] = y1
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + x1
+            x[1, j] = y1
+            ca = pha[0, 0, j] * x0
+            cb = phb[0, 0, j] * x0
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        y0 = phk[0, 0, j] * x0
+        x[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + x1
+        x[1, j] = y1
+        cm = phm[0, 0, j] * x0
+        c1 = y0
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_2_inf_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """2 states, infusion input: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
+            x[1, j] = y1
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
+            x[1, j] = y1
+            ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+        x[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
+        x[1, j] = y1
+        cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
+        c1 = y0
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """3 states: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+            x[2, j] = y2
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+            x[2, j] = y2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+        x[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+        x[2, j] = y2
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
+        c1 = y0
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_inf_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """3 states, infusion input: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+            x[2, j] = y2
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+            x[2, j] = y2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+        x[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+        x[2, j] = y2
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
+        c1 = y0
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """4 states: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+            x[3, j] = y3
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+            x[3, j] = y3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+        x[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+        x[3, j] = y3
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
+        c1 = y0
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_inf_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """4 states, infusion input: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+            x[3, j] = y3
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+            x[3, j] = y3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+        x[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+        x[3, j] = y3
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
+        c1 = y0
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """5 states: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+            x[4, j] = y4
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+            x[4, j] = y4
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = x3
+                sv[4, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+        x[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+        x[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+        x[4, j] = y4
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
+        c1 = y0
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = x3
+            sv[4, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_inf_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """5 states, infusion input: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+            x[4, j] = y4
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            x[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+            x[4, j] = y4
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = x3
+                sv[4, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+        x[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+        x[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+        x[4, j] = y4
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
+        c1 = y0
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = x3
+            sv[4, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_depot_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """3 states, depot: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+            x[2, j] = y2
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+            x[2, j] = y2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
+        x[2, j] = y2
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
+        c1 = y1
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_depot_inf_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """3 states, depot, infusion input: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+            x[2, j] = y2
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+            x[2, j] = y2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
+        x[2, j] = y2
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
+        c1 = y1
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_depot_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """4 states, depot: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+            x[3, j] = y3
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+            x[3, j] = y3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
+        x[3, j] = y3
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
+        c1 = y1
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_depot_inf_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """4 states, depot, infusion input: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+            x[3, j] = y3
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+            x[3, j] = y3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
+        x[3, j] = y3
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
+        c1 = y1
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_depot_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """5 states, depot: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+            x[4, j] = y4
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+            x[4, j] = y4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = x3
+                sv[4, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        x[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+        x[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
+        x[4, j] = y4
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
+        c1 = y1
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = x3
+            sv[4, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_depot_inf_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """5 states, depot, infusion input: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+            x[4, j] = y4
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+            x[4, j] = y4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = x3
+                sv[4, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        x[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+        x[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
+        x[4, j] = y4
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
+        c1 = y1
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = x3
+            sv[4, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_6_depot_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """6 states, depot: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            x[4, j] = y4
+            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
+            x[5, j] = y5
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            x[4, j] = y4
+            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
+            x[5, j] = y5
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = x3
+                sv[4, j] = x4
+                sv[5, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        x5 = x[5, j]
+        x[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+        x[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+        x[4, j] = y4
+        y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
+        x[5, j] = y5
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
+        c1 = y1
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = x3
+            sv[4, j] = x4
+            sv[5, j] = u
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_6_depot_inf_in_place(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    rate,
+    irm,
+    lob,
+    R,
+    fnode,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    ap,
+    al,
+    hflag,
+    sv,
+):
+    """6 states, depot, infusion input: see ``steps.in_place_step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            x[4, j] = y4
+            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
+            x[5, j] = y5
+        return 0
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            x[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            x[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            x[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            x[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            x[4, j] = y4
+            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
+            x[5, j] = y5
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rn = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            R[j] = rn
+            fnode[j] = f1
+            k2 = kin + kae[j] * f1 - kout * rn
+            chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+            hflag[j] = chg
+            n_change += chg
+            if chg:
+                sv[0, j] = x0
+                sv[1, j] = x1
+                sv[2, j] = x2
+                sv[3, j] = x3
+                sv[4, j] = x4
+                sv[5, j] = u
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        x5 = x[5, j]
+        x[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+        x[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+        x[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+        x[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+        x[4, j] = y4
+        y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
+        x[5, j] = y5
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
+        c1 = y1
+        em = emb[j]
+        c50 = c50a[j]
+        fm = em * hill_fraction(cm, c50, 1.0)
+        fr1 = hill_fraction(c1, c50, 1.0)
+        f1 = em * fr1
+        kal = kout * al
+        e2 = etd[1, k, j]
+        qq = etd[2, k, j]
+        nu = kin * (1.0 + ap * f0) - kal * f0 * u
+        a_ = e2 * u + qq * nu
+        na = kin * (1.0 + ap * fm) - kal * fm * a_
+        b_ = e2 * u + qq * na
+        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+        rn = (
+            etd[0, k, j] * u
+            + etd[3, k, j] * nu
+            + etd[4, k, j] * (na + nb_)
+            + etd[5, k, j] * nc
+        )
+        R[j] = rn
+        fnode[j] = fr1
+        k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn
+        chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)
+        hflag[j] = chg
+        n_change += chg
+        if chg:
+            sv[0, j] = x0
+            sv[1, j] = x1
+            sv[2, j] = x2
+            sv[3, j] = x3
+            sv[4, j] = x4
+            sv[5, j] = u
+    return n_change
+
+
 #: The step of each layout (state size, depot index or -1, infusion column).
 STEPS = {
     (2, -1, False): step_2,
@@ -3083,4 +5299,25 @@ STEPS = {
     (5, 0, True): step_5_depot_inf,
     (6, 0, False): step_6_depot,
     (6, 0, True): step_6_depot_inf,
+}
+
+
+#: The in-place step of each layout (Hill exponent 1).
+STEPS_IN_PLACE = {
+    (2, -1, False): step_2_in_place,
+    (2, -1, True): step_2_inf_in_place,
+    (3, -1, False): step_3_in_place,
+    (3, -1, True): step_3_inf_in_place,
+    (4, -1, False): step_4_in_place,
+    (4, -1, True): step_4_inf_in_place,
+    (5, -1, False): step_5_in_place,
+    (5, -1, True): step_5_inf_in_place,
+    (3, 0, False): step_3_depot_in_place,
+    (3, 0, True): step_3_depot_inf_in_place,
+    (4, 0, False): step_4_depot_in_place,
+    (4, 0, True): step_4_depot_inf_in_place,
+    (5, 0, False): step_5_depot_in_place,
+    (5, 0, True): step_5_depot_inf_in_place,
+    (6, 0, False): step_6_depot_in_place,
+    (6, 0, True): step_6_depot_inf_in_place,
 }
