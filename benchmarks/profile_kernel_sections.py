@@ -84,43 +84,13 @@ MARKS = [
         True,
     ),
     (
-        "                if irm and W > 0:\n"
-        "                    if herm_pending and n_change > 0 and herm_node[g]:",
+        "                if irm and W > 0:\n                    if n_change > 0 and herm_node[g]:",
         3,
         16,
         True,
     ),
     ("                    r_prev, rcur = rcur, r_prev\n", 4, 16, False),
     ("                # rotate:", 5, 16, True),
-    # the in-place step (``use_ip``): the pending Hermite search before its outputs, the
-    # search after the step
-    (
-        "                    while o < n_out and out_node[o] == g:\n"
-        "                        _node_outputs(",
-        4,
-        20,
-        True,
-    ),
-    (
-        "                    for w in range(W):\n"
-        "                        if g < win_a[w] or g > win_b[w]:\n"
-        "                            continue\n"
-        "                        _track_interior(\n"
-        "                            w,\n"
-        "                            g,\n"
-        "                            node_h[g],\n"
-        "                            irm,\n"
-        "                            win_obs[w],\n"
-        "                            win_track[w],\n"
-        "                            cpost,\n"
-        "                            R,\n",
-        3,
-        20,
-        True,
-    ),
-    ("                    k = step_k[g]\n                    n_change = ip_fn(", 5, 20, True),
-    ("                    if irm and W > 0 and n_change > 0 and herm_node[g + 1]:", 2, 20, True),
-    ("                    herm_pending = False\n                    continue", 4, 20, True),
 ]
 #: (column, timer index): the buffers timer also runs from the coefficients to the node loop
 #: (index 1); the refine-R timer runs from each window's start in the loop over patients, so
@@ -169,7 +139,7 @@ def instrument(src: Path, dst: Path) -> None:
     s = put(end_node, _tick(6, 12) + _tick(6, 8), False)
     last = "                        met[i, w, 7] = max(e_ext[w, 1, j], ee)\n"
     s = put(last, _tick(7, 8), False)
-    s = put('    step_fn,\n    ip_fn,\n):\n    """Exact stepping', "    timers,\n", True)
+    s = put('    step_fn,\n):\n    """Exact stepping of linear PK', "    timers,\n", True)
     s = s.replace("\nMETRICS = ", RDTSC + "\n\nMETRICS = ", 1)
     kpath.write_text(s)
     spath = dst / "insilico/pk/simulate.py"

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from insilico.pk.steps import ARGS, IN_PLACE_ARGS
+from insilico.pk.steps import ARGS
 
 #: Largest state size of a linear model: depot, central, periph2, periph3, ce, auc.
 MAX_STATES = 6
@@ -58,14 +58,13 @@ def _name(S: int, depot: int, aug: bool) -> str:
     return f"step_{S}{'_depot' if depot == 0 else ''}{'_inf' if aug else ''}"
 
 
-def _pk_lines(S: int, depot: int, aug: bool, ind: str, out: str = "xn") -> list[str]:
-    """``out = phk x (+ phk[:, S] rate)`` in the operation order of ``kernel._matvec`` (every
-    state is read before any is written, so ``out`` may be ``x``: the step in place)."""
+def _pk_lines(S: int, depot: int, aug: bool, ind: str) -> list[str]:
+    """``xn = phk x (+ phk[:, S] rate)`` in the operation order of ``kernel._matvec``."""
     auc_i = S - 1
     lines = [f"{ind}x{c} = x[{c}, j]" for c in range(S)]
     for r in range(S):
         if r == depot:
-            lines.append(f"{ind}{out}[{r}, j] = phk[{r}, {r}, j] * x{r}")
+            lines.append(f"{ind}xn[{r}, j] = phk[{r}, {r}, j] * x{r}")
             continue
         c0 = 0 if auc_i != 0 else 1
         terms = [f"phk[{r}, {c0}, j] * x{c0}"]
@@ -75,7 +74,7 @@ def _pk_lines(S: int, depot: int, aug: bool, ind: str, out: str = "xn") -> list[
         if aug:
             terms.append(f"phk[{r}, {S}, j] * rate[j]")
         lines.append(f"{ind}y{r} = " + " + ".join(terms))
-        lines.append(f"{ind}{out}[{r}, j] = y{r}")
+        lines.append(f"{ind}xn[{r}, j] = y{r}")
     return lines
 
 
@@ -96,7 +95,7 @@ def _hill_expr(hill_one: bool) -> str:
     return "1.0" if hill_one else "hill[j]"
 
 
-def _lobatto_lines(hill_one: bool, ind: str, rnew: str = "rnew[j]") -> list[str]:
+def _lobatto_lines(hill_one: bool, ind: str) -> list[str]:
     """Exponential 4-point Lobatto step of an indirect response whose forcing does not depend
     on R (``kernel._lobatto_coefficients``: the weights carry ``kin``, the drug-effect weights
     also ``ap Emax``) from the central amounts ``ca``, ``cb`` (inner points) and ``c1`` (end)
@@ -107,7 +106,7 @@ def _lobatto_lines(hill_one: bool, ind: str, rnew: str = "rnew[j]") -> list[str]
     body = [
         "c50 = c50a[j]",
         *frac,
-        f"{rnew} = etd[0, k, j] * u + (",
+        "rnew[j] = etd[0, k, j] * u + (",
         "    etd[5, k, j]",
         "    + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)",
         ")",
@@ -116,9 +115,7 @@ def _lobatto_lines(hill_one: bool, ind: str, rnew: str = "rnew[j]") -> list[str]
     return [ind + b for b in body]
 
 
-def _etdrk4_lines(
-    hill_one: bool, ind: str, with_f0: bool = False, rnew: str = "rnew[j]"
-) -> list[str]:
+def _etdrk4_lines(hill_one: bool, ind: str, with_f0: bool = False) -> list[str]:
     """ETDRK4 step of an indirect response from the central amounts ``cm`` (midpoint) and
     ``c1`` (end), in the operation order of the unfused path (``fnode``: the drug-effect
     fraction, without ``Emax``)."""
@@ -140,7 +137,7 @@ def _etdrk4_lines(
         "nb_ = kin * (1.0 + ap * fm) - kal * fm * b_",
         "c_ = e2 * a_ + qq * (2.0 * nb_ - nu)",
         "nc = kin * (1.0 + ap * f1) - kal * f1 * c_",
-        f"{rnew} = (",
+        "rnew[j] = (",
         "    etd[0, k, j] * u",
         "    + etd[3, k, j] * nu",
         "    + etd[4, k, j] * (na + nb_)",
@@ -208,77 +205,6 @@ def _node_lines(lob: bool, ind: str) -> list[str]:
         "n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)",
     ]
     return [ind + b for b in body]
-
-
-def _end_lines(S: int, lob: bool, ind: str) -> list[str]:
-    """The in-place step's end of a patient: the new response and fraction stored, dR/dt at
-    the end node (``k2``, the expression ``_node_lines`` evaluates there next), the sign change
-    over the step towards a tracked extremum (``hflag``, counted), and for those patients only
-    the values the Hermite search needs from the start node that the step overwrote: the
-    states but the AUC (last) and the response (``sv``)."""
-    k2 = (
-        "k2 = kin + kae[j] * f1 - kout * rn"
-        if lob
-        else "k2 = kin * (1.0 + ap * f1) - kout * (1.0 + al * f1) * rn"
-    )
-    body = [
-        "R[j] = rn",
-        "fnode[j] = f1" if lob else "fnode[j] = fr1",
-        k2,
-        "chg = (k1 * k2 < 0.0) & (k1 * sel >= 0.0)",
-        "hflag[j] = chg",
-        "n_change += chg",
-        "if chg:",
-        *[f"    sv[{c}, j] = x{c}" for c in range(S - 1)],
-        f"    sv[{S - 1}, j] = u",
-    ]
-    return [ind + b for b in body]
-
-
-def _in_place_function(S: int, depot: int, aug: bool) -> str:
-    """The layout's plain step in place (``steps.in_place_step_function``): Hill exponent 1
-    only (a block with other exponents takes ``_function``'s step)."""
-    i2, i3 = " " * 8, " " * 12
-    pk = _pk_lines(S, depot, aug, i3, out="x")
-    start = [
-        "u = R[j]",
-        "kin = kinb[j]",
-        "kout = koutb[j]",
-    ]
-    lob_k1 = ["f0 = fnode[j]", "k1 = kin + kae[j] * f0 - kout * u"]
-    etd_k1 = ["f0 = emb[j] * fnode[j]", "k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u"]
-    lob_step = [line for line in _lobatto_lines(True, i3, rnew="rn") if "fnode[j]" not in line]
-    etd_step = [line for line in _etdrk4_lines(True, i3, rnew="rn") if "fnode[j]" not in line]
-    src = [
-        "",
-        "",
-        '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
-        f"def {_name(S, depot, aug)}_in_place(",
-        *[f"    {a}," for a in IN_PLACE_ARGS.split(", ")],
-        "):",
-        f'    """{S} states{", depot" if depot == 0 else ""}'
-        f'{", infusion input" if aug else ""}: see ``steps.in_place_step_function``."""',
-        "    nbk = x.shape[1]",
-        "    n_change = 0",
-        "    if not irm:",
-        f"{i2}for j in range(nbk):",
-        *pk,
-        f"{i2}return 0",
-        "    if lob:",
-        f"{i2}for j in range(nbk):",
-        *[i3 + b for b in start + lob_k1],
-        *pk,
-        *_conc_lines(S, depot, aug, True, i3),
-        *lob_step,
-        *_end_lines(S, True, i3),
-        f"{i2}return n_change",
-        "    for j in range(nbk):",
-        *[line[4:] for line in [i3 + b for b in start + etd_k1] + pk],
-        *[line[4:] for line in _conc_lines(S, depot, aug, False, i3) + etd_step],
-        *[line[4:] for line in _end_lines(S, False, i3)],
-        "    return n_change",
-    ]
-    return "\n".join(src)
 
 
 def _function(S: int, depot: int, aug: bool) -> str:
@@ -350,14 +276,9 @@ def generate_source() -> str:
         "from insilico.pd.models import hill_fraction",
     ]
     funcs = [_tail(True), _tail(False)] + [_function(*lay) for lay in layouts()]
-    funcs += [_in_place_function(*lay) for lay in layouts()]
     table = ["", "", "#: The step of each layout (state size, depot index or -1, infusion column)."]
     table.append("STEPS = {")
     table += [f"    {lay!r}: {_name(*lay)}," for lay in layouts()]
-    table.append("}")
-    table += ["", "", "#: The in-place step of each layout (Hill exponent 1)."]
-    table.append("STEPS_IN_PLACE = {")
-    table += [f"    {lay!r}: {_name(*lay)}_in_place," for lay in layouts()]
     table.append("}")
     return "\n".join(head + funcs + table) + "\n"
 

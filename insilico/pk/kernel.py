@@ -649,10 +649,6 @@ def _hermite_candidates(
     r_node,
     rate,
     x_prev,
-    hflag,
-    flagged,
-    irm_const,
-    irm_par,
     win_a,
     win_b,
     win_track,
@@ -665,83 +661,45 @@ def _hermite_candidates(
 ):
     """Where dR/dt changed sign over the step ``g - 1 -> g`` (no event at ``g``) towards an
     extremum a window tracks (``sel``, see ``linear_kernel``): Hermite estimate of the
-    response's extremum and, when it beats the window's candidate, what to refine it from:
-    the response and the states at ``g - 1`` but the AUC (rows ``0 .. S - 2`` of ``x_prev``;
-    the AUC takes no part in the refinement, and its candidate entry is 0). With
-    ``flagged`` (after an in-place step, ``steps.in_place_step_function``), only the patients
-    it marked in ``hflag`` (uint8, length a multiple of 8, padding 0) are visited, eight flags
-    at a time, ``x_prev`` and ``r_prev`` are what the step kept of them (``sv``), and dR/dt at
-    both ends is evaluated again from the response's parameters (``irm_const``: Lobatto or
-    not, ``ap``, ``al``, the central index; ``irm_par``: ``kin``, ``kout``, ``kin ap Emax``,
-    ``Emax``, C50 as a central amount, the drug-effect fraction at ``g``).
-
-    One function, not a helper per patient called from two loops: a call with ~15 array
-    arguments costs ~150 ns (the arrays' reference counts), 6x this loop's work."""
-    S = cand_x.shape[2]
+    response's extremum and, when it beats the window's candidate, the state at ``g - 1`` to
+    refine it from."""
+    S = x_prev.shape[0]
     W = win_a.shape[0]
-    nbk = r_node.shape[0]
-    lob, ap, al, central = irm_const
-    kinb, koutb, kae, emb, c50a, fnode = irm_par
-    words = hflag.view(np.uint64)
-    for q in range((nbk + 7) // 8 if flagged else 1):
-        if flagged and words[q] == 0:
+    for j in range(f_prev.shape[0]):
+        if f_prev[j] * f_end[j] >= 0.0 or f_prev[j] * sel < 0.0:
             continue
-        lo = 8 * q if flagged else 0
-        hi = min(8 * q + 8, nbk) if flagged else nbk
-        for j in range(lo, hi):
-            y0 = r_prev[j]
-            y1 = r_node[j]
-            if flagged:
-                if hflag[j] == 0:
-                    continue
-                # dR/dt at both ends by the in-place step's expressions, so bit for bit its
-                # values (the drug-effect fraction at g - 1 from the central amount kept, as
-                # every step computes it, Hill exponent 1)
-                fr0 = hill_fraction(x_prev[central, j], c50a[j], 1.0)
-                if lob:
-                    f0 = kinb[j] + kae[j] * fr0 - koutb[j] * y0
-                    f1 = kinb[j] + kae[j] * fnode[j] - koutb[j] * y1
-                else:
-                    e0 = emb[j] * fr0
-                    f0 = kinb[j] * (1.0 + ap * e0) - koutb[j] * (1.0 + al * e0) * y0
-                    e1 = emb[j] * fnode[j]
-                    f1 = kinb[j] * (1.0 + ap * e1) - koutb[j] * (1.0 + al * e1) * y1
-            else:
-                f0 = f_prev[j]
-                f1 = f_end[j]
-            if f0 * f1 >= 0.0 or f0 * sel < 0.0:
+        y0 = r_prev[j]
+        f0 = f_prev[j]
+        y1 = r_node[j]
+        f1 = f_end[j]
+        m = 0 if f0 < 0.0 else 1
+        # The interpolant stays within ``span`` of y0 on [0, h] (its Taylor terms bounded one
+        # by one; 1e-12 relative slack for rounding). A candidate that cannot come within the
+        # refinement margin of a window's node extremum so far can never be refined (the
+        # node extremum only grows, see the end of ``linear_kernel``): skip it, and the
+        # candidate kept is the same as when every sign change is evaluated.
+        dy = y1 - y0
+        span = abs(f0) * hp + abs(3.0 * dy - (2.0 * f0 + f1) * hp) + abs((f0 + f1) * hp - 2.0 * dy)
+        span += 1e-12 * (abs(y0) + span)
+        hopeless = True
+        for w in range(W):
+            if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
                 continue
-            m = 0 if f0 < 0.0 else 1
-            # The interpolant stays within ``span`` of y0 on [0, h] (its Taylor terms bounded
-            # one by one; 1e-12 relative slack for rounding). A candidate that cannot come
-            # within the refinement margin of a window's node extremum so far can never be
-            # refined (the node extremum only grows, see the end of ``linear_kernel``): skip
-            # it, and the candidate kept is the same as when every sign change is evaluated.
-            dy = y1 - y0
-            span = (
-                abs(f0) * hp + abs(3.0 * dy - (2.0 * f0 + f1) * hp) + abs((f0 + f1) * hp - 2.0 * dy)
-            )
-            span += 1e-12 * (abs(y0) + span)
-            hopeless = True
-            for w in range(W):
-                if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
-                    continue
-                if _may_beat_node(y0 - span if m == 0 else y0 + span, e_ext[w, m, j], m):
-                    hopeless = False
-            if hopeless:
+            if _may_beat_node(y0 - span if m == 0 else y0 + span, e_ext[w, m, j], m):
+                hopeless = False
+        if hopeless:
+            continue
+        v = _hermite_extremum(y0, f0, y1, f1, hp)
+        for w in range(W):
+            if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
                 continue
-            v = _hermite_extremum(y0, f0, y1, f1, hp)
-            for w in range(W):
-                if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
-                    continue
-                if (m == 0 and v < e_herm[w, 0, j]) or (m == 1 and v > e_herm[w, 1, j]):
-                    e_herm[w, m, j] = v
-                    cand_g[w, m, j] = g - 1
-                    cand_r[w, m, j] = y0
-                    cand_rate[w, m, j] = rate[j]
-                    for r in range(S - 1):
-                        cand_x[w, m, r, j] = x_prev[r, j]
-                    cand_x[w, m, S - 1, j] = 0.0
+            if (m == 0 and v < e_herm[w, 0, j]) or (m == 1 and v > e_herm[w, 1, j]):
+                e_herm[w, m, j] = v
+                cand_g[w, m, j] = g - 1
+                cand_r[w, m, j] = r_prev[j]
+                cand_rate[w, m, j] = rate[j]
+                for r in range(S):
+                    cand_x[w, m, r, j] = x_prev[r, j]
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -883,29 +841,6 @@ def _same_c_extremum(w, m, j, g, val, best_node, best, win_a, win_b, win_obs):
     return -1
 
 
-@nb.njit(cache=True, inline="always")
-def _node_outputs(
-    o, b0, x, r_node, irm, pd_kind, central, ce, v1b, fub, P, want_state, out_conc, out_effect,
-    out_state,
-):  # fmt: skip
-    """Output row ``o`` at a plain node: C from the state ``x``, the response ``r_node`` (or
-    the direct effect), and the states if wanted."""
-    nbk = x.shape[1]
-    for j in range(nbk):
-        out_conc[o, b0 + j] = x[central, j] / v1b[j]
-    if irm:
-        for j in range(nbk):
-            out_effect[o, b0 + j] = r_node[j]
-    elif pd_kind > 0:
-        for j in range(nbk):
-            cu = fub[j] * (x[ce, j] if ce >= 0 else x[central, j] / v1b[j])
-            out_effect[o, b0 + j] = _pd_value(pd_kind, cu, r_node[j], P, b0 + j)
-    if want_state:
-        for j in range(nbk):
-            for r in range(x.shape[0]):
-                out_state[b0 + j, o, r] = x[r, j]
-
-
 @nb.njit(cache=True, error_model="numpy", nogil=True)
 def linear_kernel(
     A,
@@ -948,18 +883,15 @@ def linear_kernel(
     out_state,
     met,
     step_fn,
-    ip_fn,
 ):
     """Exact stepping of linear PK with an integrated indirect response (exponential Lobatto
     quadrature for I and III, ETDRK4 for II and IV), outputs and windowed metrics.
 
     See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments; ``step_fn`` is
     the layout's fused step (:func:`insilico.pk.steps.step_function`), a function pointer of
-    type :data:`insilico.pk.steps.STEP_TYPE`, and ``ip_fn`` its in-place step
-    (:func:`insilico.pk.steps.in_place_step_function`, of type
-    :data:`insilico.pk.steps.IN_PLACE_TYPE`). Releases the GIL: threads simulating different
-    blocks run on different cores (no shared state; every buffer is allocated here or passed
-    in).
+    type :data:`insilico.pk.steps.STEP_TYPE`. Releases the
+    GIL: threads simulating different blocks run on different cores (no shared state; every
+    buffer is allocated here or passed in).
     """
     n, S, _ = A.shape
     Sa = S + 1 if aug else S
@@ -1019,17 +951,6 @@ def linear_kernel(
     for w in range(W):
         if (win_track[w] & TRACK_C and win_obs[w] < 0) or win_thr[w] == win_thr[w]:
             need_c[win_a[w] : win_b[w] + 1] = True
-    # plain nodes whose step may run in place (``ip_fn``): the next node is plain too, and no
-    # window reads the state at the previous node there (C or Ce extrema) or the states at
-    # both ends of the step (time above a threshold); the Hermite search over such a step
-    # runs right after it, from what the step kept for the patients it flagged
-    c_node = np.zeros(G, dtype=np.bool_)
-    for w in range(W):
-        if win_track[w] & TRACK_C or win_thr[w] == win_thr[w]:
-            c_node[win_a[w] : win_b[w] + 1] = True
-    ip_node = np.zeros(G, dtype=np.bool_)
-    for g in range(1, G - 1):
-        ip_node[g] = plain[g] and plain[g + 1] and not c_node[g] and not c_node[g + 1]
     for b0 in range(0, n, block):
         nbk = min(block, n - b0)
         phi = np.empty((K, Sa, Sa, nbk))
@@ -1122,8 +1043,6 @@ def linear_kernel(
         # forcing independent of R (IRM I, III): exponential Lobatto quadrature at the step's
         # inner points inner_k; otherwise ETDRK4 with the half step half_k
         lob = pd_kind == 4 or pd_kind == 6
-        irm_const = (lob, ap, al, central)
-        irm_par = (kinb, koutb, kae, emb, c50a, fnode)
         etd = np.empty((6, K, nbk))
         if lob:
             _lobatto_coefficients(koutb, sizes, step_size, etd)
@@ -1139,142 +1058,10 @@ def linear_kernel(
         hillb = np.empty(nbk)
         for j in range(nbk):
             hillb[j] = P[4, b0 + j]
-        # the in-place step: a block whose Hill exponents are all 1, or without a response
-        # (the same expressions as ``step_fn``, so its patients get the same bits either way)
-        use_ip = hill_one or not irm
-        hflag = np.zeros(8 * ((nbk + 7) // 8), dtype=np.uint8)
-        sv = np.zeros((S, nbk))
-        # the Hermite search over the step g - 1 -> g is left to node g (the step kept the
-        # values at g - 1); False after an in-place step, which searched right after itself
-        herm_pending = False
         for g in range(G):
             if plain[g]:
                 for e in range(ev_ptr[g], ev_ptr[g + 1]):
                     _add_depot_dose(x, depot, amount, f_bio, b0, ev_idx[e])
-                if use_ip and ip_node[g]:
-                    if irm and W > 0 and herm_pending and herm_node[g]:
-                        # the search over g - 1 -> g needs dR/dt at g, which the in-place
-                        # step does not keep: evaluated here (the step's expression)
-                        n_change = 0
-                        for j in range(nbk):
-                            u = R[j]
-                            if lob:  # loop-invariant: unswitched
-                                kv = kinb[j] + kae[j] * fnode[j] - koutb[j] * u
-                            else:
-                                f0 = emb[j] * fnode[j]
-                                kv = kinb[j] * (1.0 + ap * f0) - koutb[j] * (1.0 + al * f0) * u
-                            fcur[j] = kv
-                            fp = f_prev[j]
-                            n_change += (fp * kv < 0.0) & (fp * sel >= 0.0)
-                        if n_change > 0:
-                            _hermite_candidates(
-                                g,
-                                node_h[g] - node_h[g - 1],
-                                sel,
-                                f_prev,
-                                fcur,
-                                r_prev,
-                                R,
-                                rate,
-                                xn,
-                                hflag,
-                                False,
-                                irm_const,
-                                irm_par,
-                                win_a,
-                                win_b,
-                                win_track,
-                                e_ext,
-                                e_herm,
-                                cand_g,
-                                cand_r,
-                                cand_rate,
-                                cand_x,
-                            )
-                    while o < n_out and out_node[o] == g:
-                        _node_outputs(
-                            o, b0, x, R, irm, pd_kind, central, ce, v1b, fub, P, want_state,
-                            out_conc, out_effect, out_state,
-                        )  # fmt: skip
-                        o += 1
-                    for w in range(W):
-                        if g < win_a[w] or g > win_b[w]:
-                            continue
-                        _track_interior(
-                            w,
-                            g,
-                            node_h[g],
-                            irm,
-                            win_obs[w],
-                            win_track[w],
-                            cpost,
-                            R,
-                            x,
-                            xn,
-                            rate,
-                            e_ext,
-                            best,
-                            best_node,
-                            best_t,
-                            st_prev,
-                            st_post,
-                            rt_prev,
-                            rt_post,
-                            obs_buf,
-                            flag,
-                        )
-                    k = step_k[g]
-                    n_change = ip_fn(
-                        phi[k],
-                        phi[half_k[g]],
-                        phi[inner_k[g, 0]],
-                        phi[inner_k[g, 1]],
-                        x,
-                        rate,
-                        irm,
-                        lob,
-                        R,
-                        fnode,
-                        sel,
-                        etd,
-                        k,
-                        emb,
-                        c50a,
-                        kinb,
-                        koutb,
-                        kae,
-                        ap,
-                        al,
-                        hflag,
-                        sv,
-                    )
-                    if irm and W > 0 and n_change > 0 and herm_node[g + 1]:
-                        _hermite_candidates(
-                            g + 1,
-                            node_h[g + 1] - node_h[g],
-                            sel,
-                            f_prev,
-                            fcur,
-                            sv[S - 1],
-                            R,
-                            rate,
-                            sv,
-                            hflag,
-                            True,
-                            (lob, ap, al, central),
-                            (kinb, koutb, kae, emb, c50a, fnode),
-                            win_a,
-                            win_b,
-                            win_track,
-                            e_ext,
-                            e_herm,
-                            cand_g,
-                            cand_r,
-                            cand_rate,
-                            cand_x,
-                        )
-                    herm_pending = False
-                    continue
                 k = step_k[g]
                 n_change = step_fn(
                     phi[k],
@@ -1326,7 +1113,7 @@ def linear_kernel(
                                 out_state[b0 + j, o, r] = x[r, j]
                     o += 1
                 if irm and W > 0:
-                    if herm_pending and n_change > 0 and herm_node[g]:
+                    if n_change > 0 and herm_node[g]:
                         hp = node_h[g] - node_h[g - 1]
                         _hermite_candidates(
                             g,
@@ -1338,10 +1125,6 @@ def linear_kernel(
                             rcur,
                             rate,
                             xn,
-                            hflag,
-                            False,
-                            irm_const,
-                            irm_par,
                             win_a,
                             win_b,
                             win_track,
@@ -1411,7 +1194,6 @@ def linear_kernel(
                             )
                 # rotate: xn <- state at g, x <- state at g + 1
                 xn, x, x3 = x, x3, xn
-                herm_pending = True
                 continue
             has_ev = ev_ptr[g + 1] > ev_ptr[g]
             if has_ev:
@@ -1526,9 +1308,8 @@ def linear_kernel(
                                     cand_g[w, m, j] = g - 1
                                     cand_r[w, m, j] = r_prev[j]
                                     cand_rate[w, m, j] = rate_pre[j] if has_ev else rate[j]
-                                    for r in range(S - 1):  # the AUC takes no part
+                                    for r in range(S):
                                         cand_x[w, m, r, j] = xn[r, j]
-                                    cand_x[w, m, S - 1, j] = 0.0
                 for j in range(nbk):
                     f_prev[j] = k1[j]
                     r_prev[j] = R[j]
@@ -1837,7 +1618,6 @@ def linear_kernel(
                             Mp,
                             Ep,
                         )
-            herm_pending = True
             x, xn = xn, x  # xn keeps the state at node g for the Hermite candidates
         # refine extrema between nodes with the exact Taylor expansion of C(t); nested
         # windows (the last interval and the whole run) often share an extremum: refined once

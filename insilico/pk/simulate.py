@@ -40,7 +40,7 @@ from insilico.pk.kernel import (
 )
 from insilico.pk.models import PKModel, StateLayout, check_parameters, rate_matrices
 from insilico.pk.regimen import BOLUS_CENTRAL, BOLUS_DEPOT, INFUSION, EventTable
-from insilico.pk.steps import IN_PLACE_TYPE, STEP_TYPE, in_place_step_function, step_function
+from insilico.pk.steps import STEP_TYPE, step_function
 
 
 @dataclass(frozen=True)
@@ -205,10 +205,10 @@ MAX_SQUARINGS_INNER = 14
 
 
 def _linear_kernel(args: tuple) -> None:
-    """Call :func:`linear_kernel`, its last two arguments (the layout's steps) typed as function
-    pointers: numba would otherwise type each step function as its own type and compile the
+    """Call :func:`linear_kernel`, its last argument (the layout's step) typed as a function
+    pointer: numba would otherwise type each step function as its own type and compile the
     kernel once per layout, with that layout's code linked in."""
-    sig = tuple(nb.typeof(a) for a in args[:-2]) + (STEP_TYPE, IN_PLACE_TYPE)
+    sig = tuple(STEP_TYPE if i == len(args) - 1 else nb.typeof(a) for i, a in enumerate(args))
     cres = linear_kernel.overloads.get(sig)
     if cres is None:
         linear_kernel.compile(sig)
@@ -435,7 +435,6 @@ def simulate(
         out_state,
         met,
         step_function(layout.size, layout.depot, has_inf),
-        in_place_step_function(layout.size, layout.depot, has_inf),
     )
     _linear_kernel(args)
     if pd.kind in ("linear", "emax", "sigmoid_emax"):

@@ -15,19 +15,12 @@ ARGS = (
     "f_prev, sel, etd, k, emb, c50a, kinb, koutb, kae, hill, ap, al, cbuf"
 )
 
-#: Arguments of every in-place step function, in order.
-IN_PLACE_ARGS = (
-    "phk, phm, pha, phb, x, rate, irm, lob, R, fnode, sel, etd, k, emb, c50a, kinb, koutb, kae, "
-    "ap, al, hflag, sv"
-)
-
 _ARR1 = nb.types.float64[::1]
 _ARR2 = nb.types.float64[:, ::1]
 _ARR3 = nb.types.float64[:, :, ::1]
 _KINDS = {
     **dict.fromkeys(("phk", "phm", "pha", "phb", "etd"), _ARR3),
-    **dict.fromkeys(("x", "xn", "cbuf", "sv"), _ARR2),
-    "hflag": nb.types.uint8[::1],
+    **dict.fromkeys(("x", "xn", "cbuf"), _ARR2),
     **dict.fromkeys(("irm", "lob", "hill_one"), nb.types.boolean),
     "k": nb.types.int64,
     **dict.fromkeys(("ap", "al", "sel"), nb.types.float64),
@@ -36,9 +29,6 @@ _KINDS = {
 #: function pointer of this type (:func:`step_function`).
 STEP_SIGNATURE = nb.types.int64(*(_KINDS.get(a, _ARR1) for a in ARGS.split(", ")))
 STEP_TYPE = nb.types.FunctionType(STEP_SIGNATURE)
-#: Signature of every in-place step function (:func:`in_place_step_function`).
-IN_PLACE_SIGNATURE = nb.types.int64(*(_KINDS.get(a, _ARR1) for a in IN_PLACE_ARGS.split(", ")))
-IN_PLACE_TYPE = nb.types.FunctionType(IN_PLACE_SIGNATURE)
 
 
 def step_function(S: int, depot: int, aug: bool):
@@ -69,28 +59,4 @@ def step_function(S: int, depot: int, aug: bool):
     if fn is None:
         raise ValueError(f"no fused step for {S} states, depot index {depot}, infusion {aug}")
     fn.compile(STEP_SIGNATURE)
-    return fn
-
-
-def in_place_step_function(S: int, depot: int, aug: bool):
-    """The compiled in-place step of a layout, for :func:`insilico.pk.kernel.linear_kernel`.
-
-    The step of :func:`step_function` for a block whose Hill exponents are all 1 (or without
-    an indirect response), writing the state, response ``R`` and drug-effect fraction
-    ``fnode`` of node g + 1 over those of node g: every store goes to a cache line just
-    loaded, and 3 arrays per patient and node fewer are touched (no separate new state,
-    response and dR/dt; ~15 % of the step's time in a micro-benchmark, session 18). dR/dt is
-    evaluated at both ends of the step (the end's is the start's of the next step: the same
-    expression on the same values); ``hflag`` (uint8) marks the patients whose dR/dt changed
-    sign over the step towards an extremum some window tracks (``sel`` as in
-    :func:`step_function`), and for them only ``sv`` receives what the Hermite search needs
-    from the start node: the states but the AUC (rows ``0 .. S - 2``) and the response (row
-    ``S - 1``). Returns how many patients are flagged. ``phm`` serves ETDRK4 (IRM II, IV),
-    ``pha`` and ``phb`` Lobatto (IRM I, III)."""
-    from insilico.pk._fused_generated import STEPS_IN_PLACE
-
-    fn = STEPS_IN_PLACE.get((S, depot, aug))
-    if fn is None:
-        raise ValueError(f"no fused step for {S} states, depot index {depot}, infusion {aug}")
-    fn.compile(IN_PLACE_SIGNATURE)
     return fn

@@ -17,7 +17,7 @@ from scipy.linalg import expm
 
 from insilico.pk import fused
 from insilico.pk.expm import expm_batched, expm_small, square_batched, square_small
-from insilico.pk.steps import in_place_step_function, step_function
+from insilico.pk.steps import step_function
 
 
 def test_generated_module_is_current():
@@ -130,69 +130,6 @@ def test_fused_step_every_layout(layout):
         np.testing.assert_allclose(fcur, k1, rtol=1e-13)
         towards = (f_prev < 0) if sel < 0 else (f_prev > 0) if sel > 0 else True
         assert n_change == int(np.sum((f_prev * fcur < 0) & towards))
-
-
-@pytest.mark.parametrize("layout", fused.layouts())
-def test_in_place_step_is_the_step_bit_for_bit(layout):
-    """The in-place step of every layout writes the bits the regular step writes to its
-    separate buffers (state, response, drug-effect fraction); flags exactly the patients
-    whose dR/dt changes sign over the step towards the selected extremum (dR/dt at the end
-    by the expression the next step evaluates at its start), and keeps for them the states
-    but the AUC and the response at the start. 37 patients (a remainder after any SIMD
-    width), Hill exponent 1 (the kernel's condition for stepping in place)."""
-    S, depot, aug = layout
-    rng = np.random.default_rng(100 + S * 10 + depot + 3 * aug)
-    nbk = 37
-    phk, phm, pha, phb = (_structured(S, depot, aug, nbk, rng) for _ in range(4))
-    x0 = rng.uniform(0.0, 5.0, (S, nbk))
-    rate = rng.uniform(0.0, 2.0, nbk) if aug else np.zeros(nbk)
-    K, k = 3, 2
-    etd = rng.uniform(0.0, 1.0, (6, K, nbk))
-    emb, c50a, kin = (rng.uniform(0.2, 1.0, nbk) for _ in range(3))
-    kout = rng.uniform(0.05, 2.0, nbk)  # dR/dt of both signs over the patients
-    f0 = rng.uniform(0.0, 0.9, nbk)
-    hill = np.ones(nbk)
-    for irm, lob, ap, al in [(False, False, 0.0, 0.0), (True, True, -1.0, 0.0),
-                             (True, True, 1.0, 0.0), (True, False, 0.0, -1.0),
-                             (True, False, 0.0, 1.0)]:  # fmt: skip
-        kae = kin * (ap * emb)
-        # responses near the node's steady state: dR/dt at the start small, of either sign
-        e0 = emb * f0
-        R0 = kin * (1.0 + ap * e0) / (kout * (1.0 + al * e0)) * rng.uniform(0.9, 1.1, nbk)
-        for sel in (-1.0, 0.0, 1.0):
-            xn, rnew, fcur = np.empty((S, nbk)), np.empty(nbk), np.empty(nbk)
-            fn_reg = f0.copy()
-            n_reg = step_function(S, depot, aug)(
-                phk, phm, pha, phb, x0, xn, rate, irm, lob, True, R0, fn_reg, rnew, fcur,
-                rng.normal(size=nbk), sel, etd, k, emb, c50a, kin, kout, kae, hill, ap, al,
-                np.empty((3, nbk)),
-            )  # fmt: skip
-            x, R, fnode = x0.copy(), R0.copy(), f0.copy()
-            hflag = np.full(8 * ((nbk + 7) // 8), 7, dtype=np.uint8)
-            sv = np.full((S, nbk), np.nan)
-            n_ip = in_place_step_function(S, depot, aug)(
-                phk, phm, pha, phb, x, rate, irm, lob, R, fnode, sel, etd, k, emb, c50a, kin,
-                kout, kae, ap, al, hflag, sv,
-            )  # fmt: skip
-            np.testing.assert_array_equal(x, xn)
-            if not irm:
-                assert n_reg == n_ip == 0
-                continue
-            np.testing.assert_array_equal(R, rnew)
-            np.testing.assert_array_equal(fnode, fn_reg)
-            if lob:
-                k2 = kin + kae * fnode - kout * R
-            else:
-                e1 = emb * fnode
-                k2 = kin * (1.0 + ap * e1) - kout * (1.0 + al * e1) * R
-            want = (fcur * k2 < 0.0) & (fcur * sel >= 0.0)  # fcur: dR/dt at the start
-            if sel == 0.0:  # either direction: the case must flag some patients, not all
-                assert 0 < want.sum() < nbk
-            np.testing.assert_array_equal(hflag[:nbk].astype(bool), want)
-            assert n_ip == want.sum()
-            np.testing.assert_array_equal(sv[: S - 1, want], x0[: S - 1, want])
-            np.testing.assert_array_equal(sv[S - 1, want], R0[want])
-            assert np.isnan(sv[:, ~want]).all()  # nothing stored for the others
 
 
 def test_expm_batched_is_expm_small_bit_for_bit():

@@ -135,30 +135,22 @@ def test_block_size_invariance(case, block):
         np.testing.assert_array_equal(b[k], a[k], err_msg=k)
 
 
-#: Windows that track only the response: the kernel's plain steps run in place (with a
-#: window on C or a threshold they keep the previous node's state; ``WINDOWS`` does that).
-RESPONSE_WINDOWS = [Window(0.0, 48.0, name="all", metrics=("emin", "emax"))]
-
-
-@pytest.mark.parametrize("windows", [WINDOWS, RESPONSE_WINDOWS], ids=["c-windows", "r-windows"])
 @pytest.mark.parametrize("pd_kind", ["irm1", "irm2", "irm3", "irm4"])
 @pytest.mark.parametrize("regimen", ["100 mg PO q12h x4", "100 mg IV over 1.5 h q12h x4"])
-def test_hill_one_patients_do_not_depend_on_their_blocks_other_exponents(pd_kind, regimen, windows):
+def test_hill_one_patients_do_not_depend_on_their_blocks_other_exponents(pd_kind, regimen):
     """A block whose Hill exponents are all 1 takes a step without powers; one with other
     exponents takes the general step. A patient whose exponent is 1 must get the same bits
     either way: simulated in one block with patients of exponent 1.5 and 0.8 (block 256),
     and each patient alone (block 1). Before the fix the drug-effect fraction was computed
     as ``em c / (c50 + c)`` in one step and ``em (c / (c50 + c))`` in the other: 6e-16 apart
-    on the response, which broke bit-for-bit results across chunkings. With windows on the
-    response only, a block of exponent-1 patients also steps in place (``steps.
-    in_place_step_function``) and the mixed block does not: the same bits again."""
+    on the response, which broke bit-for-bit results across chunkings."""
     n = 12
     p = make_params(3, n, 2, "none")
     if pd_kind in ("irm3", "irm4"):
         p.update(smax=p.pop("imax") * 3.0, sc50_mg_per_L=p.pop("ic50_mg_per_L"))
     p["hill"] = np.where(np.arange(n) % 3 == 1, 1.5, np.where(np.arange(n) % 3 == 2, 0.8, 1.0))
     ev = build_event_table(regimen, n)
-    kw = {"pd": PDModel(pd_kind), "windows": windows}
+    kw = {"pd": PDModel(pd_kind), "windows": WINDOWS}
     mixed = _all_arrays(simulate(PKModel(2), p, ev, T_OUT, block=256, **kw))
     alone = _all_arrays(simulate(PKModel(2), p, ev, T_OUT, block=1, **kw))
     assert "effect" in mixed and "m:effect_min_all" in mixed
@@ -314,38 +306,3 @@ def test_bad_window_metrics_are_named(kwargs, value):
         Window(0.0, 12.0, **kwargs)
     assert err.value.field == "window.metrics"
     assert value in str(err.value)
-
-
-@pytest.mark.parametrize("pd_kind", ["irm1", "irm2", "irm3", "irm4"])
-@pytest.mark.parametrize(
-    "regimen", ["100 mg PO q12h x4", "100 mg IV over 1.5 h q12h x4", "100 mg IV q12h x4"]
-)
-@pytest.mark.parametrize("n_cmt", [1, 3])
-def test_in_place_steps_give_the_bits_of_the_rotating_steps(pd_kind, regimen, n_cmt):
-    """The kernel steps a plain node in place unless a window reads the state at the
-    previous node there (C extrema, time above a threshold). Adding a window on C over the
-    whole run makes every step keep the previous state (the three rotating buffers): time
-    courses and the response's extrema (whose Hermite search takes its values from what the
-    in-place step kept for the patients it flagged) must not change by a bit."""
-    n = 9
-    p = make_params(11, n, n_cmt, "none")
-    if pd_kind in ("irm3", "irm4"):
-        p.update(smax=p.pop("imax") * 3.0, sc50_mg_per_L=p.pop("ic50_mg_per_L"))
-    ev = build_event_table(regimen, n)
-    pd = PDModel(pd_kind)
-    in_place = simulate(PKModel(n_cmt), p, ev, T_OUT, pd=pd, windows=RESPONSE_WINDOWS)
-    c_window = Window(0.0, 48.0, name="c", metrics=("cmax",))
-    rotating = simulate(PKModel(n_cmt), p, ev, T_OUT, pd=pd, windows=[*RESPONSE_WINDOWS, c_window])
-    np.testing.assert_array_equal(in_place.conc_mg_per_L, rotating.conc_mg_per_L)
-    np.testing.assert_array_equal(in_place.effect, rotating.effect)
-    for k in ("effect_min_all", "effect_max_all"):
-        np.testing.assert_array_equal(in_place.metrics[k], rotating.metrics[k], err_msg=k)
-    # extrema between nodes (the Hermite search ran): inhibited production or stimulated
-    # loss oscillate about a falling response (minima inside), the others about a rising one
-    lo, hi = in_place.metrics["effect_min_all"], in_place.metrics["effect_max_all"]
-    assert np.all(lo <= in_place.effect.min(axis=1))
-    assert np.all(hi >= in_place.effect.max(axis=1))
-    if pd_kind in ("irm1", "irm4"):
-        assert np.any(lo < in_place.effect.min(axis=1))
-    else:
-        assert np.any(hi > in_place.effect.max(axis=1))
