@@ -19,7 +19,9 @@ measured 5.79 / 5.47 / 4.32. Values are kept near a fixed point (transition rows
 to 1) so that nothing decays into subnormals, which run ~40x slower and once made a
 micro-benchmark here meaningless. An in-place kernel needs the state at g - 1 kept for the
 flagged patients only (a masked store where dR/dt changes sign, or the Hermite search moved
-to the step that detects the sign change); see ``wip/README.md``, session 17.
+to the step that detects the sign change); see ``wip/README.md``, session 17. Session 18
+built that in the kernel (``wip/issue2-in-place-steps.patch``): there it measured no gain,
+because the loop of steps alone is not what the kernel runs (``wip/README.md``, session 18).
 
 Usage: ``python wip/inplace_step_prototype.py``
 """
