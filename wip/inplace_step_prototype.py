@@ -21,7 +21,8 @@ micro-benchmark here meaningless. An in-place kernel needs the state at g - 1 ke
 flagged patients only (a masked store where dR/dt changes sign, or the Hermite search moved
 to the step that detects the sign change); see ``wip/README.md``, session 17. Session 18
 built that in the kernel (``wip/issue2-in-place-steps.patch``): there it measured no gain,
-because the loop of steps alone is not what the kernel runs (``wip/README.md``, session 18).
+likely (not measured) because the kernel runs outputs, trackers and the Hermite search
+between two steps, unlike this loop of steps alone (``wip/README.md``, session 18).
 
 Usage: ``python wip/inplace_step_prototype.py``
 """
