@@ -35,7 +35,14 @@ exact for the decay, the forcing interpolated at 0, a, 1 - a, 1 of each step; we
 patient and step size), written plainly in the same loop, which separates the cost of the
 rule from that of insilico's kernel around it; and with ``out_dtype=np.float32`` the hourly
 outputs stored in single precision (relative rounding 6e-8, under the issue's 2e-6; the
-summaries stay float64), which measures what the outputs' memory traffic costs.
+summaries stay float64), which measures what the outputs' memory traffic costs; and with
+``twopass`` (Lobatto) the plain loop keeps a checkpoint at each dose and the node minimum of
+R per dosing interval, and after the loop each patient's interval with the lowest node
+minimum is re-stepped from its checkpoint with slopes and the Hermite trough
+(``_second_pass``): the response's minimum off the grid without tracking it while stepping.
+It picks the interval by its node minimum, which is exact when the nodes rank the troughs as
+their true minima do (see ``wip/README.md``, session 19); a trough across a dose node is
+not looked for.
 
 What it does not do, and insilico does: Cmax and Cmin between nodes, the response's
 minimum refined by re-integration, any other model, route, PD model, window or event, and
@@ -197,6 +204,69 @@ def _trough_min(y0, y1, f0, f1, h):
     return herm if (f0 < 0.0) & (f1 >= 0.0) else np.inf
 
 
+@nb.njit(inline="always", error_model="numpy")
+def _lobatto(
+    d, c, p, r0, f0, iv, c50, a10, a11, a12, b10, b11, b12, e10, e11, e12, l0, l1, l2, l3, l4, l5
+):
+    """One exponential Lobatto step of the response from the amounts (mg) ``d, c, p`` at the
+    step's start, R ``r0`` and ``f0 = C / (IC50 + C)`` there (``iv = 1 / V1``; the central
+    rows of the transitions to the inner points a, b and the end; the step's weights L0 ... L5
+    of ``_lobatto_weights``); returns R and f at the end and the central amount there."""
+    ca = (a10 * d + a11 * c + a12 * p) * iv
+    cb = (b10 * d + b11 * c + b12 * p) * iv
+    c1a = e10 * d + e11 * c + e12 * p
+    c1 = c1a * iv
+    f1 = c1 / (c50 + c1)
+    r1 = l0 * r0 + (l1 + (l2 * f0 + l3 * (ca / (c50 + ca)) + l4 * (cb / (c50 + cb)) + l5 * f1))
+    return r1, f1, c1a
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def _second_pass(ck, imin, tau_steps, E, Ea, Eb, L, inv_v1, ic50, kin, kout, imax, rmin):
+    """The response's minimum of every patient after a plain Lobatto pass: re-step, from its
+    checkpoint, the dosing interval whose node minimum is lowest, with dR/dt at the nodes and
+    the Hermite minimum of every step holding a trough (the same arithmetic as the loop, so
+    the nodes' values are the loop's). Scalar code, one patient at a time."""
+    n_doses, _, n = ck.shape
+    for j in range(n):
+        ib = 0
+        for i in range(1, n_doses):
+            if imin[i, j] < imin[ib, j]:
+                ib = i
+        best = imin[ib, j]
+        dj = ck[ib, 0, j]
+        cj = ck[ib, 1, j]
+        pj = ck[ib, 2, j]
+        r0 = ck[ib, 3, j]
+        f0 = ck[ib, 4, j]
+        c50 = ic50[j]
+        iv = inv_v1[j]
+        kij = kin[j]
+        ko = kout[j]
+        im = imax[j]
+        s0 = kij * (1.0 - im * f0) - ko * r0
+        for s in range(tau_steps.shape[0]):
+            k = tau_steps[s] + SMALLEST
+            h = 2.0 ** tau_steps[s]
+            r1, f1, c1a = _lobatto(
+                dj, cj, pj, r0, f0, iv, c50,
+                Ea[k, 1, 0, j], Ea[k, 1, 1, j], Ea[k, 1, 2, j],
+                Eb[k, 1, 0, j], Eb[k, 1, 1, j], Eb[k, 1, 2, j],
+                E[k, 1, 0, j], E[k, 1, 1, j], E[k, 1, 2, j],
+                L[k, 0, j], L[k, 1, j], L[k, 2, j], L[k, 3, j], L[k, 4, j], L[k, 5, j],
+            )  # fmt: skip
+            s1 = kij * (1.0 - im * f1) - ko * r1
+            if s0 < 0.0 and s1 >= 0.0:
+                best = min(best, _trough_min(r0, r1, s0, s1, h))
+            pj = E[k, 2, 0, j] * dj + E[k, 2, 1, j] * cj + E[k, 2, 2, j] * pj
+            dj = E[k, 0, 0, j] * dj
+            cj = c1a
+            r0 = r1
+            f0 = f1
+            s0 = s1
+        rmin[j] = best
+
+
 @nb.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 def baseline_block(
     ka,
@@ -214,6 +284,7 @@ def baseline_block(
     tau_steps,
     hermite,
     lobatto,
+    twopass,
     gl_x,
     gl_w,
     out_c,
@@ -248,6 +319,11 @@ def baseline_block(
     cmin = np.full(n, np.inf)
     a_last = np.zeros(n)
     inv_v1 = 1.0 / v1
+    # two passes (Lobatto only): checkpoints at each dose (depot, central, peripheral, R, f)
+    # and the node minimum of R per dosing interval
+    nck = n_doses if twopass else 1
+    ck = np.empty((nck, 5, n))
+    imin = np.full((nck, n), np.inf)
     row = 0
     if out_c.shape[0] > 0:
         for j in range(n):
@@ -258,6 +334,17 @@ def baseline_block(
         last = i == n_doses - 1
         for j in range(n):
             d[j] += f_bio[j] * dose
+        if twopass:
+            ck[i, 0] = d
+            ck[i, 1] = c
+            ck[i, 2] = p
+            ck[i, 3] = R
+            ck[i, 4] = fnode
+            row_min = imin[i]
+            for j in range(n):
+                row_min[j] = R[j]
+        else:
+            row_min = rmin
         if last:
             for j in range(n):
                 a_last[j] = a[j]
@@ -305,21 +392,11 @@ def baseline_block(
                         pj = p[j]
                         r0 = R[j]
                         f0 = fnode[j]
-                        c50 = ic50[j]
-                        ca = (a10[j] * dj + a11[j] * cj + a12[j] * pj) * inv_v1[j]
-                        cb = (b10[j] * dj + b11[j] * cj + b12[j] * pj) * inv_v1[j]
-                        c1a = e10[j] * dj + e11[j] * cj + e12[j] * pj
-                        c1 = c1a * inv_v1[j]
-                        f1 = c1 / (c50 + c1)
-                        r1 = l0[j] * r0 + (
-                            l1[j]
-                            + (
-                                l2[j] * f0
-                                + l3[j] * (ca / (c50 + ca))
-                                + l4[j] * (cb / (c50 + cb))
-                                + l5[j] * f1
-                            )
-                        )
+                        r1, f1, c1a = _lobatto(
+                            dj, cj, pj, r0, f0, inv_v1[j], ic50[j],
+                            a10[j], a11[j], a12[j], b10[j], b11[j], b12[j], e10[j], e11[j], e12[j],
+                            l0[j], l1[j], l2[j], l3[j], l4[j], l5[j],
+                        )  # fmt: skip
                         s0 = kin[j] * (1.0 - imax[j] * f0) - kout[j] * r0
                         s1 = kin[j] * (1.0 - imax[j] * f1) - kout[j] * r1
                         a[j] += e30[j] * dj + e31[j] * cj + e32[j] * pj
@@ -334,28 +411,18 @@ def baseline_block(
                         dj = d[j]
                         cj = c[j]
                         pj = p[j]
-                        c50 = ic50[j]
-                        ca = (a10[j] * dj + a11[j] * cj + a12[j] * pj) * inv_v1[j]
-                        cb = (b10[j] * dj + b11[j] * cj + b12[j] * pj) * inv_v1[j]
-                        c1a = e10[j] * dj + e11[j] * cj + e12[j] * pj
-                        c1 = c1a * inv_v1[j]
-                        f1 = c1 / (c50 + c1)
-                        r1 = l0[j] * R[j] + (
-                            l1[j]
-                            + (
-                                l2[j] * fnode[j]
-                                + l3[j] * (ca / (c50 + ca))
-                                + l4[j] * (cb / (c50 + cb))
-                                + l5[j] * f1
-                            )
-                        )
+                        r1, f1, c1a = _lobatto(
+                            dj, cj, pj, R[j], fnode[j], inv_v1[j], ic50[j],
+                            a10[j], a11[j], a12[j], b10[j], b11[j], b12[j], e10[j], e11[j], e12[j],
+                            l0[j], l1[j], l2[j], l3[j], l4[j], l5[j],
+                        )  # fmt: skip
                         a[j] += e30[j] * dj + e31[j] * cj + e32[j] * pj
                         d[j] = e00[j] * dj
                         c[j] = c1a
                         p[j] = e20[j] * dj + e21[j] * cj + e22[j] * pj
                         R[j] = r1
                         fnode[j] = f1
-                        rmin[j] = min(rmin[j], r1)
+                        row_min[j] = min(row_min[j], r1)
             elif hermite:
                 for j in range(n):
                     dj = d[j]
@@ -427,6 +494,8 @@ def baseline_block(
                     out_c[row, col0 + j] = c[j] * inv_v1[j]
                     out_r[row, col0 + j] = R[j]
                 row += 1
+    if twopass:
+        _second_pass(ck, imin, tau_steps, E, Ea, Eb, L, inv_v1, ic50, kin, kout, imax, rmin)
     for j in range(n):
         summaries[0, j] = cmax[j]
         summaries[1, j] = cmin[j]
@@ -442,6 +511,7 @@ def run_baseline(
     grid: str = "1h",
     hermite: bool = False,
     lobatto: bool = False,
+    twopass: bool = False,
     out_dtype=np.float64,
 ):
     """The workload in chunks of ``chunk`` patients (fresh output arrays per chunk, dropped as
@@ -474,6 +544,7 @@ def run_baseline(
                 GRIDS[grid],
                 hermite,
                 lobatto,
+                twopass,
                 GL_X,
                 GL_W,
                 out_c,
@@ -503,6 +574,7 @@ VARIANTS = (
     ("base-Lobatto", {"lobatto": True}),
     ("base-Lob+H", {"lobatto": True, "hermite": True}),
     ("base-f32out", {"out_dtype": np.float32}),
+    ("base-2pass", {"lobatto": True, "twopass": True}),
 )
 
 
