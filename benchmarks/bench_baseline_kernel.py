@@ -41,8 +41,9 @@ R per dosing interval, and after the loop each patient's interval with the lowes
 minimum is re-stepped from its checkpoint with slopes and the Hermite trough
 (``_second_pass``): the response's minimum off the grid without tracking it while stepping.
 It picks the interval by its node minimum, which is exact when the nodes rank the troughs as
-their true minima do (see ``wip/README.md``, session 19); a trough across a dose node is
-not looked for.
+their true minima do: true on the regular regimen, false for up to 3 % of patients once
+doses vary or are missed (``run_baseline(..., missed=, dose_cv=)``; ``wip/README.md``,
+session 19), so it measures a cost, not a method to adopt.
 
 What it does not do, and insilico does: Cmax and Cmin between nodes, the response's
 minimum refined by re-integration, any other model, route, PD model, window or event, and
@@ -333,7 +334,7 @@ def baseline_block(
     for i in range(n_doses):
         last = i == n_doses - 1
         for j in range(n):
-            d[j] += f_bio[j] * dose
+            d[j] += f_bio[j] * dose[i, j]
         if twopass:
             ck[i, 0] = d
             ck[i, 1] = c
@@ -513,11 +514,24 @@ def run_baseline(
     lobatto: bool = False,
     twopass: bool = False,
     out_dtype=np.float64,
+    missed: float = 0.0,
+    dose_cv: float = 0.0,
 ):
     """The workload in chunks of ``chunk`` patients (fresh output arrays per chunk, dropped as
     ``bench_engine.run_insilico`` drops them); per-patient summaries as bench_engine names them."""
     n = p["cl_L_per_h"].shape[0]
     out = {k: np.empty(n) for k in be.SUMMARIES}
+    # mg per dose and patient. Irregular histories, seeded, to test the two-pass variant's
+    # choice of interval: ``missed``, the probability that a dose after the first is skipped;
+    # ``dose_cv``, log-normal variation of every dose (titration-like)
+    dose = np.full((be.N_DOSES, n), be.DOSE_MG)
+    rng = np.random.default_rng(20261130)
+    if dose_cv > 0.0:
+        dose *= np.exp(dose_cv * rng.standard_normal((be.N_DOSES, n)))
+    if missed > 0.0:
+        skip = rng.random((be.N_DOSES, n)) < missed
+        skip[0] = False
+        dose[skip] = 0.0
     n_rows = be.N_DOSES * int(be.TAU_H) + 1 if hourly else 0
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
@@ -539,7 +553,7 @@ def run_baseline(
                 p["kout_per_h"][s],
                 p["imax"][s],
                 p["ic50_mg_per_L"][s],
-                be.DOSE_MG,
+                np.ascontiguousarray(dose[:, s]),
                 be.N_DOSES,
                 GRIDS[grid],
                 hermite,
