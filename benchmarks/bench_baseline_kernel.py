@@ -431,23 +431,9 @@ def baseline_block(
                     pj = p[j]
                     r = R[j]
                     r1, k1, f1, c1a = _rk4(
-                        dj,
-                        cj,
-                        pj,
-                        r,
-                        inv_v1[j],
-                        kin[j],
-                        kout[j],
-                        imax[j],
-                        ic50[j],
-                        h,
-                        m10[j],
-                        m11[j],
-                        m12[j],
-                        e10[j],
-                        e11[j],
-                        e12[j],
-                    )
+                        dj, cj, pj, r, inv_v1[j], kin[j], kout[j], imax[j], ic50[j], h,
+                        m10[j], m11[j], m12[j], e10[j], e11[j], e12[j],
+                    )  # fmt: skip
                     rm = min(r1, _trough_min(r, r1, k1, f1, h))
                     a[j] += e30[j] * dj + e31[j] * cj + e32[j] * pj
                     d[j] = e00[j] * dj
@@ -461,23 +447,9 @@ def baseline_block(
                     cj = c[j]
                     pj = p[j]
                     r1, k1, f1, c1a = _rk4(
-                        dj,
-                        cj,
-                        pj,
-                        R[j],
-                        inv_v1[j],
-                        kin[j],
-                        kout[j],
-                        imax[j],
-                        ic50[j],
-                        h,
-                        m10[j],
-                        m11[j],
-                        m12[j],
-                        e10[j],
-                        e11[j],
-                        e12[j],
-                    )
+                        dj, cj, pj, R[j], inv_v1[j], kin[j], kout[j], imax[j], ic50[j], h,
+                        m10[j], m11[j], m12[j], e10[j], e11[j], e12[j],
+                    )  # fmt: skip
                     a[j] += e30[j] * dj + e31[j] * cj + e32[j] * pj
                     d[j] = e00[j] * dj
                     c[j] = c1a
