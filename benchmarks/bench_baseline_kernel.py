@@ -227,7 +227,9 @@ def _second_pass(ck, imin, tau_steps, E, Ea, Eb, L, inv_v1, ic50, kin, kout, ima
     """The response's minimum of every patient after a plain Lobatto pass: re-step, from its
     checkpoint, the dosing interval whose node minimum is lowest, with dR/dt at the nodes and
     the Hermite minimum of every step holding a trough (the same arithmetic as the loop, so
-    the nodes' values are the loop's). Scalar code, one patient at a time."""
+    the nodes' values are the loop's). Scalar code, one patient at a time. Choosing the
+    interval by its node minimum is a heuristic that irregular dose histories defeat (see the
+    module docstring)."""
     n_doses, _, n = ck.shape
     for j in range(n):
         ib = 0
