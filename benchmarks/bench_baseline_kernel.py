@@ -493,6 +493,10 @@ def run_baseline(
 ):
     """The workload in chunks of ``chunk`` patients (fresh output arrays per chunk, dropped as
     ``bench_engine.run_insilico`` drops them); per-patient summaries as bench_engine names them."""
+    if twopass and (hermite or not lobatto):
+        # the second pass re-steps with the Lobatto arrays and reads the per-interval minima
+        # only the plain Lobatto loop writes (with RK4 it would read placeholder arrays)
+        raise ValueError(f"twopass needs lobatto=True, hermite=False (got {lobatto=}, {hermite=})")
     n = p["cl_L_per_h"].shape[0]
     out = {k: np.empty(n) for k in be.SUMMARIES}
     # mg per dose and patient. Irregular histories, seeded, to test the two-pass variant's
