@@ -6,9 +6,11 @@ Public surface::
         parse_regimen, build_event_table, EventTable, Regimen, DoseSeries,  # dosing
         PKModel,                                                            # models
         simulate, SimulationResult, Window, auc_0_inf, GridOptions,         # solution
+        OutputBuffers,                            # time-course memory reused by chunks
     )
 """
 
+from insilico.pk.buffers import OutputBuffers
 from insilico.pk.grid import GridOptions
 from insilico.pk.models import PKModel
 from insilico.pk.regimen import DoseSeries, EventTable, Regimen, build_event_table, parse_regimen
@@ -18,6 +20,7 @@ __all__ = [
     "DoseSeries",
     "EventTable",
     "GridOptions",
+    "OutputBuffers",
     "PKModel",
     "Regimen",
     "SimulationResult",

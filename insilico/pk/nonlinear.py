@@ -17,6 +17,7 @@ import numpy as np
 
 from insilico.errors import SpecError
 from insilico.pd.models import PDModel, irm_rhs
+from insilico.pk.buffers import OutputBuffers
 from insilico.pk.expm import expm_small, square_small
 from insilico.pk.grid import GridOptions, build_grid
 from insilico.pk.kernel import N_MET, _hermite_extremum, _pd_value
@@ -497,7 +498,15 @@ def nonlinear_kernel(
 
 
 def simulate_nonlinear(
-    model, params, events: EventTable, output_times_h, pd, windows, grid_options, return_states
+    model,
+    params,
+    events: EventTable,
+    output_times_h,
+    pd,
+    windows,
+    grid_options,
+    return_states,
+    buffers=None,
 ):
     """Michaelis–Menten path of :func:`insilico.pk.simulate.simulate` (same arguments)."""
     from insilico.pk.simulate import (
@@ -564,8 +573,9 @@ def simulate_nonlinear(
     win_a = grid.index_of([w.start_h for w in windows]) if W else np.zeros(0, np.int64)
     win_b = grid.index_of([w.end_h for w in windows]) if W else np.zeros(0, np.int64)
     win_thr = np.array([w.threshold_mg_per_L for w in windows], dtype=float)
-    out_conc = np.empty((n, out_t.size))
-    out_eff = np.empty((n, out_t.size))
+    take = (buffers or OutputBuffers()).take
+    out_conc = take("conc", (n, out_t.size))
+    out_eff = take("effect", (n, out_t.size))
     out_state = np.empty((n, out_t.size, layout.size)) if return_states else np.empty((1, 1, 1))
     met = np.full((n, W, N_MET), np.nan)
     nonlinear_kernel(
