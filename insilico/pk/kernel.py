@@ -415,32 +415,46 @@ def _fold_lobatto_weights(etd, kin, kae, used):
             etd[4, k, j] = kae[j] * w3
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
+def _hermite_coefficients(y0, f0, y1, f1, h):
+    """``(a1, a2, a3)`` of the cubic Hermite interpolant on [0, h] with values y0, y1 and
+    slopes f0, f1, in the unit variable ``t = s / h``:
+    ``p = y0 + a1 t + a2 t^2 + a3 t^3`` (no division)."""
+    dy = y1 - y0
+    return f0 * h, 3.0 * dy - (2.0 * f0 + f1) * h, (f0 + f1) * h - 2.0 * dy
+
+
+@nb.njit(cache=True, inline="always")
+def _cubic_extremum(y0, a1, a2, a3):
+    """Extremum over t in [0, 1] of ``y0 + a1 t + a2 t^2 + a3 t^3`` whose slope changes sign
+    on [0, 1] (``a1`` and ``a1 + 2 a2 + 3 a3`` of opposite signs): the root of
+    ``a1 + 2 a2 t + 3 a3 t^2`` inside [0, 1] by the numerically stable pair
+    ``q / (3 a3)``, ``a1 / q`` with ``q = -(a2 + sign(a2) sqrt(a2^2 - 3 a1 a3))``. Two
+    independent divisions and a square root; on the unit interval the coefficients need no
+    division by the step (three fewer than in the step's own variable)."""
+    # every value is computed and chosen by selects, not branches: the choices depend on the
+    # patient, and mispredicted branches cost more than the arithmetic of both arms
+    disc = a2 * a2 - 3.0 * a1 * a3
+    disc = 0.0 if disc < 0.0 else disc
+    sq = np.sqrt(disc)
+    q = -(a2 + (sq if a2 >= 0 else -sq))
+    t1 = q / (3.0 * a3)
+    t2 = a1 / q
+    t2 = t1 if q == 0.0 else t2
+    t = t1 if 0.0 <= t1 <= 1.0 else t2
+    t_quadratic = -a1 / (2.0 * a2)
+    t = t_quadratic if abs(a3) < 1e-300 else t
+    t = 0.0 if t < 0.0 else t
+    t = 1.0 if t > 1.0 else t
+    return y0 + t * (a1 + t * (a2 + t * a3))
+
+
+@nb.njit(cache=True, error_model="numpy")
 def _hermite_extremum(y0, f0, y1, f1, h):
     """Extremum of the cubic Hermite interpolant on [0, h] with values y0, y1 and slopes
     f0, f1 of opposite signs (error O(h^4))."""
-    # p(s) = y0 + f0 s + c2 s^2 + c3 s^3
-    d = (y1 - y0) / h
-    c2 = (3.0 * d - 2.0 * f0 - f1) / h
-    c3 = (f0 + f1 - 2.0 * d) / (h * h)
-    # p'(s) = f0 + 2 c2 s + 3 c3 s^2 = 0
-    if abs(c3) < 1e-300:
-        s = -f0 / (2.0 * c2)
-    else:
-        disc = 4.0 * c2 * c2 - 12.0 * c3 * f0
-        if disc < 0.0:
-            disc = 0.0
-        sq = np.sqrt(disc)
-        # numerically stable roots
-        q = -0.5 * (2.0 * c2 + (sq if c2 >= 0 else -sq))
-        r1 = q / (3.0 * c3)
-        r2 = f0 / q if q != 0.0 else r1
-        s = r1 if 0.0 <= r1 <= h else r2
-    if s < 0.0:
-        s = 0.0
-    if s > h:
-        s = h
-    return y0 + s * (f0 + s * (c2 + s * c3))
+    a1, a2, a3 = _hermite_coefficients(y0, f0, y1, f1, h)
+    return _cubic_extremum(y0, a1, a2, a3)
 
 
 @nb.njit(cache=True)
@@ -658,45 +672,61 @@ def _hermite_candidates(
     cand_r,
     cand_rate,
     cand_x,
+    idx,
 ):
     """Where dR/dt changed sign over the step ``g - 1 -> g`` (no event at ``g``) towards an
     extremum a window tracks (``sel``, see ``linear_kernel``): Hermite estimate of the
     response's extremum and, when it beats the window's candidate, the state at ``g - 1`` to
-    refine it from."""
+    refine it from. ``idx``: scratch, one int64 per patient."""
     S = x_prev.shape[0]
     W = win_a.shape[0]
-    for j in range(f_prev.shape[0]):
-        if f_prev[j] * f_end[j] >= 0.0 or f_prev[j] * sel < 0.0:
-            continue
+    nbk = f_prev.shape[0]
+    # the patients with a sign change, listed without a branch (one in five of those scanned
+    # on the reference workload: a branch per patient was mispredicted often), then visited
+    # with branches that are the same for all of them but the data-dependent choices of
+    # ``_cubic_extremum``, which are selects
+    nc = 0
+    for j in range(nbk):
+        fp = f_prev[j]
+        idx[nc] = j
+        nc += (fp * f_end[j] < 0.0) & (fp * sel >= 0.0)
+    if nc == 0:
+        return
+    # the windows that track each direction over this step (the same for every patient)
+    n_sel = np.zeros(2, dtype=np.int64)
+    w_sel = np.empty((2, W), dtype=np.int64)
+    for m in range(2):
+        for w in range(W):
+            if g - 1 >= win_a[w] and g <= win_b[w] and win_track[w] & (TRACK_EMIN << m):
+                w_sel[m, n_sel[m]] = w
+                n_sel[m] += 1
+    for c in range(nc):
+        j = idx[c]
         y0 = r_prev[j]
         f0 = f_prev[j]
-        y1 = r_node[j]
-        f1 = f_end[j]
         m = 0 if f0 < 0.0 else 1
-        # The interpolant stays within ``span`` of y0 on [0, h] (its Taylor terms bounded one
-        # by one; 1e-12 relative slack for rounding). A candidate that cannot come within the
-        # refinement margin of a window's node extremum so far can never be refined (the
-        # node extremum only grows, see the end of ``linear_kernel``): skip it, and the
-        # candidate kept is the same as when every sign change is evaluated.
-        dy = y1 - y0
-        span = abs(f0) * hp + abs(3.0 * dy - (2.0 * f0 + f1) * hp) + abs((f0 + f1) * hp - 2.0 * dy)
+        a1, a2, a3 = _hermite_coefficients(y0, f0, r_node[j], f_end[j], hp)
+        # The interpolant stays within ``span`` of y0 on [0, h] (its Taylor terms bounded
+        # one by one; 1e-12 relative slack for rounding). A candidate that cannot come
+        # within the refinement margin of a window's node extremum so far can never be
+        # refined (the node extremum only grows, see the end of ``linear_kernel``): skip
+        # it, and the candidate kept is the same as when every sign change is evaluated.
+        span = abs(a1) + abs(a2) + abs(a3)
         span += 1e-12 * (abs(y0) + span)
         hopeless = True
-        for w in range(W):
-            if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
-                continue
+        for k in range(n_sel[m]):
+            w = w_sel[m, k]
             if _may_beat_node(y0 - span if m == 0 else y0 + span, e_ext[w, m, j], m):
                 hopeless = False
         if hopeless:
             continue
-        v = _hermite_extremum(y0, f0, y1, f1, hp)
-        for w in range(W):
-            if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
-                continue
+        v = _cubic_extremum(y0, a1, a2, a3)
+        for k in range(n_sel[m]):
+            w = w_sel[m, k]
             if (m == 0 and v < e_herm[w, 0, j]) or (m == 1 and v > e_herm[w, 1, j]):
                 e_herm[w, m, j] = v
                 cand_g[w, m, j] = g - 1
-                cand_r[w, m, j] = r_prev[j]
+                cand_r[w, m, j] = y0
                 cand_rate[w, m, j] = rate[j]
                 for r in range(S):
                     cand_x[w, m, r, j] = x_prev[r, j]
@@ -988,6 +1018,7 @@ def linear_kernel(
         cand_r = np.zeros((W, 2, nbk))
         cand_rate = np.zeros((W, 2, nbk))
         cand_x = np.zeros((W, 2, S, nbk))
+        cand_idx = np.empty(nbk, dtype=np.int64)
         for w in range(W):
             for j in range(nbk):
                 best[w, 0, j] = -np.inf
@@ -1134,6 +1165,7 @@ def linear_kernel(
                             cand_r,
                             cand_rate,
                             cand_x,
+                            cand_idx,
                         )
                     f_prev, fcur = fcur, f_prev
                     r_prev, rcur = rcur, r_prev
