@@ -23,17 +23,19 @@ import sys
 
 import numpy as np
 
-#: References to a buffer that no result holds: the dictionary's and ``getrefcount``'s own
-#: argument, plus the local name in :meth:`OutputBuffers.take`.
-_UNHELD_REFS = 3
+#: Key of an array no caller ever sees, kept next to the buffers: its reference count, read
+#: the same way as a buffer's, is what a buffer no result holds has (so the test does not
+#: depend on how a Python version counts the references of locals and arguments).
+_PROBE = "\0probe"
 
 
 class OutputBuffers:
     """Reusable float64 memory for the time courses of :func:`insilico.pk.simulate`.
 
-    Pass one instance to every call of a loop over chunks (``simulate(..., buffers=buf)``).
-    Each named buffer grows to the largest request it has served and is kept until the
-    instance is dropped: memory stays bounded by the largest chunk, not the cohort.
+    Pass one instance to every call of a loop over chunks (``simulate(..., buffers=buf)``),
+    one instance per thread. Each named buffer grows to the largest request it has served and
+    is kept until the instance is dropped: memory stays bounded by the largest chunk, not the
+    cohort.
 
     Examples
     --------
@@ -52,14 +54,17 @@ class OutputBuffers:
     """
 
     def __init__(self) -> None:
-        self._flat: dict[str, np.ndarray] = {}
+        self._flat: dict[str, np.ndarray] = {_PROBE: np.empty(0)}
 
     def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """A C-contiguous float64 array of ``shape`` (contents undefined), from the memory of
         buffer ``name`` when no earlier result holds it and it is large enough, else new."""
         size = math.prod(shape)
+        if name == _PROBE:
+            raise ValueError(f"buffer name {name!r} is reserved")
         flat = self._flat.get(name)
-        if flat is None or flat.size < size or sys.getrefcount(flat) > _UNHELD_REFS:
+        probe = self._flat[_PROBE]
+        if flat is None or flat.size < size or sys.getrefcount(flat) > sys.getrefcount(probe):
             flat = np.empty(size)
             self._flat[name] = flat
         return flat[:size].reshape(shape)
