@@ -26,7 +26,8 @@ Hourly time courses are timed twice as well: as a chunked pipeline runs them, th
 reusing one :class:`insilico.pk.OutputBuffers` (the RESULT line's ``patients_per_s``), and
 with fresh memory for every chunk (``patients_per_s_hourly_fresh_memory``). The difference is
 the operating system zeroing the pages of the time courses on their first write, system CPU
-time that ``process_time`` counts.
+time that ``process_time`` counts. A third hourly row stores the time courses in float32
+(``output_dtype="float32"``; the kernel computes in float64 and rounds each stored value once).
 
 ``--n-big 1000000 --workers 2``: one million patients summaries-only, run twice
 (``--big-mode both``; or ``threads`` / ``processes``). On two threads of one fresh process
@@ -103,12 +104,13 @@ def run_insilico(
     timing: list | None = None,
     time_courses: bool = False,
     reuse_memory: bool = True,
+    output_dtype: str = "float64",
 ):
     """Simulate in chunks (memory bounded by the chunk), keep per-patient summaries only;
     ``timing`` receives the CPU and wall seconds spent inside ``simulate``;
     ``time_courses``: output every hour (then dropped here) instead of at day 28 only;
     ``reuse_memory``: the chunks' time courses reuse one :class:`OutputBuffers` (else every
-    chunk writes them into fresh pages)."""
+    chunk writes them into fresh pages); ``output_dtype``: of the time courses."""
     n = p["cl_L_per_h"].shape[0]
     cpu = wall = 0.0
     out = {k: np.empty(n) for k in SUMMARIES}
@@ -130,6 +132,7 @@ def run_insilico(
                 Window(0.0, T_END, name="all", metrics=("emin",)),
             ],
             buffers=buffers,
+            output_dtype=output_dtype,
         )
         cpu += time.process_time() - c0
         wall += time.perf_counter() - w0
@@ -378,17 +381,21 @@ def main() -> None:
 
     run_insilico(parameters(64))  # compile (cached on disk after the first run)
     run_insilico(parameters(64), time_courses=True)
+    run_insilico(parameters(64), time_courses=True, output_dtype="float32")
     p = parameters(args.n)
     # the two modes alternate, so that both see the same phases of a machine whose speed
     # drifts between runs
     timing_tc: list[tuple[float, float]] = []
     timing_fresh: list[tuple[float, float]] = []
+    timing_f32: list[tuple[float, float]] = []
     timing: list[tuple[float, float]] = []
     for _ in range(max(1, args.repeats)):
         ours_tc = run_insilico(p, timing=timing_tc, time_courses=True)
         ours_fresh = run_insilico(p, timing=timing_fresh, time_courses=True, reuse_memory=False)
+        ours_f32 = run_insilico(p, timing=timing_f32, time_courses=True, output_dtype="float32")
         ours = run_insilico(p, timing=timing)
     rate_fresh = args.n / min(t[0] for t in timing_fresh)
+    rate_f32 = args.n / min(t[0] for t in timing_f32)
     cpu = min(t[0] for t in timing_tc)
     wall = min(t[1] for t in timing_tc)
     rate_tc = args.n / cpu
@@ -435,6 +442,12 @@ def main() -> None:
         f" summaries identical: {all(np.array_equal(ours_fresh[k], ours_tc[k]) for k in ours)})"
     )
     print(
+        f"{'  the same, float32 time courses':<40}{rate_f32:>12.0f}"
+        f"{max(max_err(ours_f32, idx).values()):>14.2e}"
+        "   (output_dtype='float32': each value rounded once when stored; % change at day 28"
+        " from the float32 response)"
+    )
+    print(
         f"{'insilico, summaries only':<40}{rate:>12.0f}{max(e_ours.values()):>14.2e}"
         f"   (largest relative difference from the hourly run: {mode_diff:.1e})"
     )
@@ -456,12 +469,15 @@ def main() -> None:
         + ", ".join(f"{args.n / t[0]:.0f}" for t in timing_tc)
         + "; hourly, fresh memory: "
         + ", ".join(f"{args.n / t[0]:.0f}" for t in timing_fresh)
+        + "; hourly, float32: "
+        + ", ".join(f"{args.n / t[0]:.0f}" for t in timing_f32)
         + "; summaries only: "
         + ", ".join(f"{args.n / t[0]:.0f}" for t in timing)
     )
     print(f"reference: Radau rtol 1e-10 on {len(idx)} patients")
     extra = (
         f" patients_per_s_summaries={rate:.1f} patients_per_s_hourly_fresh_memory={rate_fresh:.1f}"
+        f" patients_per_s_hourly_float32={rate_f32:.1f}"
     )
     # the first patients of the big runs are those of the one-core run: same summaries
     k = min(args.n, args.n_big)

@@ -30,7 +30,7 @@ _PROBE = "\0probe"
 
 
 class OutputBuffers:
-    """Reusable float64 memory for the time courses of :func:`insilico.pk.simulate`.
+    """Reusable memory for the time courses of :func:`insilico.pk.simulate`.
 
     Pass one instance to every call of a loop over chunks (``simulate(..., buffers=buf)``),
     one instance per thread. Each named buffer grows to the largest request it has served and
@@ -56,16 +56,22 @@ class OutputBuffers:
     def __init__(self) -> None:
         self._flat: dict[str, np.ndarray] = {_PROBE: np.empty(0)}
 
-    def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """A C-contiguous float64 array of ``shape`` (contents undefined), from the memory of
-        buffer ``name`` when no earlier result holds it and it is large enough, else new."""
+    def take(self, name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
+        """A C-contiguous array of ``shape`` and ``dtype`` (contents undefined), from the
+        memory of buffer ``name`` when no earlier result holds it, it has that dtype and it
+        is large enough, else new."""
         size = math.prod(shape)
         if name == _PROBE:
             raise ValueError(f"buffer name {name!r} is reserved")
         flat = self._flat.get(name)
         probe = self._flat[_PROBE]
-        if flat is None or flat.size < size or sys.getrefcount(flat) > sys.getrefcount(probe):
-            flat = np.empty(size)
+        if (
+            flat is None
+            or flat.dtype != dtype
+            or flat.size < size
+            or sys.getrefcount(flat) > sys.getrefcount(probe)
+        ):
+            flat = np.empty(size, dtype=dtype)
             self._flat[name] = flat
         return flat[:size].reshape(shape)
 

@@ -507,6 +507,7 @@ def simulate_nonlinear(
     grid_options,
     return_states,
     buffers=None,
+    dtype=np.float64,
 ):
     """Michaelis–Menten path of :func:`insilico.pk.simulate.simulate` (same arguments)."""
     from insilico.pk.simulate import (
@@ -574,8 +575,8 @@ def simulate_nonlinear(
     win_b = grid.index_of([w.end_h for w in windows]) if W else np.zeros(0, np.int64)
     win_thr = np.array([w.threshold_mg_per_L for w in windows], dtype=float)
     take = (buffers or OutputBuffers()).take
-    out_conc = take("conc", (n, out_t.size))
-    out_eff = take("effect", (n, out_t.size))
+    out_conc = take("conc", (n, out_t.size), dtype)
+    out_eff = take("effect", (n, out_t.size), dtype)
     out_state = np.empty((n, out_t.size, layout.size)) if return_states else np.empty((1, 1, 1))
     met = np.full((n, W, N_MET), np.nan)
     nonlinear_kernel(
