@@ -121,7 +121,8 @@ class SimulationResult:
     ----------
     time_h : ndarray, shape (n_times,)
     conc_mg_per_L : ndarray, shape (n_patients, n_times)
-        Central (plasma) concentration, right-continuous at dose times.
+        Central (plasma) concentration, right-continuous at dose times (float64, or float32
+        with ``simulate(..., output_dtype="float32")``, as ``effect``).
     effect : ndarray, shape (n_patients, n_times) or None
         PD response (direct effect or indirect-response state).
     metrics : dict of str to ndarray, shape (n_patients,)
@@ -262,7 +263,7 @@ def simulate(
     return_states: bool = False,
     block: int = 1000,
     buffers: OutputBuffers | None = None,
-    output_dtype: str = "float64",
+    output_dtype: str | np.dtype | type = "float64",
 ) -> SimulationResult:
     """Simulate every patient of a block under its dosing events.
 
@@ -297,7 +298,7 @@ def simulate(
         Memory for the time courses (``conc_mg_per_L`` and ``effect``), reused from call to
         call when the caller no longer holds an earlier result; for loops over chunks
         (:mod:`insilico.pk.buffers`). Results do not depend on it.
-    output_dtype : {"float64", "float32"}
+    output_dtype : {"float64", "float32"} or numpy dtype
         Precision of the time courses (``conc_mg_per_L``, ``effect``). The kernel computes in
         float64 either way and rounds each value once when it stores it, so float32 time
         courses are exactly the float64 ones rounded (relative error <= 6e-8); metrics and
@@ -487,11 +488,16 @@ def simulate(
     return result
 
 
-def output_precision(output_dtype: str) -> np.dtype:
-    """The numpy dtype of ``simulate``'s ``output_dtype`` ("float64" or "float32")."""
-    if output_dtype not in ("float64", "float32"):
+def output_precision(output_dtype) -> np.dtype:
+    """The numpy dtype of ``simulate``'s ``output_dtype``: "float64" or "float32", or
+    anything ``numpy.dtype`` reads as one of them (``np.float32``)."""
+    try:
+        name = np.dtype(output_dtype).name if output_dtype is not None else ""
+    except TypeError:
+        name = ""
+    if name not in ("float64", "float32"):
         raise SpecError("output_dtype", output_dtype, "'float64' or 'float32'")
-    return np.dtype(output_dtype)
+    return np.dtype(name)
 
 
 def _direct_effect_np(code: int, cu: np.ndarray, P: np.ndarray) -> np.ndarray:

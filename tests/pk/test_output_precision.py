@@ -63,8 +63,11 @@ def test_float32_time_courses_are_the_float64_ones_rounded(case):
     assert 0.0 < rel.max() <= 2.0**-24
 
 
-def test_other_output_dtypes_are_refused_by_name():
+def test_numpy_dtypes_are_accepted_and_others_refused_by_name():
     p = params(1, 2)
     ev = build_event_table("100 mg PO q12h x2", 2)
-    with pytest.raises(SpecError, match="output_dtype.*float16.*'float64' or 'float32'"):
-        simulate(PKModel(2), p, ev, T_OUT, output_dtype="float16")
+    res = simulate(PKModel(2), p, ev, T_OUT, output_dtype=np.float32)
+    assert res.conc_mg_per_L.dtype == np.float32
+    for bad in ("float16", "mg", np.int32, None):
+        with pytest.raises(SpecError, match="output_dtype.*'float64' or 'float32'"):
+            simulate(PKModel(2), p, ev, T_OUT, output_dtype=bad)
