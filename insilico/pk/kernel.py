@@ -682,24 +682,13 @@ def _hermite_candidates(
     W = win_a.shape[0]
     nbk = f_prev.shape[0]
     # the patients with a sign change, listed without a branch (one in five of those scanned
-    # on the reference workload: a branch per patient was mispredicted often), then visited
-    # with branches that are the same for all of them but the data-dependent choices of
-    # ``_cubic_extremum``, which are selects
+    # on the reference workload: a branch per patient was mispredicted often); the choices of
+    # ``_cubic_extremum`` that depend on the patient are selects
     nc = 0
     for j in range(nbk):
         fp = f_prev[j]
         idx[nc] = j
         nc += (fp * f_end[j] < 0.0) & (fp * sel >= 0.0)
-    if nc == 0:
-        return
-    # the windows that track each direction over this step (the same for every patient)
-    n_sel = np.zeros(2, dtype=np.int64)
-    w_sel = np.empty((2, W), dtype=np.int64)
-    for m in range(2):
-        for w in range(W):
-            if g - 1 >= win_a[w] and g <= win_b[w] and win_track[w] & (TRACK_EMIN << m):
-                w_sel[m, n_sel[m]] = w
-                n_sel[m] += 1
     for c in range(nc):
         j = idx[c]
         y0 = r_prev[j]
@@ -714,15 +703,17 @@ def _hermite_candidates(
         span = abs(a1) + abs(a2) + abs(a3)
         span += 1e-12 * (abs(y0) + span)
         hopeless = True
-        for k in range(n_sel[m]):
-            w = w_sel[m, k]
+        for w in range(W):
+            if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
+                continue
             if _may_beat_node(y0 - span if m == 0 else y0 + span, e_ext[w, m, j], m):
                 hopeless = False
         if hopeless:
             continue
         v = _cubic_extremum(y0, a1, a2, a3)
-        for k in range(n_sel[m]):
-            w = w_sel[m, k]
+        for w in range(W):
+            if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
+                continue
             if (m == 0 and v < e_herm[w, 0, j]) or (m == 1 and v > e_herm[w, 1, j]):
                 e_herm[w, m, j] = v
                 cand_g[w, m, j] = g - 1

@@ -306,7 +306,7 @@ def simulate(
         days ran at 65,780 instead of 62,313 patients/s on this project's VM (16.0 -> 15.2 µs
         per patient, ``benchmarks/bench_engine.py``, one run).
     """
-    dtype = output_precision(output_dtype)
+    dtype = _output_dtype(output_dtype)
     if not model.is_linear:
         from insilico.pk.nonlinear import simulate_nonlinear
 
@@ -488,7 +488,7 @@ def simulate(
     return result
 
 
-def output_precision(output_dtype) -> np.dtype:
+def _output_dtype(output_dtype) -> np.dtype:
     """The numpy dtype of ``simulate``'s ``output_dtype``: "float64" or "float32", or
     anything ``numpy.dtype`` reads as one of them (``np.float32``)."""
     try:
