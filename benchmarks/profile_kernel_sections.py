@@ -75,10 +75,8 @@ MARKS = [
     (
         "                while o < n_out and out_node[o] == g:\n"
         "                    for j in range(nbk):\n"
-        "                        out_conc[o, b0 + j] = x[central, j] / v1b[j]\n"
-        "                    if irm:\n"
-        "                        for j in range(nbk):\n"
-        "                            out_effect[o, b0 + j] = rcur[j]",
+        "                        obuf[j] = x[central, j] / v1b[j]\n"
+        "                    store_row(out_conc[o], b0, obuf, nbk, stream)\n",
         2,
         16,
         True,

@@ -19,6 +19,7 @@ import numpy as np
 import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)
 from insilico.pd.models import direct_effect, hill_fraction, irm_rhs
 from insilico.pk.expm import expm_batched, expm_small, norm1, square_batched
+from insilico.pk.stream import STREAM_MIN_BYTES, store_fence, store_row
 
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
 #: What the kernel tracks at every node for a window (bits of ``win_track``): the extrema of
@@ -969,6 +970,8 @@ def linear_kernel(
     # plain nodes where the trackers need the concentration (``cpost``): windows that track
     # C (not Ce) or the time above a threshold (outputs compute it from the state)
     need_c = np.zeros(G, dtype=np.bool_)
+    # time courses too large to stay in cache are written around it (:mod:`.stream`)
+    stream = out_conc.nbytes + out_effect.nbytes >= STREAM_MIN_BYTES
     for w in range(W):
         if (win_track[w] & TRACK_C and win_obs[w] < 0) or win_thr[w] == win_thr[w]:
             need_c[win_a[w] : win_b[w] + 1] = True
@@ -1027,6 +1030,7 @@ def linear_kernel(
             fub[j] = P[7, b0 + j]
         cpost = np.empty(nbk)
         cpre = np.empty(nbk)
+        obuf = np.empty(nbk)  # a row of outputs, before :func:`store_row` writes it
         # indirect response: state, derivative and value at the previous node (Hermite
         # refinement of the response's extrema between nodes)
         k1 = np.zeros(nbk)
@@ -1121,14 +1125,15 @@ def linear_kernel(
                         cpost[j] = x[central, j] / v1b[j]
                 while o < n_out and out_node[o] == g:
                     for j in range(nbk):
-                        out_conc[o, b0 + j] = x[central, j] / v1b[j]
+                        obuf[j] = x[central, j] / v1b[j]
+                    store_row(out_conc[o], b0, obuf, nbk, stream)
                     if irm:
-                        for j in range(nbk):
-                            out_effect[o, b0 + j] = rcur[j]
+                        store_row(out_effect[o], b0, rcur, nbk, stream)
                     elif pd_kind > 0:
                         for j in range(nbk):
                             cu = fub[j] * (x[ce, j] if ce >= 0 else x[central, j] / v1b[j])
-                            out_effect[o, b0 + j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
+                            obuf[j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
+                        store_row(out_effect[o], b0, obuf, nbk, stream)
                     if want_state:
                         for j in range(nbk):
                             for r in range(S):
@@ -1262,15 +1267,14 @@ def linear_kernel(
                     cpre[j] = cpost[j]
             # outputs (post-event values), block-local buffers with patients contiguous
             while o < n_out and out_node[o] == g:
-                for j in range(nbk):
-                    out_conc[o, b0 + j] = cpost[j]
+                store_row(out_conc[o], b0, cpost, nbk, stream)
                 if irm:
-                    for j in range(nbk):
-                        out_effect[o, b0 + j] = R[j]
+                    store_row(out_effect[o], b0, R, nbk, stream)
                 elif pd_kind > 0:
                     for j in range(nbk):
                         cu = fub[j] * (x[ce, j] if ce >= 0 else cpost[j])
-                        out_effect[o, b0 + j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
+                        obuf[j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
+                    store_row(out_effect[o], b0, obuf, nbk, stream)
                 if want_state:
                     for j in range(nbk):
                         for r in range(S):
@@ -1767,3 +1771,5 @@ def linear_kernel(
                         met[i, w, 6] = min(e_ext[w, 0, j], ee)
                     else:
                         met[i, w, 7] = max(e_ext[w, 1, j], ee)
+    if stream:
+        store_fence()  # the non-temporal stores are visible before the caller reads
