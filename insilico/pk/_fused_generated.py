@@ -94,6 +94,7 @@ def step_2(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """2 states: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -104,8 +105,9 @@ def step_2(
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
             xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + x1
-            xn[1, j] = y1
+            d1 = phk[1, 0, j] * x0
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -121,8 +123,9 @@ def step_2(
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
             xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + x1
-            xn[1, j] = y1
+            d1 = phk[1, 0, j] * x0
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
             ca = pha[0, 0, j] * x0
             cb = phb[0, 0, j] * x0
             c1 = y0
@@ -150,8 +153,9 @@ def step_2(
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
             xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + x1
-            xn[1, j] = y1
+            d1 = phk[1, 0, j] * x0
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
             cm = phm[0, 0, j] * x0
             c1 = y0
             em = emb[j]
@@ -192,8 +196,9 @@ def step_2(
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
             xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + x1
-            xn[1, j] = y1
+            d1 = phk[1, 0, j] * x0
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
             ca = pha[0, 0, j] * x0
             cb = phb[0, 0, j] * x0
             c1 = y0
@@ -215,8 +220,155 @@ def step_2(
         x1 = x[1, j]
         y0 = phk[0, 0, j] * x0
         xn[0, j] = y0
-        y1 = phk[1, 0, j] * x0 + x1
-        xn[1, j] = y1
+        d1 = phk[1, 0, j] * x0
+        dauc[j] = d1
+        xn[1, j] = x1 + d1
+        cm = phm[0, 0, j] * x0
+        c1 = y0
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_2_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """2 states, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0
+            xn[0, j] = y0
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0
+            xn[0, j] = y0
+            ca = pha[0, 0, j] * x0
+            cb = phb[0, 0, j] * x0
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0
+            xn[0, j] = y0
+            cm = phm[0, 0, j] * x0
+            c1 = y0
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0
+            xn[0, j] = y0
+            ca = pha[0, 0, j] * x0
+            cb = phb[0, 0, j] * x0
+            c1 = y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        y0 = phk[0, 0, j] * x0
+        xn[0, j] = y0
         cm = phm[0, 0, j] * x0
         c1 = y0
         cbuf[0, j] = cm
@@ -254,6 +406,7 @@ def step_2_inf(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """2 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -264,8 +417,9 @@ def step_2_inf(
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
             xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
-            xn[1, j] = y1
+            d1 = phk[1, 0, j] * x0 + phk[1, 2, j] * rate[j]
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -281,8 +435,9 @@ def step_2_inf(
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
             xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
-            xn[1, j] = y1
+            d1 = phk[1, 0, j] * x0 + phk[1, 2, j] * rate[j]
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
             ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
             cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
             c1 = y0
@@ -310,8 +465,9 @@ def step_2_inf(
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
             xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
-            xn[1, j] = y1
+            d1 = phk[1, 0, j] * x0 + phk[1, 2, j] * rate[j]
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
             cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
             c1 = y0
             em = emb[j]
@@ -352,8 +508,9 @@ def step_2_inf(
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
             xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
-            xn[1, j] = y1
+            d1 = phk[1, 0, j] * x0 + phk[1, 2, j] * rate[j]
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
             ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
             cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
             c1 = y0
@@ -375,8 +532,155 @@ def step_2_inf(
         x1 = x[1, j]
         y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
         xn[0, j] = y0
-        y1 = phk[1, 0, j] * x0 + x1 + phk[1, 2, j] * rate[j]
-        xn[1, j] = y1
+        d1 = phk[1, 0, j] * x0 + phk[1, 2, j] * rate[j]
+        dauc[j] = d1
+        xn[1, j] = x1 + d1
+        cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
+        c1 = y0
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_2_inf_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """2 states, infusion input, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            xn[0, j] = y0
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            xn[0, j] = y0
+            ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            xn[0, j] = y0
+            cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
+            c1 = y0
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            xn[0, j] = y0
+            ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
+            c1 = y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+        xn[0, j] = y0
         cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
         c1 = y0
         cbuf[0, j] = cm
@@ -414,6 +718,7 @@ def step_3(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """3 states: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -427,8 +732,9 @@ def step_3(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -447,8 +753,9 @@ def step_3(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
             c1 = y0
@@ -479,8 +786,9 @@ def step_3(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
             c1 = y0
             em = emb[j]
@@ -524,8 +832,9 @@ def step_3(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
             c1 = y0
@@ -550,8 +859,170 @@ def step_3(
         xn[0, j] = y0
         y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
         xn[1, j] = y1
-        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-        xn[2, j] = y2
+        d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+        dauc[j] = d2
+        xn[2, j] = x2 + d2
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
+        c1 = y0
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """3 states, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
+            c1 = y0
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
+            c1 = y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+        xn[1, j] = y1
         cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
         c1 = y0
         cbuf[0, j] = cm
@@ -589,6 +1060,7 @@ def step_3_inf(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """3 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -602,8 +1074,9 @@ def step_3_inf(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -622,8 +1095,9 @@ def step_3_inf(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
             c1 = y0
@@ -654,8 +1128,9 @@ def step_3_inf(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
             c1 = y0
             em = emb[j]
@@ -699,8 +1174,9 @@ def step_3_inf(
             xn[0, j] = y0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
             c1 = y0
@@ -725,8 +1201,170 @@ def step_3_inf(
         xn[0, j] = y0
         y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
         xn[1, j] = y1
-        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-        xn[2, j] = y2
+        d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+        dauc[j] = d2
+        xn[2, j] = x2 + d2
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
+        c1 = y0
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_inf_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """3 states, infusion input, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
+            c1 = y0
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
+            c1 = y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+        xn[1, j] = y1
         cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
         c1 = y0
         cbuf[0, j] = cm
@@ -764,6 +1402,7 @@ def step_4(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """4 states: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -780,8 +1419,9 @@ def step_4(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -803,8 +1443,9 @@ def step_4(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
             c1 = y0
@@ -838,8 +1479,9 @@ def step_4(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
             c1 = y0
             em = emb[j]
@@ -886,8 +1528,9 @@ def step_4(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
             c1 = y0
@@ -915,8 +1558,185 @@ def step_4(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
         xn[2, j] = y2
-        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-        xn[3, j] = y3
+        d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+        dauc[j] = d3
+        xn[3, j] = x3 + d3
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
+        c1 = y0
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """4 states, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
+            c1 = y0
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
+            c1 = y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+        xn[2, j] = y2
         cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
         c1 = y0
         cbuf[0, j] = cm
@@ -954,6 +1774,7 @@ def step_4_inf(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """4 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -970,8 +1791,9 @@ def step_4_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -993,8 +1815,9 @@ def step_4_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
             c1 = y0
@@ -1028,8 +1851,9 @@ def step_4_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
             c1 = y0
             em = emb[j]
@@ -1076,8 +1900,9 @@ def step_4_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
             c1 = y0
@@ -1105,8 +1930,185 @@ def step_4_inf(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
         xn[2, j] = y2
-        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-        xn[3, j] = y3
+        d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+        dauc[j] = d3
+        xn[3, j] = x3 + d3
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
+        c1 = y0
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_inf_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """4 states, infusion input, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
+            c1 = y0
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
+            c1 = y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+        xn[2, j] = y2
         cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
         c1 = y0
         cbuf[0, j] = cm
@@ -1144,6 +2146,7 @@ def step_5(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """5 states: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1163,8 +2166,9 @@ def step_5(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -1189,8 +2193,9 @@ def step_5(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
             c1 = y0
@@ -1227,8 +2232,9 @@ def step_5(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
             c1 = y0
             em = emb[j]
@@ -1278,8 +2284,9 @@ def step_5(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
             c1 = y0
@@ -1310,8 +2317,200 @@ def step_5(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
         xn[3, j] = y3
-        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-        xn[4, j] = y4
+        d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+        dauc[j] = d4
+        xn[4, j] = x4 + d4
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
+        c1 = y0
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """5 states, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
+            c1 = y0
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
+            c1 = y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+        xn[3, j] = y3
         cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
         c1 = y0
         cbuf[0, j] = cm
@@ -1349,6 +2548,7 @@ def step_5_inf(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """5 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1368,8 +2568,9 @@ def step_5_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -1394,8 +2595,9 @@ def step_5_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
             c1 = y0
@@ -1432,8 +2634,9 @@ def step_5_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
             c1 = y0
             em = emb[j]
@@ -1483,8 +2686,9 @@ def step_5_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
             cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
             c1 = y0
@@ -1515,8 +2719,200 @@ def step_5_inf(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
         xn[3, j] = y3
-        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-        xn[4, j] = y4
+        d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+        dauc[j] = d4
+        xn[4, j] = x4 + d4
+        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
+        c1 = y0
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_inf_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """5 states, infusion input, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
+            c1 = y0
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
+            c1 = y0
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+        xn[3, j] = y3
         cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
         c1 = y0
         cbuf[0, j] = cm
@@ -1554,6 +2950,7 @@ def step_3_depot(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """3 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1566,8 +2963,9 @@ def step_3_depot(
             xn[0, j] = phk[0, 0, j] * x0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -1585,8 +2983,9 @@ def step_3_depot(
             xn[0, j] = phk[0, 0, j] * x0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
             c1 = y1
@@ -1616,8 +3015,9 @@ def step_3_depot(
             xn[0, j] = phk[0, 0, j] * x0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
             c1 = y1
             em = emb[j]
@@ -1660,8 +3060,9 @@ def step_3_depot(
             xn[0, j] = phk[0, 0, j] * x0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
             c1 = y1
@@ -1685,8 +3086,165 @@ def step_3_depot(
         xn[0, j] = phk[0, 0, j] * x0
         y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
         xn[1, j] = y1
-        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2
-        xn[2, j] = y2
+        d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+        dauc[j] = d2
+        xn[2, j] = x2 + d2
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
+        c1 = y1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_depot_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """3 states, depot, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
+            c1 = y1
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
+            c1 = y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+        xn[1, j] = y1
         cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
         c1 = y1
         cbuf[0, j] = cm
@@ -1724,6 +3282,7 @@ def step_3_depot_inf(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """3 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1736,8 +3295,9 @@ def step_3_depot_inf(
             xn[0, j] = phk[0, 0, j] * x0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -1755,8 +3315,9 @@ def step_3_depot_inf(
             xn[0, j] = phk[0, 0, j] * x0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
             c1 = y1
@@ -1786,8 +3347,9 @@ def step_3_depot_inf(
             xn[0, j] = phk[0, 0, j] * x0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
             c1 = y1
             em = emb[j]
@@ -1830,8 +3392,9 @@ def step_3_depot_inf(
             xn[0, j] = phk[0, 0, j] * x0
             y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
             xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-            xn[2, j] = y2
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
             c1 = y1
@@ -1855,8 +3418,165 @@ def step_3_depot_inf(
         xn[0, j] = phk[0, 0, j] * x0
         y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
         xn[1, j] = y1
-        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + x2 + phk[2, 3, j] * rate[j]
-        xn[2, j] = y2
+        d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+        dauc[j] = d2
+        xn[2, j] = x2 + d2
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
+        c1 = y1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_depot_inf_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """3 states, depot, infusion input, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
+            c1 = y1
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
+            c1 = y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+        xn[1, j] = y1
         cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
         c1 = y1
         cbuf[0, j] = cm
@@ -1894,6 +3614,7 @@ def step_4_depot(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """4 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1909,8 +3630,9 @@ def step_4_depot(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -1931,8 +3653,9 @@ def step_4_depot(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
             c1 = y1
@@ -1965,8 +3688,9 @@ def step_4_depot(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
             c1 = y1
             em = emb[j]
@@ -2012,8 +3736,9 @@ def step_4_depot(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
             c1 = y1
@@ -2040,8 +3765,180 @@ def step_4_depot(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
         xn[2, j] = y2
-        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3
-        xn[3, j] = y3
+        d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+        dauc[j] = d3
+        xn[3, j] = x3 + d3
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
+        c1 = y1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_depot_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """4 states, depot, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
+            c1 = y1
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
+            c1 = y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+        xn[2, j] = y2
         cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
         c1 = y1
         cbuf[0, j] = cm
@@ -2079,6 +3976,7 @@ def step_4_depot_inf(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """4 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2094,8 +3992,9 @@ def step_4_depot_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -2116,8 +4015,9 @@ def step_4_depot_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
             c1 = y1
@@ -2150,8 +4050,9 @@ def step_4_depot_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
             c1 = y1
             em = emb[j]
@@ -2197,8 +4098,9 @@ def step_4_depot_inf(
             xn[1, j] = y1
             y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
             xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-            xn[3, j] = y3
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
             c1 = y1
@@ -2225,8 +4127,180 @@ def step_4_depot_inf(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
         xn[2, j] = y2
-        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + x3 + phk[3, 4, j] * rate[j]
-        xn[3, j] = y3
+        d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+        dauc[j] = d3
+        xn[3, j] = x3 + d3
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
+        c1 = y1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_depot_inf_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """4 states, depot, infusion input, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
+            c1 = y1
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
+            c1 = y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+        xn[2, j] = y2
         cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
         c1 = y1
         cbuf[0, j] = cm
@@ -2264,6 +4338,7 @@ def step_5_depot(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """5 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2282,8 +4357,9 @@ def step_5_depot(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -2307,8 +4383,9 @@ def step_5_depot(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
             c1 = y1
@@ -2344,8 +4421,9 @@ def step_5_depot(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
             c1 = y1
             em = emb[j]
@@ -2394,8 +4472,9 @@ def step_5_depot(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
             c1 = y1
@@ -2425,8 +4504,195 @@ def step_5_depot(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
         xn[3, j] = y3
-        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4
-        xn[4, j] = y4
+        d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+        dauc[j] = d4
+        xn[4, j] = x4 + d4
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
+        c1 = y1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_depot_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """5 states, depot, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
+            c1 = y1
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
+            c1 = y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+        xn[3, j] = y3
         cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
         c1 = y1
         cbuf[0, j] = cm
@@ -2464,6 +4730,7 @@ def step_5_depot_inf(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """5 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2482,8 +4749,9 @@ def step_5_depot_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -2507,8 +4775,9 @@ def step_5_depot_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
             c1 = y1
@@ -2544,8 +4813,9 @@ def step_5_depot_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
             c1 = y1
             em = emb[j]
@@ -2594,8 +4864,9 @@ def step_5_depot_inf(
             xn[2, j] = y2
             y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
             xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-            xn[4, j] = y4
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
             c1 = y1
@@ -2625,8 +4896,195 @@ def step_5_depot_inf(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
         xn[3, j] = y3
-        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + x4 + phk[4, 5, j] * rate[j]
-        xn[4, j] = y4
+        d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+        dauc[j] = d4
+        xn[4, j] = x4 + d4
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
+        c1 = y1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_depot_inf_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """5 states, depot, infusion input, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
+            c1 = y1
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
+            c1 = y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+        xn[3, j] = y3
         cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
         c1 = y1
         cbuf[0, j] = cm
@@ -2664,6 +5122,7 @@ def step_6_depot(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """6 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2685,8 +5144,9 @@ def step_6_depot(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
             xn[4, j] = y4
-            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
-            xn[5, j] = y5
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -2713,8 +5173,9 @@ def step_6_depot(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
             xn[4, j] = y4
-            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
-            xn[5, j] = y5
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
             c1 = y1
@@ -2753,8 +5214,9 @@ def step_6_depot(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
             xn[4, j] = y4
-            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
-            xn[5, j] = y5
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
             cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
             c1 = y1
             em = emb[j]
@@ -2806,8 +5268,9 @@ def step_6_depot(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
             xn[4, j] = y4
-            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
-            xn[5, j] = y5
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
             c1 = y1
@@ -2840,8 +5303,210 @@ def step_6_depot(
         xn[3, j] = y3
         y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
         xn[4, j] = y4
-        y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5
-        xn[5, j] = y5
+        d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4
+        dauc[j] = d5
+        xn[5, j] = x5 + d5
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
+        c1 = y1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_6_depot_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """6 states, depot, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            xn[4, j] = y4
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            xn[4, j] = y4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            xn[4, j] = y4
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
+            c1 = y1
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            xn[4, j] = y4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
+            c1 = y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+        xn[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+        xn[4, j] = y4
         cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
         c1 = y1
         cbuf[0, j] = cm
@@ -2879,6 +5544,7 @@ def step_6_depot_inf(
     ap,
     al,
     cbuf,
+    dauc,
 ):
     """6 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2900,8 +5566,9 @@ def step_6_depot_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
             xn[4, j] = y4
-            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
-            xn[5, j] = y5
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + phk[5, 6, j] * rate[j]
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
         return 0
     if hill_one and lob:
         for j in range(nbk):
@@ -2928,8 +5595,9 @@ def step_6_depot_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
             xn[4, j] = y4
-            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
-            xn[5, j] = y5
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + phk[5, 6, j] * rate[j]
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
             c1 = y1
@@ -2968,8 +5636,9 @@ def step_6_depot_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
             xn[4, j] = y4
-            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
-            xn[5, j] = y5
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + phk[5, 6, j] * rate[j]
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
             cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
             c1 = y1
             em = emb[j]
@@ -3021,8 +5690,9 @@ def step_6_depot_inf(
             xn[3, j] = y3
             y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
             xn[4, j] = y4
-            y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
-            xn[5, j] = y5
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + phk[5, 6, j] * rate[j]
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
             ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
             cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
             c1 = y1
@@ -3055,8 +5725,9 @@ def step_6_depot_inf(
         xn[3, j] = y3
         y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
         xn[4, j] = y4
-        y5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + x5 + phk[5, 6, j] * rate[j]
-        xn[5, j] = y5
+        d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + phk[5, 6, j] * rate[j]
+        dauc[j] = d5
+        xn[5, j] = x5 + d5
         cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
         c1 = y1
         cbuf[0, j] = cm
@@ -3065,22 +5736,240 @@ def step_6_depot_inf(
     return n_change
 
 
-#: The step of each layout (state size, depot index or -1, infusion column).
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_6_depot_inf_noauc(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+):
+    """6 states, depot, infusion input, AUC state left as it was: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    n_change = 0
+    if not irm:
+        for j in range(nbk):
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            xn[4, j] = y4
+        return 0
+    if hill_one and lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            xn[4, j] = y4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            fa = hill_fraction(ca, c50, 1.0)
+            fb = hill_fraction(cb, c50, 1.0)
+            f1 = hill_fraction(c1, c50, 1.0)
+            rnew[j] = etd[0, k, j] * u + (
+                etd[5, k, j]
+                + (etd[1, k, j] * f0 + etd[2, k, j] * fa + etd[3, k, j] * fb + etd[4, k, j] * f1)
+            )
+            fnode[j] = f1
+        return n_change
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            xn[4, j] = y4
+            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
+            c1 = y1
+            em = emb[j]
+            c50 = c50a[j]
+            fm = em * hill_fraction(cm, c50, 1.0)
+            fr1 = hill_fraction(c1, c50, 1.0)
+            f1 = em * fr1
+            kal = kout * al
+            e2 = etd[1, k, j]
+            qq = etd[2, k, j]
+            nu = kin * (1.0 + ap * f0) - kal * f0 * u
+            a_ = e2 * u + qq * nu
+            na = kin * (1.0 + ap * fm) - kal * fm * a_
+            b_ = e2 * u + qq * na
+            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
+            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
+            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
+            rnew[j] = (
+                etd[0, k, j] * u
+                + etd[3, k, j] * nu
+                + etd[4, k, j] * (na + nb_)
+                + etd[5, k, j] * nc
+            )
+            fnode[j] = fr1
+        return n_change
+    # any Hill exponent: store the central amounts, then one shared loop for the step
+    if lob:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = fnode[j]
+            k1 = kin + kae[j] * f0 - kout * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            xn[4, j] = y4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
+            c1 = y1
+            cbuf[0, j] = ca
+            cbuf[1, j] = cb
+            cbuf[2, j] = c1
+        lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
+    for j in range(nbk):
+        u = R[j]
+        kin = kinb[j]
+        kout = koutb[j]
+        f0 = emb[j] * fnode[j]
+        k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+        fcur[j] = k1
+        fp = f_prev[j]
+        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+        xn[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+        xn[4, j] = y4
+        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
+        c1 = y1
+        cbuf[0, j] = cm
+        cbuf[1, j] = c1
+    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+    return n_change
+
+
+#: The step of each layout (state size, depot index or -1, infusion column, AUC state
+#: updated).
 STEPS = {
-    (2, -1, False): step_2,
-    (2, -1, True): step_2_inf,
-    (3, -1, False): step_3,
-    (3, -1, True): step_3_inf,
-    (4, -1, False): step_4,
-    (4, -1, True): step_4_inf,
-    (5, -1, False): step_5,
-    (5, -1, True): step_5_inf,
-    (3, 0, False): step_3_depot,
-    (3, 0, True): step_3_depot_inf,
-    (4, 0, False): step_4_depot,
-    (4, 0, True): step_4_depot_inf,
-    (5, 0, False): step_5_depot,
-    (5, 0, True): step_5_depot_inf,
-    (6, 0, False): step_6_depot,
-    (6, 0, True): step_6_depot_inf,
+    (2, -1, False, True): step_2,
+    (2, -1, False, False): step_2_noauc,
+    (2, -1, True, True): step_2_inf,
+    (2, -1, True, False): step_2_inf_noauc,
+    (3, -1, False, True): step_3,
+    (3, -1, False, False): step_3_noauc,
+    (3, -1, True, True): step_3_inf,
+    (3, -1, True, False): step_3_inf_noauc,
+    (4, -1, False, True): step_4,
+    (4, -1, False, False): step_4_noauc,
+    (4, -1, True, True): step_4_inf,
+    (4, -1, True, False): step_4_inf_noauc,
+    (5, -1, False, True): step_5,
+    (5, -1, False, False): step_5_noauc,
+    (5, -1, True, True): step_5_inf,
+    (5, -1, True, False): step_5_inf_noauc,
+    (3, 0, False, True): step_3_depot,
+    (3, 0, False, False): step_3_depot_noauc,
+    (3, 0, True, True): step_3_depot_inf,
+    (3, 0, True, False): step_3_depot_inf_noauc,
+    (4, 0, False, True): step_4_depot,
+    (4, 0, False, False): step_4_depot_noauc,
+    (4, 0, True, True): step_4_depot_inf,
+    (4, 0, True, False): step_4_depot_inf_noauc,
+    (5, 0, False, True): step_5_depot,
+    (5, 0, False, False): step_5_depot_noauc,
+    (5, 0, True, True): step_5_depot_inf,
+    (5, 0, True, False): step_5_depot_inf_noauc,
+    (6, 0, False, True): step_6_depot,
+    (6, 0, False, False): step_6_depot_noauc,
+    (6, 0, True, True): step_6_depot_inf,
+    (6, 0, True, False): step_6_depot_inf_noauc,
 }

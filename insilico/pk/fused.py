@@ -43,36 +43,47 @@ GENERATED = Path(__file__).with_name("_fused_generated.py")
 TAIL_ARGS = "cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al"
 
 
-def layouts() -> list[tuple[int, int, bool]]:
-    """Every layout of a linear model: (state size, depot index or -1, infusion column)."""
+def layouts() -> list[tuple[int, int, bool, bool]]:
+    """Every layout of a linear model and step: (state size, depot index or -1, infusion
+    column, whether the step updates the AUC state)."""
     out = []
     for dep in (-1, 0):
         lo = 3 if dep == 0 else 2
         for S in range(lo, MAX_STATES + 1 + dep):
             for aug in (False, True):
-                out.append((S, dep, aug))
+                for auc in (True, False):
+                    out.append((S, dep, aug, auc))
     return out
 
 
-def _name(S: int, depot: int, aug: bool) -> str:
-    return f"step_{S}{'_depot' if depot == 0 else ''}{'_inf' if aug else ''}"
+def _name(S: int, depot: int, aug: bool, auc: bool) -> str:
+    return (
+        f"step_{S}{'_depot' if depot == 0 else ''}{'_inf' if aug else ''}{'' if auc else '_noauc'}"
+    )
 
 
-def _pk_lines(S: int, depot: int, aug: bool, ind: str) -> list[str]:
-    """``xn = phk x (+ phk[:, S] rate)`` in the operation order of ``kernel._matvec``."""
+def _pk_lines(S: int, depot: int, aug: bool, auc: bool, ind: str) -> list[str]:
+    """``xn = phk x (+ phk[:, S] rate)`` in the operation order of ``kernel._matvec``: the
+    AUC state (the last) as its increment over the step, stored in ``dauc`` for the kernel's
+    window sums, plus the state. Without ``auc`` the AUC state is neither read nor written:
+    its row of ``xn`` keeps what it held (see ``linear_kernel``: outside the windows that
+    report an AUC its value is never used)."""
     auc_i = S - 1
-    lines = [f"{ind}x{c} = x[{c}, j]" for c in range(S)]
-    for r in range(S):
+    lines = [f"{ind}x{c} = x[{c}, j]" for c in range(S) if auc or c != auc_i]
+    for r in range(S if auc else S - 1):
         if r == depot:
             lines.append(f"{ind}xn[{r}, j] = phk[{r}, {r}, j] * x{r}")
             continue
         c0 = 0 if auc_i != 0 else 1
         terms = [f"phk[{r}, {c0}, j] * x{c0}"]
         terms += [f"phk[{r}, {c}, j] * x{c}" for c in range(c0 + 1, S) if c != auc_i]
-        if r == auc_i:
-            terms.append(f"x{r}")
         if aug:
             terms.append(f"phk[{r}, {S}, j] * rate[j]")
+        if r == auc_i:  # the increment, then the state
+            lines.append(f"{ind}d{r} = " + " + ".join(terms))
+            lines.append(f"{ind}dauc[j] = d{r}")
+            lines.append(f"{ind}xn[{r}, j] = x{r} + d{r}")
+            continue
         lines.append(f"{ind}y{r} = " + " + ".join(terms))
         lines.append(f"{ind}xn[{r}, j] = y{r}")
     return lines
@@ -207,18 +218,19 @@ def _node_lines(lob: bool, ind: str) -> list[str]:
     return [ind + b for b in body]
 
 
-def _function(S: int, depot: int, aug: bool) -> str:
+def _function(S: int, depot: int, aug: bool, auc: bool) -> str:
     i2, i3 = " " * 8, " " * 12
-    pk = _pk_lines(S, depot, aug, i3)
+    pk = _pk_lines(S, depot, aug, auc, i3)
     src = [
         "",
         "",
         '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
-        f"def {_name(S, depot, aug)}(",
+        f"def {_name(S, depot, aug, auc)}(",
         *[f"    {a}," for a in ARGS.split(", ")],
         "):",
         f'    """{S} states{", depot" if depot == 0 else ""}'
-        f'{", infusion input" if aug else ""}: see ``steps.step_function``."""',
+        f"{', infusion input' if aug else ''}{'' if auc else ', AUC state left as it was'}: "
+        'see ``steps.step_function``."""',
         "    nbk = x.shape[1]",
         "    n_change = 0",
         "    if not irm:",
@@ -276,7 +288,12 @@ def generate_source() -> str:
         "from insilico.pd.models import hill_fraction",
     ]
     funcs = [_tail(True), _tail(False)] + [_function(*lay) for lay in layouts()]
-    table = ["", "", "#: The step of each layout (state size, depot index or -1, infusion column)."]
+    table = [
+        "",
+        "",
+        "#: The step of each layout (state size, depot index or -1, infusion column, AUC state",
+        "#: updated).",
+    ]
     table.append("STEPS = {")
     table += [f"    {lay!r}: {_name(*lay)}," for lay in layouts()]
     table.append("}")

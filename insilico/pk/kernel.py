@@ -24,7 +24,9 @@ from insilico.pk.stream import STREAM_MIN_BYTES, store_fence, store_row
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
 #: What the kernel tracks at every node for a window (bits of ``win_track``): the extrema of
 #: C (or Ce), the minimum and the maximum of an indirect response.
-TRACK_C, TRACK_EMIN, TRACK_EMAX = 1, 2, 4
+#: ``TRACK_AUC``: the window reports its AUC (or the average concentration), so the steps inside
+#: it must update the AUC state.
+TRACK_C, TRACK_EMIN, TRACK_EMAX, TRACK_AUC = 1, 2, 4, 8
 TRACK_E = TRACK_EMIN | TRACK_EMAX
 N_MET = len(METRICS)
 TAYLOR_TERMS = 40
@@ -196,8 +198,9 @@ def _hermite_root(f0, g0, f1, g1, h):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _matvec(phik, x, xn, rate, aug, depot, auc_i):
-    """``xn = phik[:S, :S] x + phik[:S, S] rate`` for a block, patients innermost.
+def _matvec(phik, x, xn, rate, aug, depot, auc_i, dauc):
+    """``xn = phik[:S, :S] x + phik[:S, S] rate`` for a block, patients innermost; ``dauc``
+    receives the step's increment of the AUC state (``xn[auc_i] = x[auc_i] + dauc``).
 
     Uses the structure of every compartment model here: the depot only decays (its row is
     diagonal) and the AUC state feeds nothing (its column is the unit vector)."""
@@ -215,12 +218,13 @@ def _matvec(phik, x, xn, rate, aug, depot, auc_i):
                 continue
             for j in range(nbk):
                 xn[r, j] += phik[r, c, j] * x[c, j]
-        if r == auc_i:
-            for j in range(nbk):
-                xn[r, j] += x[r, j]
         if aug:
             for j in range(nbk):
                 xn[r, j] += phik[r, S, j] * rate[j]
+        if r == auc_i:
+            for j in range(nbk):
+                dauc[j] = xn[r, j]
+                xn[r, j] = x[r, j] + dauc[j]
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -820,6 +824,17 @@ def _add_depot_dose(x, depot, amount, f_bio, b0, idx):
         x[depot, j] += amount[b0 + j, idx] * f_bio[b0 + j]
 
 
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def _add_auc(g, win_a, win_b, win_track, dauc, auc_w):
+    """Add the AUC increment of the step ``g -> g + 1`` to every window that reports an AUC
+    and holds the step."""
+    for w in range(win_a.shape[0]):
+        if win_track[w] & TRACK_AUC and win_a[w] <= g < win_b[w]:
+            aw = auc_w[w]
+            for j in range(dauc.shape[0]):
+                aw[j] += dauc[j]
+
+
 @nb.njit(cache=True, inline="always")
 def _may_beat_node(v, node_best, m):
     """Whether a response extremum ``v`` (``m`` = 0: minimum, 1: maximum) comes within
@@ -905,13 +920,19 @@ def linear_kernel(
     out_state,
     met,
     step_fn,
+    step_fn_noauc,
 ):
     """Exact stepping of linear PK with an integrated indirect response (exponential Lobatto
     quadrature for I and III, ETDRK4 for II and IV), outputs and windowed metrics.
 
     See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments; ``step_fn`` is
     the layout's fused step (:func:`insilico.pk.steps.step_function`), a function pointer of
-    type :data:`insilico.pk.steps.STEP_TYPE`. Releases the
+    type :data:`insilico.pk.steps.STEP_TYPE`; ``step_fn_noauc`` the same step leaving the
+    AUC state as it was, for the plain steps outside every window with ``TRACK_AUC`` (unless
+    ``want_state``): the AUC state is an integral whose differences between a window's ends
+    are all that is used of it, so outside those windows it need not be kept. The buffers
+    start as copies of the initial state, so the AUC rows always hold finite values (a
+    transition multiplies them by exact zeros elsewhere). Releases the
     GIL: threads simulating different blocks run on different cores (no shared state; every
     buffer is allocated here or passed in).
     """
@@ -970,6 +991,13 @@ def linear_kernel(
     # plain nodes where the trackers need the concentration (``cpost``): windows that track
     # C (not Ce) or the time above a threshold (outputs compute it from the state)
     need_c = np.zeros(G, dtype=np.bool_)
+    # steps g -> g + 1 inside a window that reports an AUC (``auc_win``) and steps that must
+    # update the AUC state (those and all with ``want_state``; the general path always does)
+    auc_win = np.zeros(G, dtype=np.bool_)
+    for w in range(W):
+        if win_track[w] & TRACK_AUC:
+            auc_win[win_a[w] : win_b[w]] = True
+    auc_step = auc_win | want_state
     # time courses too large to stay in cache are written around it (:mod:`.stream`)
     stream = out_conc.nbytes + out_effect.nbytes >= STREAM_MIN_BYTES
     for w in range(W):
@@ -984,7 +1012,7 @@ def linear_kernel(
             for j in range(nbk):
                 x[r, j] = x0[b0 + j, r]
         xpre = np.empty((S, nbk))
-        xn = np.empty((S, nbk))
+        xn = x.copy()  # finite AUC rows (see the docstring)
         xm = np.empty((S, nbk))
         rate = np.zeros(nbk)
         rate_pre = np.zeros(nbk)
@@ -1004,7 +1032,12 @@ def linear_kernel(
         st_post = np.zeros((W, 2, S, nbk))
         rt_prev = np.zeros((W, 2, nbk))
         rt_post = np.zeros((W, 2, nbk))
-        auc_a = np.zeros((W, nbk))
+        # AUC of each window so far: the sum of the AUC state's increments over its steps (not
+        # a difference of the state, whose rounding would depend on the steps before the
+        # window and so on the other windows; the steps outside every window that reports an
+        # AUC do not update the state, see ``step_fn_noauc``)
+        auc_w = np.zeros((W, nbk))
+        dauc = np.zeros(nbk)
         t_above = np.zeros((W, nbk))
         e_ext = np.empty((W, 2, nbk))
         e_herm = np.empty((W, 2, nbk))
@@ -1078,7 +1111,7 @@ def linear_kernel(
         xa = np.empty(nbk)
         xb = np.empty(nbk)
         cbuf = np.empty((3, nbk))
-        x3 = np.empty((S, nbk))
+        x3 = x.copy()
         rcur = np.zeros(nbk)
         fcur = np.zeros(nbk)
         hillb = np.empty(nbk)
@@ -1089,7 +1122,8 @@ def linear_kernel(
                 for e in range(ev_ptr[g], ev_ptr[g + 1]):
                     _add_depot_dose(x, depot, amount, f_bio, b0, ev_idx[e])
                 k = step_k[g]
-                n_change = step_fn(
+                step = step_fn if auc_step[g] else step_fn_noauc
+                n_change = step(
                     phi[k],
                     phi[half_k[g]],
                     phi[inner_k[g, 0]],
@@ -1117,6 +1151,7 @@ def linear_kernel(
                     ap,
                     al,
                     cbuf,
+                    dauc,
                 )
                 if irm:  # the step wrote the new response into rcur: R at g becomes rcur
                     R, rcur = rcur, R
@@ -1220,6 +1255,8 @@ def linear_kernel(
                                 Mp,
                                 Ep,
                             )
+                if auc_win[g]:
+                    _add_auc(g, win_a, win_b, win_track, dauc, auc_w)
                 # rotate: xn <- state at g, x <- state at g + 1
                 xn, x, x3 = x, x3, xn
                 continue
@@ -1387,19 +1424,16 @@ def linear_kernel(
                                         st_post[w, mm, r, j] = x[r, j]
                                     rt_prev[w, mm, j] = rate_pre[j] if has_ev else rate[j]
                                     rt_post[w, mm, j] = rate[j]
-                if g == a_:
+                if g == b_ and win_track[w] & TRACK_AUC:
                     for j in range(nbk):
-                        auc_a[w, j] = x[auc_i, j]
-                if g == b_:
-                    for j in range(nbk):
-                        met[b0 + j, w, 4] = x[auc_i, j] - auc_a[w, j]
+                        met[b0 + j, w, 4] = auc_w[w, j]
             if g == G - 1:
                 break
             # step g -> g + 1: exact transition, patients innermost (vectorized)
             k = step_k[g]
             km = half_k[g]
             h = node_h[g + 1] - node_h[g]
-            _matvec(phi[k], x, xn, rate, aug, depot, auc_i)
+            _matvec(phi[k], x, xn, rate, aug, depot, auc_i, dauc)
             if lob:
                 # the concentration at the Lobatto points: one row of each inner transition
                 for q in range(2):
@@ -1479,6 +1513,7 @@ def linear_kernel(
                         expm_small(Mlag * (node_h[g + 1] - a), Elag)
                         for r in range(S):
                             xn[r, j] += Elag[r, depot] * amt
+                        dauc[j] += Elag[auc_i, depot] * amt
                         tm = node_h[g] + 0.5 * h
                         if a < tm:
                             expm_small(Mlag * (tm - a), Elag)
@@ -1645,6 +1680,8 @@ def linear_kernel(
                             Mp,
                             Ep,
                         )
+            if auc_win[g]:
+                _add_auc(g, win_a, win_b, win_track, dauc, auc_w)
             x, xn = xn, x  # xn keeps the state at node g for the Hermite candidates
         # refine extrema between nodes with the exact Taylor expansion of C(t); nested
         # windows (the last interval and the whole run) often share an extremum: refined once

@@ -34,6 +34,7 @@ from insilico.pk.kernel import (
     LOBATTO_A,
     METRICS,
     N_MET,
+    TRACK_AUC,
     TRACK_C,
     TRACK_EMAX,
     TRACK_EMIN,
@@ -159,9 +160,11 @@ def collect_metrics(result: SimulationResult, windows: list[Window], met: np.nda
 def _window_tracking(windows: list[Window], pd: PDModel, ce_twins: bool) -> np.ndarray:
     """What ``linear_kernel`` tracks at every node for each of its windows (the effect-
     compartment twins last, see :func:`simulate`): bits ``TRACK_C`` (the extrema of C; a
-    twin: of Ce), ``TRACK_EMIN`` and ``TRACK_EMAX`` (of an indirect response). A direct
-    effect's extrema are those of C (or of Ce, through the twin): no tracking of their own."""
+    twin: of Ce), ``TRACK_EMIN`` and ``TRACK_EMAX`` (of an indirect response), ``TRACK_AUC``
+    (the AUC, for ``auc`` and ``cavg``). A direct effect's extrema are those of C (or of Ce,
+    through the twin): no tracking of their own."""
     wants_c = [any(w.wants(m) for m in ("cmax", "tmax", "cmin", "tmin")) for w in windows]
+    auc = [TRACK_AUC * (w.wants("auc") or w.wants("cavg")) for w in windows]
     if pd.kind.startswith("irm"):
         track = [
             (TRACK_C if c else 0)
@@ -169,13 +172,14 @@ def _window_tracking(windows: list[Window], pd: PDModel, ce_twins: bool) -> np.n
             | (TRACK_EMAX if w.wants("emax") else 0)
             for w, c in zip(windows, wants_c, strict=True)
         ]
-        return np.array(track, dtype=np.int64)
+        return np.array(track, dtype=np.int64) | np.array(auc, dtype=np.int64)
     wants_e = [pd.kind != "none" and (w.wants("emin") or w.wants("emax")) for w in windows]
     if ce_twins:
         track = [TRACK_C * c for c in wants_c] + [TRACK_C * e for e in wants_e]
+        auc = auc + [0] * len(windows)
     else:
         track = [TRACK_C * (c or e) for c, e in zip(wants_c, wants_e, strict=True)]
-    return np.array(track, dtype=np.int64)
+    return np.array(track, dtype=np.int64) | np.array(auc, dtype=np.int64)
 
 
 def _node_events(events: EventTable, shift_depot_h: float):
@@ -207,10 +211,10 @@ MAX_SQUARINGS_INNER = 14
 
 
 def _linear_kernel(args: tuple) -> None:
-    """Call :func:`linear_kernel`, its last argument (the layout's step) typed as a function
-    pointer: numba would otherwise type each step function as its own type and compile the
-    kernel once per layout, with that layout's code linked in."""
-    sig = tuple(STEP_TYPE if i == len(args) - 1 else nb.typeof(a) for i, a in enumerate(args))
+    """Call :func:`linear_kernel`, its last two arguments (the layout's steps) typed as
+    function pointers: numba would otherwise type each step function as its own type and
+    compile the kernel once per layout, with that layout's code linked in."""
+    sig = tuple(STEP_TYPE if i >= len(args) - 2 else nb.typeof(a) for i, a in enumerate(args))
     cres = linear_kernel.overloads.get(sig)
     if cres is None:
         linear_kernel.compile(sig)
@@ -461,6 +465,7 @@ def simulate(
         out_state,
         met,
         step_function(layout.size, layout.depot, has_inf),
+        step_function(layout.size, layout.depot, has_inf, auc=False),
     )
     _linear_kernel(args)
     if pd.kind in ("linear", "emax", "sigmoid_emax"):

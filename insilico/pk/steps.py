@@ -12,7 +12,7 @@ import numba as nb
 #: Arguments of every step function, in order.
 ARGS = (
     "phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R, fnode, rnew, fcur, "
-    "f_prev, sel, etd, k, emb, c50a, kinb, koutb, kae, hill, ap, al, cbuf"
+    "f_prev, sel, etd, k, emb, c50a, kinb, koutb, kae, hill, ap, al, cbuf, dauc"
 )
 
 _ARR1 = nb.types.float64[::1]
@@ -31,7 +31,7 @@ STEP_SIGNATURE = nb.types.int64(*(_KINDS.get(a, _ARR1) for a in ARGS.split(", ")
 STEP_TYPE = nb.types.FunctionType(STEP_SIGNATURE)
 
 
-def step_function(S: int, depot: int, aug: bool):
+def step_function(S: int, depot: int, aug: bool, auc: bool = True):
     """The compiled step of a layout, for :func:`insilico.pk.kernel.linear_kernel`.
 
     Plain node ``g`` and the step ``g -> g + 1`` for every patient of a block: writes the
@@ -48,6 +48,11 @@ def step_function(S: int, depot: int, aug: bool):
     buffers, a store per patient and node less than copying it aside. The node's
     concentration is left to the kernel, which needs it only at output nodes and in windows
     that track C (a load, a division and a store per patient and node less on most nodes).
+    With ``auc`` the step writes the AUC state's increment into ``dauc`` as well (the kernel
+    sums it per window); without, it leaves the AUC state (the last) as it was and ``dauc``
+    untouched: the kernel takes that variant on the steps outside every window that reports
+    an AUC, the AUC row's loads and its store less per patient and node (see
+    ``linear_kernel``).
 
     The kernel takes it as a function pointer (:data:`STEP_TYPE`), not as a direct call: a
     direct call links every layout's code into the kernel, which numba then optimizes and
@@ -55,8 +60,10 @@ def step_function(S: int, depot: int, aug: bool):
     """
     from insilico.pk._fused_generated import STEPS
 
-    fn = STEPS.get((S, depot, aug))
+    fn = STEPS.get((S, depot, aug, auc))
     if fn is None:
-        raise ValueError(f"no fused step for {S} states, depot index {depot}, infusion {aug}")
+        raise ValueError(
+            f"no fused step for {S} states, depot index {depot}, infusion {aug}, AUC {auc}"
+        )
     fn.compile(STEP_SIGNATURE)
     return fn

@@ -579,3 +579,47 @@ def test_back_to_back_infusions_equal_one_long_infusion():
     t = np.linspace(0.0, 48.0, 97)
     a = simulate(PKModel(1), params_1cmt(), build_event_table("100 mg IV over 12 h q12h x3", N), t)
     close(a.conc_mg_per_L, infusion_1(t, 300.0, 36.0))
+
+
+def _bateman_integral(T, dose):
+    """Integral of :func:`bateman` from 0 to each of ``T`` (shape (n_t,)): (n, n_t)."""
+    T = np.maximum(np.asarray(T, dtype=float), 0.0)[None, :]
+    ka, k, v, f = (x[:, None] for x in (KA, K, V, F))
+    return f * dose * ka / (v * (ka - k)) * ((1 - np.exp(-k * T)) / k - (1 - np.exp(-ka * T)) / ka)
+
+
+@pytest.mark.parametrize("return_states", [False, True])
+def test_auc_window_after_steps_that_skip_the_auc_state(return_states):
+    """The plain steps outside every window that reports an AUC leave the AUC state as it was
+    (``linear_kernel``'s ``step_fn_noauc``); the AUC over the last of 10 oral doses, after
+    108 h of such steps with hourly outputs and a window over everything that asks for
+    ``cmax`` only, still equals the superposition of Bateman integrals (rtol 1e-10), and so
+    does a second AUC window early in the regimen. With the states returned every step keeps
+    the AUC state: the same values. A window that does not ask for the AUC reports none."""
+    dose, tau, n_doses = 100.0, 12.0, 10
+    windows = [
+        Window(0.0, 120.0, name="all", metrics=("cmax",)),
+        Window(13.5, 20.0, name="early", metrics=("auc", "cavg")),
+        Window(108.0, 120.0, name="last", metrics=("auc",)),
+    ]
+    res = simulate(
+        PKModel(1),
+        params_1cmt(),
+        build_event_table(f"{dose} mg PO q12h x{n_doses}", N),
+        np.arange(0.0, 120.5, 1.0),
+        windows=windows,
+        return_states=return_states,
+    )
+    starts = tau * np.arange(n_doses)
+
+    def auc(a, b):
+        return sum(
+            _bateman_integral([b - t0], dose)[:, 0] - _bateman_integral([a - t0], dose)[:, 0]
+            for t0 in starts
+        )
+
+    close(res.metrics["auc_mg_h_per_L_last"], auc(108.0, 120.0))
+    close(res.metrics["auc_mg_h_per_L_early"], auc(13.5, 20.0))
+    close(res.metrics["cavg_mg_per_L_early"], auc(13.5, 20.0) / 6.5)
+    assert "auc_mg_h_per_L_all" not in res.metrics
+    assert "cmax_mg_per_L_last" not in res.metrics

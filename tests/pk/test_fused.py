@@ -42,8 +42,10 @@ def _structured(S, depot, aug, nbk, rng):
 @pytest.mark.parametrize("layout", fused.layouts())
 def test_fused_step_every_layout(layout):
     """PK transition, ETDRK4 and Lobatto steps against numpy, 1e-13 relative, on 37 patients
-    (a remainder after any SIMD width)."""
-    S, depot, aug = layout
+    (a remainder after any SIMD width); with ``auc`` the AUC increment lands in ``dauc`` and the
+    new AUC state is the old plus it; the steps without leave the AUC row of the new state and
+    ``dauc`` exactly as they were and compute everything else the same."""
+    S, depot, aug, auc = layout
     rng = np.random.default_rng(S * 10 + depot + 3 * aug)
     nbk = 37
     central = depot + 1
@@ -88,19 +90,39 @@ def test_fused_step_every_layout(layout):
     cases += [(True, lob, hill_one) for lob in (False, True) for hill_one in (True, False)]
     for case, (irm, lob, hill_one) in enumerate(cases):
         hill = np.ones(nbk) if hill_one else rng.uniform(0.5, 2.0, nbk)
-        xn = np.empty((S, nbk))
+        xn = np.full((S, nbk), -3.0)  # a value no step computes
+        dauc = np.full(nbk, -3.0)
         R = R0.copy()
         fnode = f0.copy()
         rnew = np.empty(nbk)
         fcur = np.empty(nbk)
         sel = (-1.0, 0.0, 1.0)[case % 3]  # cases 1-4 (irm) count towards both, max, min, both
-        n_change = step_function(S, depot, aug)(
+        n_change = step_function(S, depot, aug, auc)(
             phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R,
             fnode, rnew, fcur, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
             kae, hill, ap, al,
-            np.empty((3, nbk)),
+            np.empty((3, nbk)), dauc,
         )  # fmt: skip
-        np.testing.assert_allclose(xn, ref_x(), rtol=1e-13)
+        if auc:
+            np.testing.assert_allclose(xn, ref_x(), rtol=1e-13)
+            np.testing.assert_allclose(dauc, ref_x()[S - 1] - x[S - 1], rtol=1e-12)
+            np.testing.assert_array_equal(xn[S - 1], x[S - 1] + dauc)
+        else:
+            np.testing.assert_allclose(xn[: S - 1], ref_x()[: S - 1], rtol=1e-13)
+            np.testing.assert_array_equal(xn[S - 1], -3.0)
+            np.testing.assert_array_equal(dauc, -3.0)
+            # everything else bit for bit as the step that keeps the AUC
+            xk, fk, rk, ck = np.empty((S, nbk)), f0.copy(), np.empty(nbk), np.empty(nbk)
+            step_function(S, depot, aug, True)(
+                phk, phm, pha, phb, x, xk, rate, irm, lob, hill_one, R0.copy(),
+                fk, rk, ck, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
+                kae, hill, ap, al,
+                np.empty((3, nbk)), np.empty(nbk),
+            )  # fmt: skip
+            np.testing.assert_array_equal(xn[: S - 1], xk[: S - 1])
+            if irm:
+                for got, want in ((fnode, fk), (rnew, rk), (fcur, ck)):
+                    np.testing.assert_array_equal(got, want)
         if not irm:
             assert n_change == 0
             continue
