@@ -67,6 +67,15 @@ def taylor_coefficients(A, x, rate, central, obs, v1, K, coef, work):
         if not feeds:
             n = S - 1
     iv = 1.0 / v1
+    if n == 2:
+        _taylor_2(A, x, rate, central, obs, iv, K, coef)
+        return
+    if n == 3:
+        _taylor_3(A, x, rate, central, obs, iv, K, coef)
+        return
+    if n == 4:
+        _taylor_4(A, x, rate, central, obs, iv, K, coef)
+        return
     y = work[0]
     z = work[1]
     for r in range(n):
@@ -82,6 +91,78 @@ def taylor_coefficients(A, x, rate, central, obs, v1, K, coef, work):
             z[central] += rate
         coef[k] = z[obs] * iv
         y, z = z, y  # no copy: the two rows of ``work`` swap roles
+
+
+@nb.njit(cache=True, inline="always")
+def _taylor_2(A, x, rate, central, obs, iv, K, coef):
+    """:func:`taylor_coefficients` for 2 states, unrolled into scalars (the same operations
+    in the same order: the same bits; ~4x faster than the loops over a run-time size)."""
+    a00, a01 = A[0, 0], A[0, 1]
+    a10, a11 = A[1, 0], A[1, 1]
+    y0, y1 = x[0], x[1]
+    coef[0] = (y0 if obs == 0 else (y1)) * iv
+    for k in range(1, K + 1):
+        z0 = 0.0 + a00 * y0 + a01 * y1
+        z1 = 0.0 + a10 * y0 + a11 * y1
+        if k == 1:
+            if central == 0:
+                z0 += rate
+            elif central == 1:
+                z1 += rate
+        y0, y1 = z0, z1
+        coef[k] = (y0 if obs == 0 else (y1)) * iv
+
+
+@nb.njit(cache=True, inline="always")
+def _taylor_3(A, x, rate, central, obs, iv, K, coef):
+    """:func:`taylor_coefficients` for 3 states, unrolled into scalars (the same operations
+    in the same order: the same bits; ~4x faster than the loops over a run-time size)."""
+    a00, a01, a02 = A[0, 0], A[0, 1], A[0, 2]
+    a10, a11, a12 = A[1, 0], A[1, 1], A[1, 2]
+    a20, a21, a22 = A[2, 0], A[2, 1], A[2, 2]
+    y0, y1, y2 = x[0], x[1], x[2]
+    coef[0] = (y0 if obs == 0 else (y1 if obs == 1 else (y2))) * iv
+    for k in range(1, K + 1):
+        z0 = 0.0 + a00 * y0 + a01 * y1 + a02 * y2
+        z1 = 0.0 + a10 * y0 + a11 * y1 + a12 * y2
+        z2 = 0.0 + a20 * y0 + a21 * y1 + a22 * y2
+        if k == 1:
+            if central == 0:
+                z0 += rate
+            elif central == 1:
+                z1 += rate
+            elif central == 2:
+                z2 += rate
+        y0, y1, y2 = z0, z1, z2
+        coef[k] = (y0 if obs == 0 else (y1 if obs == 1 else (y2))) * iv
+
+
+@nb.njit(cache=True, inline="always")
+def _taylor_4(A, x, rate, central, obs, iv, K, coef):
+    """:func:`taylor_coefficients` for 4 states, unrolled into scalars (the same operations
+    in the same order: the same bits; ~4x faster than the loops over a run-time size)."""
+    a00, a01, a02, a03 = A[0, 0], A[0, 1], A[0, 2], A[0, 3]
+    a10, a11, a12, a13 = A[1, 0], A[1, 1], A[1, 2], A[1, 3]
+    a20, a21, a22, a23 = A[2, 0], A[2, 1], A[2, 2], A[2, 3]
+    a30, a31, a32, a33 = A[3, 0], A[3, 1], A[3, 2], A[3, 3]
+    y0, y1, y2, y3 = x[0], x[1], x[2], x[3]
+    coef[0] = (y0 if obs == 0 else (y1 if obs == 1 else (y2 if obs == 2 else (y3)))) * iv
+    for k in range(1, K + 1):
+        z0 = 0.0 + a00 * y0 + a01 * y1 + a02 * y2 + a03 * y3
+        z1 = 0.0 + a10 * y0 + a11 * y1 + a12 * y2 + a13 * y3
+        z2 = 0.0 + a20 * y0 + a21 * y1 + a22 * y2 + a23 * y3
+        z3 = 0.0 + a30 * y0 + a31 * y1 + a32 * y2 + a33 * y3
+        if k == 1:
+            if central == 0:
+                z0 += rate
+            elif central == 1:
+                z1 += rate
+            elif central == 2:
+                z2 += rate
+            elif central == 3:
+                z3 += rate
+        y0, y1, y2, y3 = z0, z1, z2, z3
+        coef[k] = (y0 if obs == 0 else (y1 if obs == 1 else (y2 if obs == 2 else (y3)))) * iv
 
 
 @nb.njit(cache=True, inline="always")
