@@ -998,6 +998,7 @@ def linear_kernel(
     block,
     out_conc,
     out_effect,
+    out_f32,
     out_state,
     met,
     step_fn,
@@ -1006,7 +1007,10 @@ def linear_kernel(
     """Exact stepping of linear PK with an integrated indirect response (exponential Lobatto
     quadrature for I and III, ETDRK4 for II and IV), outputs and windowed metrics.
 
-    See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments; ``step_fn`` is
+    See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments; the time
+    courses ``out_conc`` and ``out_effect`` come as bytes (:func:`insilico.pk.stream.as_bytes`)
+    of float32 arrays when ``out_f32``, else of float64 ones (one compiled kernel for both);
+    ``step_fn`` is
     the layout's fused step (:func:`insilico.pk.steps.step_function`), a function pointer of
     type :data:`insilico.pk.steps.STEP_TYPE`; ``step_fn_noauc`` the same step leaving the
     AUC state as it was, for the plain steps outside every window with ``TRACK_AUC`` (unless
@@ -1242,14 +1246,14 @@ def linear_kernel(
                 while o < n_out and out_node[o] == g:
                     for j in range(nbk):
                         obuf[j] = x[central, j] / v1b[j]
-                    store_row(out_conc[o], b0, obuf, nbk, stream)
+                    store_row(out_conc[o], b0, obuf, nbk, stream, out_f32)
                     if irm:
-                        store_row(out_effect[o], b0, rcur, nbk, stream)
+                        store_row(out_effect[o], b0, rcur, nbk, stream, out_f32)
                     elif pd_kind > 0:
                         for j in range(nbk):
                             cu = fub[j] * (x[ce, j] if ce >= 0 else x[central, j] / v1b[j])
                             obuf[j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
-                        store_row(out_effect[o], b0, obuf, nbk, stream)
+                        store_row(out_effect[o], b0, obuf, nbk, stream, out_f32)
                     if want_state:
                         for j in range(nbk):
                             for r in range(S):
@@ -1385,14 +1389,14 @@ def linear_kernel(
                     cpre[j] = cpost[j]
             # outputs (post-event values), block-local buffers with patients contiguous
             while o < n_out and out_node[o] == g:
-                store_row(out_conc[o], b0, cpost, nbk, stream)
+                store_row(out_conc[o], b0, cpost, nbk, stream, out_f32)
                 if irm:
-                    store_row(out_effect[o], b0, R, nbk, stream)
+                    store_row(out_effect[o], b0, R, nbk, stream, out_f32)
                 elif pd_kind > 0:
                     for j in range(nbk):
                         cu = fub[j] * (x[ce, j] if ce >= 0 else cpost[j])
                         obuf[j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
-                    store_row(out_effect[o], b0, obuf, nbk, stream)
+                    store_row(out_effect[o], b0, obuf, nbk, stream, out_f32)
                 if want_state:
                     for j in range(nbk):
                         for r in range(S):

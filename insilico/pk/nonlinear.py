@@ -23,6 +23,7 @@ from insilico.pk.grid import GridOptions, build_grid
 from insilico.pk.kernel import N_MET, _hermite_extremum, _pd_value
 from insilico.pk.models import StateLayout, check_parameters, rate_matrices
 from insilico.pk.regimen import BOLUS_DEPOT, INFUSION, EventTable
+from insilico.pk.stream import as_bytes, store_value
 
 SUBSTEPS = 16
 
@@ -213,6 +214,7 @@ def nonlinear_kernel(
     win_thr,
     out_conc,
     out_effect,
+    out_f32,
     out_state,
     met,
     sizes,
@@ -285,8 +287,9 @@ def nonlinear_kernel(
                         r_inf = 0.0
             while o < n_out and out_node[o] == g:
                 c = x[central] / v1[i]
-                out_conc[i, o] = c
-                out_effect[i, o] = _pd_value(pd_kind, P[7, i] * c, x[S], P, i)
+                store_value(out_conc[i], o, c, out_f32)
+                e = _pd_value(pd_kind, P[7, i] * c, x[S], P, i)
+                store_value(out_effect[i], o, e, out_f32)
                 if want_state:
                     for r in range(S):
                         out_state[i, o, r] = x[r]
@@ -603,8 +606,9 @@ def simulate_nonlinear(
         win_a.astype(np.int64),
         win_b.astype(np.int64),
         win_thr,
-        out_conc,
-        out_eff,
+        as_bytes(out_conc)[0],
+        as_bytes(out_eff)[0],
+        dtype == np.float32,
         out_state,
         met,
         grid.sizes_h,

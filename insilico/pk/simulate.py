@@ -43,6 +43,7 @@ from insilico.pk.kernel import (
 from insilico.pk.models import PKModel, StateLayout, check_parameters, rate_matrices
 from insilico.pk.regimen import BOLUS_CENTRAL, BOLUS_DEPOT, INFUSION, EventTable
 from insilico.pk.steps import STEP_TYPE, step_function
+from insilico.pk.stream import as_bytes
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,8 @@ def simulate(
         courses are exactly the float64 ones rounded (relative error <= 6e-8); metrics and
         states stay float64. Half the memory and memory traffic: hourly C and R over 28
         days ran at 65,780 instead of 62,313 patients/s on this project's VM (16.0 -> 15.2 µs
-        per patient, ``benchmarks/bench_engine.py``, one run).
+        per patient, ``benchmarks/bench_engine.py``, one run). Both precisions run the same
+        compiled kernel (its outputs are passed as bytes, :mod:`insilico.pk.stream`).
     """
     dtype = _output_dtype(output_dtype)
     if not model.is_linear:
@@ -460,8 +462,9 @@ def simulate(
         win_obs,
         win_track,
         int(block),
-        out_conc,
-        out_eff,
+        as_bytes(out_conc)[0],
+        as_bytes(out_eff)[0],
+        dtype == np.float32,
         out_state,
         met,
         step_function(layout.size, layout.depot, has_inf),

@@ -1,22 +1,29 @@
-"""Row stores that bypass the cache (non-temporal stores) for time courses too large to stay
-in it.
+"""Stores of time-course values into output rows given as bytes: float64 or float32 chosen at
+run time (one compiled kernel serves both), with non-temporal stores for rows too large to
+stay in the cache.
 
-The linear kernel writes a block's values at every output time into one row of the
-``(n_out, n)`` output arrays. For hourly concentration and response over 28 days in chunks of
-10,000 patients these are two 54 MB arrays: larger than this machine's 32 MB L3, so an
-ordinary store first reads the cache line it writes into ("read for ownership") and later
-writes it back, twice the traffic of the data itself. A non-temporal store writes whole lines
-through the processor's write-combining buffers without reading them. Measured on this
+**One kernel for both output dtypes.** The kernels receive their output arrays as ``uint8``
+views (:func:`as_bytes`) and a flag ``f32``; :func:`store_row` and :func:`store_value` write
+each value as a float64 or rounds it once to float32, exactly as an ordinary assignment into
+a float32 array would. A float32 array argument would otherwise type a second specialization
+of the kernels, which took 75-150 s to compile on this project's VM (every first float32 call,
+and the test suite).
+
+**Non-temporal stores.** The linear kernel writes a block's values at every output time into
+one row of the ``(n_out, n)`` output arrays. For hourly concentration and response over 28
+days in chunks of 10,000 patients these are two 54 MB arrays: larger than this machine's 32 MB
+L3, so an ordinary store first reads the cache line it writes into ("read for ownership") and
+later writes it back, twice the traffic of the data itself. A non-temporal store writes whole
+lines through the processor's write-combining buffers without reading them. Measured on this
 project's VM (673 rows of 10,000 float64 written in blocks of 1,000, as the kernel does):
-0.87-0.96 µs per patient per array with ordinary stores, 0.45-0.53 with non-temporal ones.
+0.87-1.10 µs per patient per array with ordinary stores, 0.45-0.60 with non-temporal ones.
 
 numba has no non-temporal store, so :func:`_nt_store` emits one with llvmlite: a 32-byte
-vector (4 float64 or 8 float32) with LLVM's ``!nontemporal`` metadata, which x86-64 compiles to
-``vmovntpd`` / ``vmovntps``. Those need 32-byte aligned addresses: :func:`store_row` writes
-the unaligned head and the tail of a row with ordinary stores. The stored values are the
-same either way (float32 rows: each float64 rounded once, as an ordinary store rounds it),
-so results do not depend on which stores ran. Non-temporal stores are weakly ordered:
-:func:`store_fence` (``sfence``) must run before another thread may read the rows; the kernel
+vector (4 float64 or 8 float32) with LLVM's ``!nontemporal`` metadata, which x86-64 compiles
+to ``vmovntpd`` / ``vmovntps``. Those need 32-byte aligned addresses: :func:`store_row` writes
+the unaligned head and the tail of a row with ordinary stores. The stored values are the same
+either way, so results do not depend on which stores ran. Non-temporal stores are weakly
+ordered: :func:`store_fence` must run before another thread may read the rows; the kernel
 calls it before it returns.
 
 Rows that fit in the cache are better written with ordinary stores (the caller reads them back
@@ -27,6 +34,7 @@ from cache): the kernel streams only when its output arrays together exceed
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -40,30 +48,66 @@ STREAM_MIN_BYTES = 16 * 2**20
 VECTOR_BYTES = 32
 
 
-@intrinsic
-def _nt_store(typingctx, row, i, src, j):
-    """``row[i : i + w] = src[j : j + w]`` as one non-temporal 32-byte vector store, ``w`` =
-    32 / itemsize of ``row`` (float32 or float64); ``src`` is float64 (converted by rounding,
-    like an ordinary store). ``&row[i]`` must be 32-byte aligned; no bounds checks."""
-    floats = (types.float64, types.float32)
-    if not (isinstance(row, types.Array) and row.ndim == 1 and row.dtype in floats):
-        return None
-    if not (isinstance(src, types.Array) and src.ndim == 1 and src.dtype == types.float64):
-        return None
-    sig = types.void(row, i, src, j)
+def as_bytes(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous float64 or float32 array of at least one dimension as the ``uint8``
+    view the kernels write (last axis in bytes), and whether it is float32."""
+    if a.dtype not in (np.float64, np.float32) or not a.flags.c_contiguous:
+        raise ValueError(f"output arrays must be C-contiguous float64 or float32, not {a.dtype}")
+    return a.view(np.uint8), a.dtype == np.float32
 
+
+def _byte_pointer(context, builder, aryty, ary_val, byte_index):
+    """LLVM pointer to byte ``byte_index`` of a contiguous 1-D uint8 array."""
+    ary = context.make_array(aryty)(context, builder, ary_val)
+    return cgutils.get_item_pointer(context, builder, aryty, ary, [byte_index], wraparound=False)
+
+
+def _is_bytes(row) -> bool:
+    return isinstance(row, types.Array) and row.ndim == 1 and row.dtype == types.uint8
+
+
+def _store_codegen(single: bool):
     def codegen(context, builder, signature, args):
-        rowty, _, srcty, _ = signature.args
-        row_arr = context.make_array(rowty)(context, builder, args[0])
+        ptr = _byte_pointer(context, builder, signature.args[0], args[0], args[1])
+        val = args[2]
+        elem = ir.FloatType() if single else ir.DoubleType()
+        if single:
+            val = builder.fptrunc(val, elem)
+        builder.store(val, builder.bitcast(ptr, elem.as_pointer()), align=4 if single else 8)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+@intrinsic
+def _store64(typingctx, row, byte_index, value):
+    """Store ``value`` at byte ``byte_index`` of ``row`` as float64; no bounds checks."""
+    if not _is_bytes(row):
+        return None
+    return types.void(row, byte_index, value), _store_codegen(False)
+
+
+@intrinsic
+def _store32(typingctx, row, byte_index, value):
+    """Store ``value`` (float64) at byte ``byte_index`` of ``row`` as float32, rounded once
+    (what assigning it to a float32 array element does); no bounds checks."""
+    if not _is_bytes(row):
+        return None
+    return types.void(row, byte_index, value), _store_codegen(True)
+
+
+def _nt_codegen(single: bool):
+    def codegen(context, builder, signature, args):
+        dst = _byte_pointer(context, builder, signature.args[0], args[0], args[1])
+        srcty = signature.args[2]
         src_arr = context.make_array(srcty)(context, builder, args[2])
         item = cgutils.get_item_pointer
-        dst = item(context, builder, rowty, row_arr, [args[1]], wraparound=False)
         ptr = item(context, builder, srcty, src_arr, [args[3]], wraparound=False)
-        f64 = ir.DoubleType()
-        elem = context.get_data_type(rowty.dtype)
-        w = VECTOR_BYTES // (8 if rowty.dtype == types.float64 else 4)
-        vec = builder.load(builder.bitcast(ptr, ir.VectorType(f64, w).as_pointer()), align=8)
-        if rowty.dtype != types.float64:
+        elem = ir.FloatType() if single else ir.DoubleType()
+        w = VECTOR_BYTES // (4 if single else 8)
+        src_vec = builder.bitcast(ptr, ir.VectorType(ir.DoubleType(), w).as_pointer())
+        vec = builder.load(src_vec, align=8)
+        if single:
             vec = builder.fptrunc(vec, ir.VectorType(elem, w))
         dst_vec = builder.bitcast(dst, ir.VectorType(elem, w).as_pointer())
         store = builder.store(vec, dst_vec, align=VECTOR_BYTES)
@@ -71,7 +115,32 @@ def _nt_store(typingctx, row, i, src, j):
         store.set_metadata("nontemporal", one)
         return context.get_dummy_value()
 
-    return sig, codegen
+    return codegen
+
+
+def _nt_typing(row, src):
+    return _is_bytes(row) and (
+        isinstance(src, types.Array) and src.ndim == 1 and src.dtype == types.float64
+    )
+
+
+@intrinsic
+def _nt_store64(typingctx, row, byte_index, src, j):
+    """``src[j : j + 4]`` stored at byte ``byte_index`` of ``row`` as one non-temporal
+    32-byte vector of float64. The address must be 32-byte aligned; no bounds checks."""
+    if not _nt_typing(row, src):
+        return None
+    return types.void(row, byte_index, src, j), _nt_codegen(False)
+
+
+@intrinsic
+def _nt_store32(typingctx, row, byte_index, src, j):
+    """``src[j : j + 8]`` (float64) stored at byte ``byte_index`` of ``row`` as one
+    non-temporal 32-byte vector of float32, each rounded once. The address must be 32-byte
+    aligned; no bounds checks."""
+    if not _nt_typing(row, src):
+        return None
+    return types.void(row, byte_index, src, j), _nt_codegen(True)
 
 
 @intrinsic
@@ -93,23 +162,51 @@ def store_fence():
 
 
 @nb.njit(cache=True, boundscheck=False)
-def store_row(row, b0, src, n, stream):
-    """``row[b0 : b0 + n] = src[:n]``: non-temporal stores when ``stream`` is true and ``row``
-    is contiguous (ordinary ones for the unaligned head and the tail), else ordinary stores."""
-    size = row.itemsize
-    if not stream or row.strides[0] != size:
-        for j in range(n):
-            row[b0 + j] = src[j]
-        return
-    w = VECTOR_BYTES // size
+def store_value(row, i, value, f32):
+    """Element ``i`` of a float64 (``f32`` false) or float32 row given as bytes ``= value``
+    (float32: rounded once)."""
+    if f32:
+        _store32(row, 4 * i, value)
+    else:
+        _store64(row, 8 * i, value)
+
+
+@nb.njit(cache=True, boundscheck=False)
+def _row64(row, b0, src, n, stream):
     j = 0
-    addr = row.ctypes.data + size * b0
-    while j < n and (addr + size * j) % VECTOR_BYTES != 0:
-        row[b0 + j] = src[j]
-        j += 1
-    while j + w <= n:
-        _nt_store(row, b0 + j, src, j)
-        j += w
-    while j < n:
-        row[b0 + j] = src[j]
-        j += 1
+    if stream:
+        addr = row.ctypes.data + 8 * b0
+        while j < n and (addr + 8 * j) % VECTOR_BYTES != 0:
+            _store64(row, 8 * (b0 + j), src[j])
+            j += 1
+        while j + 4 <= n:
+            _nt_store64(row, 8 * (b0 + j), src, j)
+            j += 4
+    for jj in range(j, n):
+        _store64(row, 8 * (b0 + jj), src[jj])
+
+
+@nb.njit(cache=True, boundscheck=False)
+def _row32(row, b0, src, n, stream):
+    j = 0
+    if stream:
+        addr = row.ctypes.data + 4 * b0
+        while j < n and (addr + 4 * j) % VECTOR_BYTES != 0:
+            _store32(row, 4 * (b0 + j), src[j])
+            j += 1
+        while j + 8 <= n:
+            _nt_store32(row, 4 * (b0 + j), src, j)
+            j += 8
+    for jj in range(j, n):
+        _store32(row, 4 * (b0 + jj), src[jj])
+
+
+@nb.njit(cache=True, boundscheck=False)
+def store_row(row, b0, src, n, stream, f32):
+    """Elements ``b0 .. b0 + n - 1`` of a float64 (``f32`` false) or float32 row given as
+    contiguous bytes ``= src[:n]`` (float32: each value rounded once): non-temporal stores
+    when ``stream`` (ordinary ones for the unaligned head and the tail), else ordinary."""
+    if f32:
+        _row32(row, b0, src, n, stream)
+    else:
+        _row64(row, b0, src, n, stream)

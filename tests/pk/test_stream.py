@@ -1,7 +1,8 @@
-"""Non-temporal output stores (:mod:`insilico.pk.stream`): the rows they write equal those of
-ordinary stores, bit for bit, for every alignment, length and dtype; the compiled store is a
-non-temporal vector instruction; and a simulation large enough to stream gives the same time
-courses as the same patients simulated in chunks too small to stream."""
+"""Output stores (:mod:`insilico.pk.stream`): the rows they write into float64 or float32 arrays
+given as bytes equal those of ordinary assignments into the arrays, bit for bit, for every
+alignment, length and dtype, with and without non-temporal stores; the compiled streaming
+store is a non-temporal vector instruction; and a simulation large enough to stream gives the
+same time courses as the same patients simulated in chunks too small to stream."""
 
 from __future__ import annotations
 
@@ -13,63 +14,100 @@ import pytest
 
 from insilico.pd.models import PDModel
 from insilico.pk import PKModel, Window, build_event_table, simulate
-from insilico.pk.stream import STREAM_MIN_BYTES, store_fence, store_row
+from insilico.pk.stream import (
+    STREAM_MIN_BYTES,
+    _row32,
+    _row64,
+    as_bytes,
+    store_fence,
+    store_row,
+    store_value,
+)
 
 
 @nb.njit
-def _write_rows(out, src, stream, block):
-    """Rows of ``out`` written block by block from ``src`` (as the kernel writes its outputs),
-    ``src`` changed between rows."""
+def _write_rows(out_bytes, f32, src, stream, block):
+    """Rows of ``out_bytes`` written block by block from ``src`` (as the kernel writes its
+    outputs), ``src`` changed between rows."""
+    n_rows = out_bytes.shape[0]
+    n = out_bytes.shape[1] // (4 if f32 else 8)
+    for b0 in range(0, n, block):
+        nb_ = min(block, n - b0)
+        for o in range(n_rows):
+            for j in range(nb_):
+                src[j] = src[j] * 1.25 + o
+            store_row(out_bytes[o], b0, src, nb_, stream, f32)
+    store_fence()
+
+
+@nb.njit
+def _assign_rows(out, src, block):
+    """The same values by ordinary assignment into the typed array (float32: numba rounds
+    each once)."""
     n_rows, n = out.shape
     for b0 in range(0, n, block):
         nb_ = min(block, n - b0)
         for o in range(n_rows):
             for j in range(nb_):
                 src[j] = src[j] * 1.25 + o
-            store_row(out[o], b0, src, nb_, stream)
-    store_fence()
+                out[o, b0 + j] = src[j]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("block", [1, 3, 4, 7, 64, 997])
 @pytest.mark.parametrize("offset", [0, 1, 3])
-def test_streamed_rows_equal_ordinary_stores(dtype, block, offset):
+@pytest.mark.parametrize("stream", [True, False])
+def test_rows_equal_ordinary_assignment(dtype, block, offset, stream):
     """Rows of 1,003 values starting ``offset`` elements into an allocation (so neither the
     rows nor the blocks are 32-byte aligned), written in blocks of ``block``: the same bits
-    as ordinary stores (float32: each value rounded once), and nothing outside the rows is
-    touched."""
+    as assigning them to the typed array, and nothing outside the rows is touched."""
     rng = np.random.default_rng(block + 10 * offset)
     base = np.full((9, 1003 + offset), -7.0, dtype=dtype)
-    out = base[:, offset:]
     ref = np.full((9, 1003), -7.0, dtype=dtype)
     src0 = rng.standard_normal(max(block, 1))
-    _write_rows(out, src0.copy(), True, block)
-    _write_rows(ref, src0.copy(), False, block)
-    np.testing.assert_array_equal(out, ref)
+    _write_rows(base[:, offset:].view(np.uint8), dtype == np.float32, src0.copy(), stream, block)
+    _assign_rows(ref, src0.copy(), block)
+    np.testing.assert_array_equal(base[:, offset:], ref)
     assert np.all(base[:, :offset] == -7.0)
 
 
-def test_strided_rows_fall_back_to_ordinary_stores():
-    """A row whose elements are not contiguous (a view with a step) is written element by
-    element: every second value changes, the others stay."""
-    base = np.zeros((5, 2 * 101))
-    _write_rows(base[:, ::2], np.ones(101), True, 101)
-    ref = np.zeros((5, 101))
-    _write_rows(ref, np.ones(101), False, 101)
-    np.testing.assert_array_equal(base[:, ::2], ref)
-    assert np.all(base[:, 1::2] == 0.0)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_store_value_equals_assignment(dtype):
+    """Single values (the Michaelis-Menten kernel's stores), including ones float32 rounds,
+    overflows and underflows: the bits of an assignment."""
+    values = np.array([1.0, 1.0 + 2.0**-30, 1e39, 1e-46, -0.0, np.pi, np.nan, np.inf])
+    out = np.zeros(values.size, dtype=dtype)
+    raw, f32 = as_bytes(out)
+
+    @nb.njit
+    def put(raw, values, f32):
+        for i in range(values.shape[0]):
+            store_value(raw, i, values[i], f32)
+
+    put(raw, values, f32)
+    with np.errstate(over="ignore"):  # 1e39 overflows float32 to inf, as the kernel's store
+        expected = values.astype(dtype)
+    np.testing.assert_array_equal(out.view(np.uint8), expected.view(np.uint8))
 
 
-@pytest.mark.parametrize("dtype", [nb.float64, nb.float32])
-def test_streaming_compiles_to_non_temporal_stores(dtype):
+def test_as_bytes_refuses_what_the_kernels_cannot_write():
+    """A strided or non-float array is refused with the dtype in the message (the kernels
+    write contiguous rows of float64 or float32)."""
+    with pytest.raises(ValueError, match="C-contiguous float64 or float32"):
+        as_bytes(np.zeros((4, 6))[:, ::2])
+    with pytest.raises(ValueError, match="int64"):
+        as_bytes(np.zeros(3, dtype=np.int64))
+
+
+@pytest.mark.parametrize("row_writer", [_row64, _row32])
+def test_streaming_compiles_to_non_temporal_stores(row_writer):
     """The streamed path is a non-temporal store instruction (``movntpd``/``movntps``, AVX
     ``vmovnt...``), not an ordinary one: without the ``!nontemporal`` metadata the row would be
     read into the cache before it is written, which is the traffic the module avoids."""
-    sig = (dtype[::1], nb.int64, nb.float64[::1], nb.int64, nb.boolean)
-    uncached = nb.njit(store_row.py_func)  # machine code of a disk-cached function is not kept
+    sig = (nb.uint8[::1], nb.int64, nb.float64[::1], nb.int64, nb.boolean)
+    uncached = nb.njit(row_writer.py_func)  # machine code of a disk-cached function is not kept
     uncached.compile(sig)
-    asm = uncached.inspect_asm(sig)
-    assert "movntp" in asm
+    assert "movntp" in uncached.inspect_asm(sig)
 
 
 T_OUT = np.arange(0.0, 28 * 24 + 0.5, 1.0)
