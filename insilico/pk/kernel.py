@@ -1007,19 +1007,20 @@ def linear_kernel(
     """Exact stepping of linear PK with an integrated indirect response (exponential Lobatto
     quadrature for I and III, ETDRK4 for II and IV), outputs and windowed metrics.
 
-    See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments; the time
+    See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments. The time
     courses ``out_conc`` and ``out_effect`` come as bytes (:func:`insilico.pk.stream.as_bytes`)
-    of float32 arrays when ``out_f32``, else of float64 ones (one compiled kernel for both);
-    ``step_fn`` is
-    the layout's fused step (:func:`insilico.pk.steps.step_function`), a function pointer of
-    type :data:`insilico.pk.steps.STEP_TYPE`; ``step_fn_noauc`` the same step leaving the
-    AUC state as it was, for the plain steps outside every window with ``TRACK_AUC`` (unless
-    ``want_state``): the AUC state is an integral whose differences between a window's ends
-    are all that is used of it, so outside those windows it need not be kept. The buffers
-    start as copies of the initial state, so the AUC rows always hold finite values (a
-    transition multiplies them by exact zeros elsewhere). Releases the
-    GIL: threads simulating different blocks run on different cores (no shared state; every
-    buffer is allocated here or passed in).
+    of float32 arrays when ``out_f32``, else of float64 ones (one compiled kernel for both).
+
+    ``step_fn`` is the layout's fused step (:func:`insilico.pk.steps.step_function`), a
+    function pointer of type :data:`insilico.pk.steps.STEP_TYPE`; ``step_fn_noauc`` the same
+    step leaving the AUC state as it was, for the plain steps outside every window with
+    ``TRACK_AUC`` (unless ``want_state``). Only the AUC's increments over a window's steps
+    are used (summed per window), so outside those windows the state need not be kept. The
+    state buffers start as copies of the initial state, so their AUC rows always hold finite
+    values (a transition multiplies them by exact zeros elsewhere; 0 * NaN would not be 0).
+
+    Releases the GIL: threads simulating different blocks run on different cores (no shared
+    state; every buffer is allocated here or passed in).
     """
     n, S, _ = A.shape
     Sa = S + 1 if aug else S

@@ -4,8 +4,8 @@ stay in the cache.
 
 **One kernel for both output dtypes.** The kernels receive their output arrays as ``uint8``
 views (:func:`as_bytes`) and a flag ``f32``; :func:`store_row` and :func:`store_value` write
-each value as a float64 or rounds it once to float32, exactly as an ordinary assignment into
-a float32 array would. A float32 array argument would otherwise type a second specialization
+each value as float64, or round it once to float32 exactly as an assignment into a float32
+array would. A float32 array argument would otherwise type a second specialization
 of the kernels, which took 75-150 s to compile on this project's VM (every first float32 call,
 and the test suite).
 
@@ -50,10 +50,13 @@ VECTOR_BYTES = 32
 
 def as_bytes(a: np.ndarray) -> np.ndarray:
     """A C-contiguous float64 or float32 array of at least one dimension as the ``uint8``
-    view the kernels write (last axis in bytes), and whether it is float32."""
+    view the kernels write (last axis in bytes; they are told the dtype by a flag)."""
     if a.dtype not in (np.float64, np.float32) or not a.flags.c_contiguous:
-        raise ValueError(f"output arrays must be C-contiguous float64 or float32, not {a.dtype}")
-    return a.view(np.uint8), a.dtype == np.float32
+        layout = "C-contiguous" if a.flags.c_contiguous else "strided"
+        raise ValueError(
+            f"output arrays must be C-contiguous float64 or float32, not {layout} {a.dtype}"
+        )
+    return a.view(np.uint8)
 
 
 def _byte_pointer(context, builder, aryty, ary_val, byte_index):

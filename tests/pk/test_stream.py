@@ -77,7 +77,7 @@ def test_store_value_equals_assignment(dtype):
     overflows and underflows: the bits of an assignment."""
     values = np.array([1.0, 1.0 + 2.0**-30, 1e39, 1e-46, -0.0, np.pi, np.nan, np.inf])
     out = np.zeros(values.size, dtype=dtype)
-    raw, f32 = as_bytes(out)
+    raw, f32 = as_bytes(out), dtype == np.float32
 
     @nb.njit
     def put(raw, values, f32):
@@ -93,7 +93,7 @@ def test_store_value_equals_assignment(dtype):
 def test_as_bytes_refuses_what_the_kernels_cannot_write():
     """A strided or non-float array is refused with the dtype in the message (the kernels
     write contiguous rows of float64 or float32)."""
-    with pytest.raises(ValueError, match="C-contiguous float64 or float32"):
+    with pytest.raises(ValueError, match="strided float64"):
         as_bytes(np.zeros((4, 6))[:, ::2])
     with pytest.raises(ValueError, match="int64"):
         as_bytes(np.zeros(3, dtype=np.int64))
