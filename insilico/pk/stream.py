@@ -164,7 +164,7 @@ def store_fence():
     _fence()
 
 
-@nb.njit(cache=True, boundscheck=False)
+@nb.njit(cache=True, inline="always")
 def store_value(row, i, value, f32):
     """Element ``i`` of a float64 (``f32`` false) or float32 row given as bytes ``= value``
     (float32: rounded once)."""
@@ -174,34 +174,14 @@ def store_value(row, i, value, f32):
         _store64(row, 8 * i, value)
 
 
-@nb.njit(cache=True, boundscheck=False)
-def _row64(row, b0, src, n, stream):
-    j = 0
-    if stream:
-        addr = row.ctypes.data + 8 * b0
-        while j < n and (addr + 8 * j) % VECTOR_BYTES != 0:
-            _store64(row, 8 * (b0 + j), src[j])
-            j += 1
-        while j + 4 <= n:
-            _nt_store64(row, 8 * (b0 + j), src, j)
-            j += 4
-    for jj in range(j, n):
-        _store64(row, 8 * (b0 + jj), src[jj])
-
-
-@nb.njit(cache=True, boundscheck=False)
-def _row32(row, b0, src, n, stream):
-    j = 0
-    if stream:
-        addr = row.ctypes.data + 4 * b0
-        while j < n and (addr + 4 * j) % VECTOR_BYTES != 0:
-            _store32(row, 4 * (b0 + j), src[j])
-            j += 1
-        while j + 8 <= n:
-            _nt_store32(row, 4 * (b0 + j), src, j)
-            j += 8
-    for jj in range(j, n):
-        _store32(row, 4 * (b0 + jj), src[jj])
+@nb.njit(cache=True, inline="always")
+def _nt_vector(row, i, src, j, f32):
+    """Elements ``i ..`` of the row ``= src[j ..]``, one non-temporal 32-byte vector (8
+    float32 or 4 float64); element ``i`` must be 32-byte aligned."""
+    if f32:
+        _nt_store32(row, 4 * i, src, j)
+    else:
+        _nt_store64(row, 8 * i, src, j)
 
 
 @nb.njit(cache=True, boundscheck=False)
@@ -209,7 +189,16 @@ def store_row(row, b0, src, n, stream, f32):
     """Elements ``b0 .. b0 + n - 1`` of a float64 (``f32`` false) or float32 row given as
     contiguous bytes ``= src[:n]`` (float32: each value rounded once): non-temporal stores
     when ``stream`` (ordinary ones for the unaligned head and the tail), else ordinary."""
-    if f32:
-        _row32(row, b0, src, n, stream)
-    else:
-        _row64(row, b0, src, n, stream)
+    size = 4 if f32 else 8
+    j = 0
+    if stream:
+        w = VECTOR_BYTES // size
+        addr = row.ctypes.data + size * b0
+        while j < n and (addr + size * j) % VECTOR_BYTES != 0:
+            store_value(row, b0 + j, src[j], f32)
+            j += 1
+        while j + w <= n:
+            _nt_vector(row, b0 + j, src, j, f32)
+            j += w
+    for jj in range(j, n):
+        store_value(row, b0 + jj, src[jj], f32)

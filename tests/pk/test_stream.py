@@ -11,18 +11,11 @@ import math
 import numba as nb
 import numpy as np
 import pytest
+from test_buffers import params
 
 from insilico.pd.models import PDModel
 from insilico.pk import PKModel, Window, build_event_table, simulate
-from insilico.pk.stream import (
-    STREAM_MIN_BYTES,
-    _row32,
-    _row64,
-    as_bytes,
-    store_fence,
-    store_row,
-    store_value,
-)
+from insilico.pk.stream import STREAM_MIN_BYTES, as_bytes, store_fence, store_row, store_value
 
 
 @nb.njit
@@ -99,15 +92,16 @@ def test_as_bytes_refuses_what_the_kernels_cannot_write():
         as_bytes(np.zeros(3, dtype=np.int64))
 
 
-@pytest.mark.parametrize("row_writer", [_row64, _row32])
-def test_streaming_compiles_to_non_temporal_stores(row_writer):
+def test_streaming_compiles_to_non_temporal_stores():
     """The streamed path is a non-temporal store instruction (``movntpd``/``movntps``, AVX
-    ``vmovnt...``), not an ordinary one: without the ``!nontemporal`` metadata the row would be
-    read into the cache before it is written, which is the traffic the module avoids."""
-    sig = (nb.uint8[::1], nb.int64, nb.float64[::1], nb.int64, nb.boolean)
-    uncached = nb.njit(row_writer.py_func)  # machine code of a disk-cached function is not kept
+    ``vmovnt...``), one for float64 rows and one for float32 rows, not an ordinary one:
+    without the ``!nontemporal`` metadata the row would be read into the cache before it is
+    written, which is the traffic the module avoids."""
+    sig = (nb.uint8[::1], nb.int64, nb.float64[::1], nb.int64, nb.boolean, nb.boolean)
+    uncached = nb.njit(store_row.py_func)  # machine code of a disk-cached function is not kept
     uncached.compile(sig)
-    assert "movntp" in uncached.inspect_asm(sig)
+    asm = uncached.inspect_asm(sig)
+    assert sum("movnt" in line for line in asm.splitlines()) >= 2
 
 
 T_OUT = np.arange(0.0, 28 * 24 + 0.5, 1.0)
@@ -119,25 +113,10 @@ CASES = {
 
 
 def _params(n: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(7)
-
-    def ln(mu):
-        return mu * np.exp(0.3 * rng.standard_normal(n))
-
-    return {
-        "cl_L_per_h": ln(5.0),
-        "v1_L": ln(50.0),
-        "q2_L_per_h": ln(10.0),
-        "v2_L": ln(100.0),
-        "ka_per_h": ln(1.0),
-        "kin_per_h": ln(10.0),
-        "kout_per_h": ln(0.1),
-        "imax": np.full(n, 0.9),
-        "e0": np.full(n, 1.0),
-        "emax": ln(2.0),
-        "ec50_mg_per_L": ln(0.5),
-        "ic50_mg_per_L": ln(0.5),
-    }
+    """``test_buffers.params`` (30 % log-normal IIV) with the direct Emax model's too."""
+    p = params(7, n)
+    p.update(e0=np.ones(n), emax=2.0 * p["kin_per_h"] / 10.0, ec50_mg_per_L=p["ic50_mg_per_L"])
+    return p
 
 
 @pytest.mark.parametrize("case", CASES)
