@@ -131,7 +131,11 @@ def _param(params, name, n, default=None):
 
 
 def check_parameters(params: dict, names: list[str], n: int) -> dict[str, np.ndarray]:
-    """Validate per-patient parameter arrays: finite, positive, right length."""
+    """Validate per-patient parameter arrays: finite, positive, right length. Returned as
+    writeable C-contiguous float64 arrays whatever was given (a scalar broadcast, a strided
+    slice, a read-only array from pyarrow), so the kernels always see the same argument types:
+    a read-only broadcast ``v1_L`` typed a second specialization of the linear kernel, ~50 s
+    of compile."""
     out = {}
     for name in names:
         v = _param(params, name, n)
@@ -140,7 +144,8 @@ def check_parameters(params: dict, names: list[str], n: int) -> dict[str, np.nda
         bad = ~np.isfinite(v) | (v <= 0)
         if np.any(bad):
             raise SpecError(f"params.{name}", float(v[bad][0]), "finite values > 0")
-        out[name] = v
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        out[name] = v if v.flags.writeable else v.copy()  # numba types read-only apart
     return out
 
 

@@ -623,3 +623,26 @@ def test_auc_window_after_steps_that_skip_the_auc_state(return_states):
     close(res.metrics["cavg_mg_per_L_early"], auc(13.5, 20.0) / 6.5)
     assert "auc_mg_h_per_L_all" not in res.metrics
     assert "cmax_mg_per_L_last" not in res.metrics
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        5.0,
+        np.arange(4.0, 10.0)[::2],
+        np.broadcast_to(np.array(5.0), (3,)),
+        np.array([5.0, 2.0, 11.0], dtype=np.float32),
+    ],
+    ids=["scalar", "strided", "read_only_broadcast", "float32"],
+)
+def test_parameters_reach_the_kernel_as_one_array_type(given):
+    """Whatever form a parameter is given in, ``check_parameters`` hands the kernels a
+    writeable C-contiguous float64 array with the same values, so every call types the same
+    compiled kernel (a read-only broadcast ``v1_L`` once compiled a second one, ~50 s)."""
+    import numba as nb
+
+    from insilico.pk.models import check_parameters
+
+    out = check_parameters({"cl_L_per_h": given}, ["cl_L_per_h"], 3)["cl_L_per_h"]
+    assert nb.typeof(out) == nb.typeof(np.zeros(3))
+    np.testing.assert_array_equal(out, np.broadcast_to(np.asarray(given, dtype=float), (3,)))
