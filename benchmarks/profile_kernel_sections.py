@@ -22,7 +22,9 @@ The copy is instrumented by matching source lines: when the kernel changes, upda
 ``MARKS``. The ticks are converted with ``--ghz`` (the TSC rate; 2.5 on this project's
 machine); the sections need not add up to the CPU time of ``simulate`` (Python around it).
 
-Usage: ``python benchmarks/profile_kernel_sections.py [--n 10000] [--repeats 5]``
+Usage: ``python benchmarks/profile_kernel_sections.py [--n 10000] [--repeats 5]``; to rank
+two versions, alternate ``--src A --keep /tmp/prof_a`` and ``--src B --keep /tmp/prof_b``
+(the machine's speed drifts by more than most changes: only side-by-side runs rank them).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ MARKS = [
         "                while o < n_out and out_node[o] == g:\n"
         "                    for j in range(nbk):\n"
         "                        obuf[j] = x[central, j] / v1b[j]\n"
-        "                    store_row(out_conc[o], b0, obuf, nbk, stream)\n",
+        "                    store_row(out_conc[o], b0, obuf, nbk, stream, out_f32)\n",
         2,
         16,
         True,
@@ -111,17 +113,23 @@ def _tick(k: int, ind: int) -> str:
     return " " * ind + f"t_ = rdtsc(); timers[{k}] += t_ - t_last; t_last = t_\n"
 
 
+def _write(path: Path, data: bytes) -> None:
+    """Write ``data`` unless ``path`` holds it already (an unchanged file keeps its time
+    stamp, and with it numba's disk cache of what it defines)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+
+
 def instrument(src: Path, dst: Path) -> None:
     """Copy the tracked files of ``src`` to ``dst`` and add the section timers."""
     files = subprocess.run(
         ["git", "ls-files", "-z"], cwd=src, capture_output=True, check=True
     ).stdout.split(b"\0")
     for f in filter(None, files):
-        target = dst / f.decode()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes((src / f.decode()).read_bytes())
-    kpath = dst / "insilico/pk/kernel.py"
-    s = kpath.read_text()
+        if f.decode() not in ("insilico/pk/kernel.py", "insilico/pk/simulate.py"):
+            _write(dst / f.decode(), (src / f.decode()).read_bytes())
+    s = (src / "insilico/pk/kernel.py").read_text()
 
     def put(pattern: str, text: str, before: bool) -> str:
         if s.count(pattern) != 1:
@@ -137,20 +145,19 @@ def instrument(src: Path, dst: Path) -> None:
     s = put(end_node, _tick(6, 12) + _tick(6, 8), False)
     last = "                        met[i, w, 7] = max(e_ext[w, 1, j], ee)\n"
     s = put(last, _tick(7, 8), False)
-    s = put('    step_fn,\n):\n    """Exact stepping of linear PK', "    timers,\n", True)
+    s = put("    step_fn,\n    step_fn_noauc,\n):\n", "    timers,\n", True)
     s = s.replace("\nMETRICS = ", RDTSC + "\n\nMETRICS = ", 1)
-    kpath.write_text(s)
-    spath = dst / "insilico/pk/simulate.py"
-    t = spath.read_text()
+    _write(dst / "insilico/pk/kernel.py", s.encode())
+    t = (src / "insilico/pk/simulate.py").read_text()
     t = t.replace(
-        "        met,\n        step_function(",
-        "        met,\n        TIMERS,\n        step_function(",
+        "        step_function(layout.size, layout.depot, has_inf),\n",
+        "        TIMERS,\n        step_function(layout.size, layout.depot, has_inf),\n",
         1,
     )
     t = t.replace(
         "\ndef simulate(", "\nTIMERS = np.zeros(12, dtype=np.uint64)\n\n\ndef simulate(", 1
     )
-    spath.write_text(t)
+    _write(dst / "insilico/pk/simulate.py", t.encode())
 
 
 RUNNER = """
@@ -177,10 +184,18 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--ghz", type=float, default=2.5, help="cycle-counter rate (GHz)")
+    ap.add_argument("--src", type=Path, default=ROOT, help="the tree to profile (a git checkout)")
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="instrument into this directory and keep it: later runs reuse its numba cache "
+        "(the first run compiles for ~2 minutes); for side-by-side runs of two trees",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        dst = Path(tmp) / "tree"
-        instrument(ROOT, dst)
+        dst = args.keep if args.keep is not None else Path(tmp) / "tree"
+        instrument(args.src.resolve(), dst)
         code = RUNNER.format(root=str(dst), n=args.n, repeats=args.repeats, ghz=args.ghz)
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=dst)
         if run.returncode != 0:

@@ -6,6 +6,7 @@ edit by hand."""
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 
 import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)
 from insilico.pd.models import hill_fraction
@@ -95,6 +96,7 @@ def step_2(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """2 states: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -118,7 +120,9 @@ def step_2(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
@@ -148,7 +152,9 @@ def step_2(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
@@ -191,7 +197,9 @@ def step_2(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0
@@ -215,7 +223,9 @@ def step_2(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         y0 = phk[0, 0, j] * x0
@@ -261,6 +271,7 @@ def step_2_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """2 states, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -280,7 +291,9 @@ def step_2_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0
             xn[0, j] = y0
@@ -306,7 +319,9 @@ def step_2_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0
             xn[0, j] = y0
@@ -345,7 +360,9 @@ def step_2_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0
             xn[0, j] = y0
@@ -365,7 +382,9 @@ def step_2_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         y0 = phk[0, 0, j] * x0
         xn[0, j] = y0
@@ -407,6 +426,7 @@ def step_2_inf(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """2 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -430,7 +450,9 @@ def step_2_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -460,7 +482,9 @@ def step_2_inf(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -503,7 +527,9 @@ def step_2_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -527,7 +553,9 @@ def step_2_inf(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -573,6 +601,7 @@ def step_2_inf_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """2 states, infusion input, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -592,7 +621,9 @@ def step_2_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
             xn[0, j] = y0
@@ -618,7 +649,9 @@ def step_2_inf_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
             xn[0, j] = y0
@@ -657,7 +690,9 @@ def step_2_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
             xn[0, j] = y0
@@ -677,7 +712,9 @@ def step_2_inf_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
         xn[0, j] = y0
@@ -719,6 +756,7 @@ def step_3(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """3 states: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -745,7 +783,9 @@ def step_3(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -778,7 +818,9 @@ def step_3(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -824,7 +866,9 @@ def step_3(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -851,7 +895,9 @@ def step_3(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -900,6 +946,7 @@ def step_3_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """3 states, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -922,7 +969,9 @@ def step_3_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
@@ -951,7 +1000,9 @@ def step_3_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
@@ -993,7 +1044,9 @@ def step_3_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
@@ -1016,7 +1069,9 @@ def step_3_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
@@ -1061,6 +1116,7 @@ def step_3_inf(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """3 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1087,7 +1143,9 @@ def step_3_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1120,7 +1178,9 @@ def step_3_inf(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1166,7 +1226,9 @@ def step_3_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1193,7 +1255,9 @@ def step_3_inf(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -1242,6 +1306,7 @@ def step_3_inf_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """3 states, infusion input, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1264,7 +1329,9 @@ def step_3_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
@@ -1293,7 +1360,9 @@ def step_3_inf_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
@@ -1335,7 +1404,9 @@ def step_3_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
@@ -1358,7 +1429,9 @@ def step_3_inf_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
@@ -1403,6 +1476,7 @@ def step_4(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """4 states: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1432,7 +1506,9 @@ def step_4(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1468,7 +1544,9 @@ def step_4(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1517,7 +1595,9 @@ def step_4(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1547,7 +1627,9 @@ def step_4(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -1599,6 +1681,7 @@ def step_4_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """4 states, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1624,7 +1707,9 @@ def step_4_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1656,7 +1741,9 @@ def step_4_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1701,7 +1788,9 @@ def step_4_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1727,7 +1816,9 @@ def step_4_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -1775,6 +1866,7 @@ def step_4_inf(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """4 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1804,7 +1896,9 @@ def step_4_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1840,7 +1934,9 @@ def step_4_inf(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1889,7 +1985,9 @@ def step_4_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -1919,7 +2017,9 @@ def step_4_inf(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -1971,6 +2071,7 @@ def step_4_inf_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """4 states, infusion input, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -1996,7 +2097,9 @@ def step_4_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2028,7 +2131,9 @@ def step_4_inf_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2073,7 +2178,9 @@ def step_4_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2099,7 +2206,9 @@ def step_4_inf_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2147,6 +2256,7 @@ def step_5(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """5 states: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2179,7 +2289,9 @@ def step_5(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2218,7 +2330,9 @@ def step_5(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2270,7 +2384,9 @@ def step_5(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2303,7 +2419,9 @@ def step_5(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2358,6 +2476,7 @@ def step_5_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """5 states, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2386,7 +2505,9 @@ def step_5_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2421,7 +2542,9 @@ def step_5_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2469,7 +2592,9 @@ def step_5_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2498,7 +2623,9 @@ def step_5_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2549,6 +2676,7 @@ def step_5_inf(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """5 states, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2581,7 +2709,9 @@ def step_5_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2620,7 +2750,9 @@ def step_5_inf(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2672,7 +2804,9 @@ def step_5_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2705,7 +2839,9 @@ def step_5_inf(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2760,6 +2896,7 @@ def step_5_inf_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """5 states, infusion input, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2788,7 +2925,9 @@ def step_5_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2823,7 +2962,9 @@ def step_5_inf_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2871,7 +3012,9 @@ def step_5_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -2900,7 +3043,9 @@ def step_5_inf_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -2951,6 +3096,7 @@ def step_3_depot(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """3 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -2976,7 +3122,9 @@ def step_3_depot(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3008,7 +3156,9 @@ def step_3_depot(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3053,7 +3203,9 @@ def step_3_depot(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3079,7 +3231,9 @@ def step_3_depot(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -3127,6 +3281,7 @@ def step_3_depot_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """3 states, depot, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -3148,7 +3303,9 @@ def step_3_depot_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             xn[0, j] = phk[0, 0, j] * x0
@@ -3176,7 +3333,9 @@ def step_3_depot_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             xn[0, j] = phk[0, 0, j] * x0
@@ -3217,7 +3376,9 @@ def step_3_depot_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             xn[0, j] = phk[0, 0, j] * x0
@@ -3239,7 +3400,9 @@ def step_3_depot_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         xn[0, j] = phk[0, 0, j] * x0
@@ -3283,6 +3446,7 @@ def step_3_depot_inf(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """3 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -3308,7 +3472,9 @@ def step_3_depot_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3340,7 +3506,9 @@ def step_3_depot_inf(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3385,7 +3553,9 @@ def step_3_depot_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3411,7 +3581,9 @@ def step_3_depot_inf(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -3459,6 +3631,7 @@ def step_3_depot_inf_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """3 states, depot, infusion input, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -3480,7 +3653,9 @@ def step_3_depot_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             xn[0, j] = phk[0, 0, j] * x0
@@ -3508,7 +3683,9 @@ def step_3_depot_inf_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             xn[0, j] = phk[0, 0, j] * x0
@@ -3549,7 +3726,9 @@ def step_3_depot_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             xn[0, j] = phk[0, 0, j] * x0
@@ -3571,7 +3750,9 @@ def step_3_depot_inf_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         xn[0, j] = phk[0, 0, j] * x0
@@ -3615,6 +3796,7 @@ def step_4_depot(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """4 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -3643,7 +3825,9 @@ def step_4_depot(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3678,7 +3862,9 @@ def step_4_depot(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3726,7 +3912,9 @@ def step_4_depot(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3755,7 +3943,9 @@ def step_4_depot(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -3806,6 +3996,7 @@ def step_4_depot_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """4 states, depot, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -3830,7 +4021,9 @@ def step_4_depot_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3861,7 +4054,9 @@ def step_4_depot_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3905,7 +4100,9 @@ def step_4_depot_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -3930,7 +4127,9 @@ def step_4_depot_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -3977,6 +4176,7 @@ def step_4_depot_inf(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """4 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -4005,7 +4205,9 @@ def step_4_depot_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4040,7 +4242,9 @@ def step_4_depot_inf(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4088,7 +4292,9 @@ def step_4_depot_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4117,7 +4323,9 @@ def step_4_depot_inf(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -4168,6 +4376,7 @@ def step_4_depot_inf_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """4 states, depot, infusion input, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -4192,7 +4401,9 @@ def step_4_depot_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4223,7 +4434,9 @@ def step_4_depot_inf_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4267,7 +4480,9 @@ def step_4_depot_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4292,7 +4507,9 @@ def step_4_depot_inf_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -4339,6 +4556,7 @@ def step_5_depot(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """5 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -4370,7 +4588,9 @@ def step_5_depot(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4408,7 +4628,9 @@ def step_5_depot(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4459,7 +4681,9 @@ def step_5_depot(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4491,7 +4715,9 @@ def step_5_depot(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -4545,6 +4771,7 @@ def step_5_depot_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """5 states, depot, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -4572,7 +4799,9 @@ def step_5_depot_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4606,7 +4835,9 @@ def step_5_depot_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4653,7 +4884,9 @@ def step_5_depot_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4681,7 +4914,9 @@ def step_5_depot_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -4731,6 +4966,7 @@ def step_5_depot_inf(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """5 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -4762,7 +4998,9 @@ def step_5_depot_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4800,7 +5038,9 @@ def step_5_depot_inf(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4851,7 +5091,9 @@ def step_5_depot_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4883,7 +5125,9 @@ def step_5_depot_inf(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -4937,6 +5181,7 @@ def step_5_depot_inf_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """5 states, depot, infusion input, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -4964,7 +5209,9 @@ def step_5_depot_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -4998,7 +5245,9 @@ def step_5_depot_inf_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5045,7 +5294,9 @@ def step_5_depot_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5073,7 +5324,9 @@ def step_5_depot_inf_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -5123,6 +5376,7 @@ def step_6_depot(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """6 states, depot: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -5157,7 +5411,9 @@ def step_6_depot(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5198,7 +5454,9 @@ def step_6_depot(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5252,7 +5510,9 @@ def step_6_depot(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5287,7 +5547,9 @@ def step_6_depot(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -5344,6 +5606,7 @@ def step_6_depot_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """6 states, depot, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -5374,7 +5637,9 @@ def step_6_depot_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5411,7 +5676,9 @@ def step_6_depot_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5461,7 +5728,9 @@ def step_6_depot_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5492,7 +5761,9 @@ def step_6_depot_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -5545,6 +5816,7 @@ def step_6_depot_inf(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """6 states, depot, infusion input: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -5579,7 +5851,9 @@ def step_6_depot_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5620,7 +5894,9 @@ def step_6_depot_inf(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5674,7 +5950,9 @@ def step_6_depot_inf(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5709,7 +5987,9 @@ def step_6_depot_inf(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]
@@ -5766,6 +6046,7 @@ def step_6_depot_inf_noauc(
     al,
     cbuf,
     dauc,
+    change,
 ):
     """6 states, depot, infusion input, AUC state left as it was: see ``steps.step_function``."""
     nbk = x.shape[1]
@@ -5796,7 +6077,9 @@ def step_6_depot_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5833,7 +6116,9 @@ def step_6_depot_inf_noauc(
             k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5883,7 +6168,9 @@ def step_6_depot_inf_noauc(
             k1 = kin + kae[j] * f0 - kout * u
             fcur[j] = k1
             fp = f_prev[j]
-            n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.uint8(changed)
+            n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
             x2 = x[2, j]
@@ -5914,7 +6201,9 @@ def step_6_depot_inf_noauc(
         k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
         fcur[j] = k1
         fp = f_prev[j]
-        n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+        change[j] = np.uint8(changed)
+        n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
         x2 = x[2, j]

@@ -199,9 +199,10 @@ def _tail(lob: bool) -> str:
 
 
 def _node_lines(lob: bool, ind: str) -> list[str]:
-    """dR/dt at the node (``fcur``) and the count of its sign changes; with Lobatto (IRM I,
-    III: ``al`` = 0) from ``kae = kin ap Emax`` and the drug-effect fraction, otherwise from
-    the drug effect ``Emax f``, in the operation order of the unfused path."""
+    """dR/dt at the node (``fcur``), its sign changes (``change``) and their count; with
+    Lobatto (IRM I, III: ``al`` = 0) from ``kae = kin ap Emax`` and the drug-effect
+    fraction, otherwise from the drug effect ``Emax f``, in the operation order of the
+    unfused path."""
     if lob:
         rate = ["f0 = fnode[j]", "k1 = kin + kae[j] * f0 - kout * u"]
     else:
@@ -213,7 +214,9 @@ def _node_lines(lob: bool, ind: str) -> list[str]:
         *rate,
         "fcur[j] = k1",
         "fp = f_prev[j]",
-        "n_change += (fp * k1 < 0.0) & (fp * sel >= 0.0)",
+        "changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)",
+        "change[j] = np.uint8(changed)",
+        "n_change += changed",
     ]
     return [ind + b for b in body]
 
@@ -283,6 +286,7 @@ def generate_source() -> str:
         "from __future__ import annotations",
         "",
         "import numba as nb",
+        "import numpy as np",
         "",
         "import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)",
         "from insilico.pd.models import hill_fraction",

@@ -21,6 +21,14 @@ from insilico.pd.models import direct_effect, hill_fraction, irm_rhs
 from insilico.pk.expm import expm_batched, expm_small, norm1, square_batched
 from insilico.pk.stream import STREAM_MIN_BYTES, store_fence, store_row
 
+#: Fields of a response-extremum candidate record (``cand[w, m, j]`` of ``linear_kernel``:
+#: window, 0 minimum / 1 maximum, patient): its Hermite estimate, the node it is refined
+#: from (as a float, -1 for none), the response and infusion rate there, then the state.
+#: One record per candidate keeps what a new candidate writes in one or two cache lines
+#: (apart, as arrays over patients, they were eight: ~45 ns per candidate on the reference
+#: workload, where nearly every trough of the response is a new candidate).
+CAND_V, CAND_G, CAND_R, CAND_RATE, CAND_X = 0, 1, 2, 3, 4
+
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
 #: What the kernel tracks at every node for a window (bits of ``win_track``): the extrema of
 #: C (or Ce), the minimum and the maximum of an indirect response.
@@ -742,7 +750,7 @@ def _pd_value(pd_kind, cu, R, P, i):
 def _hermite_candidates(
     g,
     hp,
-    sel,
+    change,
     f_prev,
     f_end,
     r_prev,
@@ -753,60 +761,74 @@ def _hermite_candidates(
     win_b,
     win_track,
     e_ext,
-    e_herm,
-    cand_g,
-    cand_r,
-    cand_rate,
-    cand_x,
+    cand,
     idx,
+    scratch,
 ):
     """Where dR/dt changed sign over the step ``g - 1 -> g`` (no event at ``g``) towards an
-    extremum a window tracks (``sel``, see ``linear_kernel``): Hermite estimate of the
-    response's extremum and, when it beats the window's candidate, the state at ``g - 1`` to
-    refine it from. ``idx``: scratch, one int64 per patient."""
+    extremum a window tracks (marked 1 in ``change`` by the step function, whose length is a
+    multiple of 8 with padding 0): Hermite estimate of the response's extremum and, when it
+    beats the window's candidate (``cand``, see :data:`CAND_V`), the state at ``g - 1`` to
+    refine it from. ``idx``, ``scratch``: one int64 and three float64 per patient."""
     S = x_prev.shape[0]
     W = win_a.shape[0]
-    nbk = f_prev.shape[0]
-    # the patients with a sign change, listed without a branch (one in five of those scanned
-    # on the reference workload: a branch per patient was mispredicted often); the choices of
-    # ``_cubic_extremum`` that depend on the patient are selects
+    # the patients with a sign change, listed eight flags at a time, without a branch per
+    # patient (one in five of those scanned on the reference workload: a branch per patient
+    # was mispredicted often); ~3x faster than testing f_prev and f_end of every patient
+    # here; the choices of ``_cubic_extremum`` that depend on the patient are selects
     nc = 0
-    for j in range(nbk):
-        fp = f_prev[j]
-        idx[nc] = j
-        nc += (fp * f_end[j] < 0.0) & (fp * sel >= 0.0)
+    words = change.view(np.uint64)
+    for q in range(words.shape[0]):
+        if words[q] == 0:
+            continue
+        for j in range(8 * q, 8 * q + 8):
+            idx[nc] = j
+            nc += change[j]
+    # The interpolant's extremum ``v`` and its bounds: the interpolant stays within ``span``
+    # of y0 on [0, h] (its Taylor terms bounded one by one; 1e-12 relative slack for
+    # rounding). One pass without a branch: the candidates' square roots and divisions
+    # overlap (with the window tests below in the same loop, their mispredicted branches
+    # serialized them: ~80 ns per candidate).
+    c_v = scratch[0]
+    c_lo = scratch[1]
+    c_hi = scratch[2]
     for c in range(nc):
         j = idx[c]
         y0 = r_prev[j]
-        f0 = f_prev[j]
-        m = 0 if f0 < 0.0 else 1
-        a1, a2, a3 = _hermite_coefficients(y0, f0, r_node[j], f_end[j], hp)
-        # The interpolant stays within ``span`` of y0 on [0, h] (its Taylor terms bounded
-        # one by one; 1e-12 relative slack for rounding). A candidate that cannot come
-        # within the refinement margin of a window's node extremum so far can never be
-        # refined (the node extremum only grows, see the end of ``linear_kernel``): skip
-        # it, and the candidate kept is the same as when every sign change is evaluated.
+        a1, a2, a3 = _hermite_coefficients(y0, f_prev[j], r_node[j], f_end[j], hp)
         span = abs(a1) + abs(a2) + abs(a3)
         span += 1e-12 * (abs(y0) + span)
+        c_lo[c] = y0 - span
+        c_hi[c] = y0 + span
+        c_v[c] = _cubic_extremum(y0, a1, a2, a3)
+    for c in range(nc):
+        j = idx[c]
+        m = 0 if f_prev[j] < 0.0 else 1
+        # A candidate that cannot come within the refinement margin of a window's node
+        # extremum so far can never be refined (the node extremum only grows, see the end of
+        # ``linear_kernel``): skip it, and the candidate kept is the same as when every sign
+        # change is evaluated.
         hopeless = True
         for w in range(W):
             if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
                 continue
-            if _may_beat_node(y0 - span if m == 0 else y0 + span, e_ext[w, m, j], m):
+            if _may_beat_node(c_lo[c] if m == 0 else c_hi[c], e_ext[w, m, j], m):
                 hopeless = False
         if hopeless:
             continue
-        v = _cubic_extremum(y0, a1, a2, a3)
+        v = c_v[c]
+        y0 = r_prev[j]
         for w in range(W):
             if g - 1 < win_a[w] or g > win_b[w] or not win_track[w] & (TRACK_EMIN << m):
                 continue
-            if (m == 0 and v < e_herm[w, 0, j]) or (m == 1 and v > e_herm[w, 1, j]):
-                e_herm[w, m, j] = v
-                cand_g[w, m, j] = g - 1
-                cand_r[w, m, j] = y0
-                cand_rate[w, m, j] = rate[j]
+            rec = cand[w, m, j]
+            if (m == 0 and v < rec[CAND_V]) or (m == 1 and v > rec[CAND_V]):
+                rec[CAND_V] = v
+                rec[CAND_G] = g - 1
+                rec[CAND_R] = y0
+                rec[CAND_RATE] = rate[j]
                 for r in range(S):
-                    cand_x[w, m, r, j] = x_prev[r, j]
+                    rec[CAND_X + r] = x_prev[r, j]
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -926,15 +948,15 @@ def _may_beat_node(v, node_best, m):
 
 
 @nb.njit(cache=True)
-def _same_irm_candidate(w, m, j, irm_done, cand_g, e_herm, cand_r):
+def _same_irm_candidate(w, m, j, irm_done, cand):
     """An earlier window whose response candidate ``m`` of patient ``j`` comes from the same
     sign change as window ``w``'s and has been refined (``irm_done``), or -1."""
     for w2 in range(w):
         if (
             irm_done[w2, m]
-            and cand_g[w2, m, j] == cand_g[w, m, j]
-            and e_herm[w2, m, j] == e_herm[w, m, j]
-            and cand_r[w2, m, j] == cand_r[w, m, j]
+            and cand[w2, m, j, CAND_G] == cand[w, m, j, CAND_G]
+            and cand[w2, m, j, CAND_V] == cand[w, m, j, CAND_V]
+            and cand[w2, m, j, CAND_R] == cand[w, m, j, CAND_R]
         ):
             return w2
     return -1
@@ -1126,20 +1148,19 @@ def linear_kernel(
         dauc = np.zeros(nbk)
         t_above = np.zeros((W, nbk))
         e_ext = np.empty((W, 2, nbk))
-        e_herm = np.empty((W, 2, nbk))
-        cand_g = np.full((W, 2, nbk), -1, dtype=np.int64)
-        cand_r = np.zeros((W, 2, nbk))
-        cand_rate = np.zeros((W, 2, nbk))
-        cand_x = np.zeros((W, 2, S, nbk))
+        cand = np.zeros((W, 2, nbk, CAND_X + S))  # see CAND_V
         cand_idx = np.empty(nbk, dtype=np.int64)
+        cand_scratch = np.empty((3, nbk))
         for w in range(W):
             for j in range(nbk):
                 best[w, 0, j] = -np.inf
                 best[w, 1, j] = np.inf
                 e_ext[w, 0, j] = np.inf
                 e_ext[w, 1, j] = -np.inf
-                e_herm[w, 0, j] = np.inf
-                e_herm[w, 1, j] = -np.inf
+                cand[w, 0, j, CAND_V] = np.inf
+                cand[w, 1, j, CAND_V] = -np.inf
+                cand[w, 0, j, CAND_G] = -1.0
+                cand[w, 1, j, CAND_G] = -1.0
         active = 0
         o = 0
         v1b = np.empty(nbk)
@@ -1175,6 +1196,7 @@ def linear_kernel(
         fnode = np.zeros(nbk)
         obs_buf = np.zeros(nbk)
         flag = np.zeros(8 * ((nbk + 7) // 8), dtype=np.uint8)
+        hchange = np.zeros(8 * ((nbk + 7) // 8), dtype=np.uint8)  # see ``_hermite_candidates``
         fmid = np.zeros(nbk)
         fb_ = np.zeros(nbk)
         fend = np.zeros(nbk)
@@ -1238,6 +1260,7 @@ def linear_kernel(
                     al,
                     cbuf,
                     dauc,
+                    hchange,
                 )
                 if irm:  # the step wrote the new response into rcur: R at g becomes rcur
                     R, rcur = rcur, R
@@ -1266,7 +1289,7 @@ def linear_kernel(
                         _hermite_candidates(
                             g,
                             hp,
-                            sel,
+                            hchange,
                             f_prev,
                             fcur,
                             r_prev,
@@ -1277,12 +1300,9 @@ def linear_kernel(
                             win_b,
                             win_track,
                             e_ext,
-                            e_herm,
-                            cand_g,
-                            cand_r,
-                            cand_rate,
-                            cand_x,
+                            cand,
                             cand_idx,
+                            cand_scratch,
                         )
                     f_prev, fcur = fcur, f_prev
                     r_prev, rcur = rcur, r_prev
@@ -1450,16 +1470,15 @@ def linear_kernel(
                                     continue
                                 if not win_track[w] & (TRACK_EMIN << m):
                                     continue
-                                if (m == 0 and v < e_herm[w, 0, j]) or (
-                                    m == 1 and v > e_herm[w, 1, j]
-                                ):
+                                rec = cand[w, m, j]
+                                if (m == 0 and v < rec[CAND_V]) or (m == 1 and v > rec[CAND_V]):
                                     # xn holds the state at the previous node (post-event)
-                                    e_herm[w, m, j] = v
-                                    cand_g[w, m, j] = g - 1
-                                    cand_r[w, m, j] = r_prev[j]
-                                    cand_rate[w, m, j] = rate_pre[j] if has_ev else rate[j]
+                                    rec[CAND_V] = v
+                                    rec[CAND_G] = g - 1
+                                    rec[CAND_R] = r_prev[j]
+                                    rec[CAND_RATE] = rate_pre[j] if has_ev else rate[j]
                                     for r in range(S):
-                                        cand_x[w, m, r, j] = xn[r, j]
+                                        rec[CAND_X + r] = xn[r, j]
                 for j in range(nbk):
                     f_prev[j] = k1[j]
                     r_prev[j] = R[j]
@@ -1855,10 +1874,11 @@ def linear_kernel(
                 for m in range(2):
                     if not win_track[w] & (TRACK_EMIN << m):
                         continue
-                    ee = e_herm[w, m, j]
-                    gg = cand_g[w, m, j]
+                    rec = cand[w, m, j]
+                    ee = rec[CAND_V]
+                    gg = int(rec[CAND_G])
                     if gg >= 0 and lag_mode == 0 and _may_beat_node(ee, e_ext[w, m, j], m):
-                        w2 = _same_irm_candidate(w, m, j, irm_done, cand_g, e_herm, cand_r)
+                        w2 = _same_irm_candidate(w, m, j, irm_done, cand)
                         if w2 >= 0:  # the same sign change: the same refinement
                             ref = irm_ref[w2, m]
                         else:
@@ -1871,12 +1891,12 @@ def linear_kernel(
                                         Ep[r, c] = phi[kq, r, c, j]
                             ref = _refine_irm_extremum(
                                 A[i],
-                                cand_x[w, m, :, j],
-                                cand_rate[w, m, j],
+                                rec[CAND_X : CAND_X + S],
+                                rec[CAND_RATE],
                                 central,
                                 v1[i],
                                 hh,
-                                cand_r[w, m, j],
+                                rec[CAND_R],
                                 pd_kind,
                                 P,
                                 i,

@@ -12,7 +12,7 @@ import numba as nb
 #: Arguments of every step function, in order.
 ARGS = (
     "phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R, fnode, rnew, fcur, "
-    "f_prev, sel, etd, k, emb, c50a, kinb, koutb, kae, hill, ap, al, cbuf, dauc"
+    "f_prev, sel, etd, k, emb, c50a, kinb, koutb, kae, hill, ap, al, cbuf, dauc, change"
 )
 
 _ARR1 = nb.types.float64[::1]
@@ -24,6 +24,7 @@ _KINDS = {
     **dict.fromkeys(("irm", "lob", "hill_one"), nb.types.boolean),
     "k": nb.types.int64,
     **dict.fromkeys(("ap", "al", "sel"), nb.types.float64),
+    "change": nb.types.uint8[::1],
 }
 #: Signature of every step function: the linear kernel calls the one of its layout through a
 #: function pointer of this type (:func:`step_function`).
@@ -44,10 +45,12 @@ def step_function(S: int, depot: int, aug: bool, auc: bool = True):
     every Hill exponent of the block is 1); returns the number of patients whose dR/dt
     changed sign since the previous node (``f_prev``) towards an extremum some window
     tracks: towards a minimum (``f_prev < 0``) when ``sel`` is -1, a maximum when 1, either
-    when 0. ``R`` (the response at the node) is left as it was: the kernel swaps the two
-    buffers, a store per patient and node less than copying it aside. The node's
-    concentration is left to the kernel, which needs it only at output nodes and in windows
-    that track C (a load, a division and a store per patient and node less on most nodes).
+    when 0, and marks them in ``change`` (1 for such a patient, else 0; the kernel visits
+    only the marked patients, eight flags at a time). ``R`` (the response at the node) is
+    left as it was: the kernel swaps the two buffers, a store per patient and node less than
+    copying it aside. The node's concentration is left to the kernel, which needs it only at
+    output nodes and in windows that track C (a load, a division and a store per patient and
+    node less on most nodes).
     With ``auc`` the step writes the AUC state's increment into ``dauc`` as well (the kernel
     sums it per window); without, it leaves the AUC state (the last) as it was and ``dauc``
     untouched: the kernel takes that variant on the steps outside every window that reports

@@ -44,7 +44,8 @@ def test_fused_step_every_layout(layout):
     """PK transition, ETDRK4 and Lobatto steps against numpy, 1e-13 relative, on 37 patients
     (a remainder after any SIMD width); with ``auc`` the AUC increment lands in ``dauc`` and the
     new AUC state is the old plus it; the steps without leave the AUC row of the new state and
-    ``dauc`` exactly as they were and compute everything else the same."""
+    ``dauc`` exactly as they were and compute everything else the same. The sign changes of
+    dR/dt towards the extrema asked for (``sel``) are counted and marked in ``change``."""
     S, depot, aug, auc = layout
     rng = np.random.default_rng(S * 10 + depot + 3 * aug)
     nbk = 37
@@ -97,11 +98,12 @@ def test_fused_step_every_layout(layout):
         rnew = np.empty(nbk)
         fcur = np.empty(nbk)
         sel = (-1.0, 0.0, 1.0)[case % 3]  # cases 1-4 (irm) count towards both, max, min, both
+        change = np.full(8 * ((nbk + 7) // 8), 7, dtype=np.uint8)  # 7: a value no step writes
         n_change = step_function(S, depot, aug, auc)(
             phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R,
             fnode, rnew, fcur, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
             kae, hill, ap, al,
-            np.empty((3, nbk)), dauc,
+            np.empty((3, nbk)), dauc, change,
         )  # fmt: skip
         if auc:
             np.testing.assert_allclose(xn, ref_x(), rtol=1e-13)
@@ -117,7 +119,7 @@ def test_fused_step_every_layout(layout):
                 phk, phm, pha, phb, x, xk, rate, irm, lob, hill_one, R0.copy(),
                 fk, rk, ck, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
                 kae, hill, ap, al,
-                np.empty((3, nbk)), np.empty(nbk),
+                np.empty((3, nbk)), np.empty(nbk), np.empty(nbk, dtype=np.uint8),
             )  # fmt: skip
             np.testing.assert_array_equal(xn[: S - 1], xk[: S - 1])
             if irm:
@@ -125,6 +127,7 @@ def test_fused_step_every_layout(layout):
                     np.testing.assert_array_equal(got, want)
         if not irm:
             assert n_change == 0
+            np.testing.assert_array_equal(change, 7)  # not written
             continue
         c1 = fuv * ref_x()[central]
         e0 = emb * f0  # drug effects (Emax f)
@@ -151,7 +154,10 @@ def test_fused_step_every_layout(layout):
         k1 = kin * (1 - e0) - kout * R0
         np.testing.assert_allclose(fcur, k1, rtol=1e-13)
         towards = (f_prev < 0) if sel < 0 else (f_prev > 0) if sel > 0 else True
-        assert n_change == int(np.sum((f_prev * fcur < 0) & towards))
+        changed = (f_prev * fcur < 0) & towards
+        assert n_change == int(np.sum(changed))
+        np.testing.assert_array_equal(change[:nbk], changed.astype(np.uint8))
+        np.testing.assert_array_equal(change[nbk:], 7)  # the padding is the caller's
 
 
 def test_expm_batched_is_expm_small_bit_for_bit():
