@@ -769,7 +769,7 @@ def _hermite_candidates(
     extremum a window tracks (marked 1 in ``change`` by the step function, whose length is a
     multiple of 8 with padding 0): Hermite estimate of the response's extremum and, when it
     beats the window's candidate (``cand``, see :data:`CAND_V`), the state at ``g - 1`` to
-    refine it from. ``idx``, ``scratch``: one int64 and three float64 per patient."""
+    refine it from. ``idx``, ``scratch``: one int64 and seven float64 per patient."""
     S = x_prev.shape[0]
     W = win_a.shape[0]
     # the patients with a sign change, listed eight flags at a time, without a branch per
@@ -786,16 +786,25 @@ def _hermite_candidates(
             nc += change[j]
     # The interpolant's extremum ``v`` and its bounds: the interpolant stays within ``span``
     # of y0 on [0, h] (its Taylor terms bounded one by one; 1e-12 relative slack for
-    # rounding). One pass without a branch: the candidates' square roots and divisions
-    # overlap (with the window tests below in the same loop, their mispredicted branches
-    # serialized them: ~80 ns per candidate).
+    # rounding). Computed without a branch over the candidates' gathered values: the square
+    # roots and divisions run four candidates at a time (with the window tests below in the
+    # same loop, their mispredicted branches serialized them: ~80 ns per candidate).
     c_v = scratch[0]
     c_lo = scratch[1]
     c_hi = scratch[2]
-    for c in range(nc):
+    c_y0 = scratch[3]
+    c_f0 = scratch[4]
+    c_y1 = scratch[5]
+    c_f1 = scratch[6]
+    for c in range(nc):  # gathered first, so that the arithmetic below runs as SIMD code
         j = idx[c]
-        y0 = r_prev[j]
-        a1, a2, a3 = _hermite_coefficients(y0, f_prev[j], r_node[j], f_end[j], hp)
+        c_y0[c] = r_prev[j]
+        c_f0[c] = f_prev[j]
+        c_y1[c] = r_node[j]
+        c_f1[c] = f_end[j]
+    for c in range(nc):
+        y0 = c_y0[c]
+        a1, a2, a3 = _hermite_coefficients(y0, c_f0[c], c_y1[c], c_f1[c], hp)
         span = abs(a1) + abs(a2) + abs(a3)
         span += 1e-12 * (abs(y0) + span)
         c_lo[c] = y0 - span
@@ -1150,7 +1159,7 @@ def linear_kernel(
         e_ext = np.empty((W, 2, nbk))
         cand = np.zeros((W, 2, nbk, CAND_X + S))  # see CAND_V
         cand_idx = np.empty(nbk, dtype=np.int64)
-        cand_scratch = np.empty((3, nbk))
+        cand_scratch = np.empty((7, nbk))
         for w in range(W):
             for j in range(nbk):
                 best[w, 0, j] = -np.inf
