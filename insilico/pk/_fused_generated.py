@@ -121,7 +121,7 @@ def step_2(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -153,7 +153,7 @@ def step_2(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -198,7 +198,7 @@ def step_2(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -224,7 +224,7 @@ def step_2(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -292,7 +292,7 @@ def step_2_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0
@@ -320,7 +320,7 @@ def step_2_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0
@@ -361,7 +361,7 @@ def step_2_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0
@@ -383,7 +383,7 @@ def step_2_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         y0 = phk[0, 0, j] * x0
@@ -451,7 +451,7 @@ def step_2_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -483,7 +483,7 @@ def step_2_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -528,7 +528,7 @@ def step_2_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -554,7 +554,7 @@ def step_2_inf(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -622,7 +622,7 @@ def step_2_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -650,7 +650,7 @@ def step_2_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -691,7 +691,7 @@ def step_2_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -713,7 +713,7 @@ def step_2_inf_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
@@ -784,7 +784,7 @@ def step_3(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -819,7 +819,7 @@ def step_3(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -867,7 +867,7 @@ def step_3(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -896,7 +896,7 @@ def step_3(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -970,7 +970,7 @@ def step_3_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1001,7 +1001,7 @@ def step_3_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1045,7 +1045,7 @@ def step_3_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1070,7 +1070,7 @@ def step_3_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -1144,7 +1144,7 @@ def step_3_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1179,7 +1179,7 @@ def step_3_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1227,7 +1227,7 @@ def step_3_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1256,7 +1256,7 @@ def step_3_inf(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -1330,7 +1330,7 @@ def step_3_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1361,7 +1361,7 @@ def step_3_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1405,7 +1405,7 @@ def step_3_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1430,7 +1430,7 @@ def step_3_inf_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -1507,7 +1507,7 @@ def step_4(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1545,7 +1545,7 @@ def step_4(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1596,7 +1596,7 @@ def step_4(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1628,7 +1628,7 @@ def step_4(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -1708,7 +1708,7 @@ def step_4_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1742,7 +1742,7 @@ def step_4_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1789,7 +1789,7 @@ def step_4_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1817,7 +1817,7 @@ def step_4_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -1897,7 +1897,7 @@ def step_4_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1935,7 +1935,7 @@ def step_4_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -1986,7 +1986,7 @@ def step_4_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2018,7 +2018,7 @@ def step_4_inf(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -2098,7 +2098,7 @@ def step_4_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2132,7 +2132,7 @@ def step_4_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2179,7 +2179,7 @@ def step_4_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2207,7 +2207,7 @@ def step_4_inf_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -2290,7 +2290,7 @@ def step_5(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2331,7 +2331,7 @@ def step_5(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2385,7 +2385,7 @@ def step_5(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2420,7 +2420,7 @@ def step_5(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -2506,7 +2506,7 @@ def step_5_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2543,7 +2543,7 @@ def step_5_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2593,7 +2593,7 @@ def step_5_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2624,7 +2624,7 @@ def step_5_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -2710,7 +2710,7 @@ def step_5_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2751,7 +2751,7 @@ def step_5_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2805,7 +2805,7 @@ def step_5_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2840,7 +2840,7 @@ def step_5_inf(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -2926,7 +2926,7 @@ def step_5_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -2963,7 +2963,7 @@ def step_5_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3013,7 +3013,7 @@ def step_5_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3044,7 +3044,7 @@ def step_5_inf_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -3123,7 +3123,7 @@ def step_3_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3157,7 +3157,7 @@ def step_3_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3204,7 +3204,7 @@ def step_3_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3232,7 +3232,7 @@ def step_3_depot(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -3304,7 +3304,7 @@ def step_3_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3334,7 +3334,7 @@ def step_3_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3377,7 +3377,7 @@ def step_3_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3401,7 +3401,7 @@ def step_3_depot_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -3473,7 +3473,7 @@ def step_3_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3507,7 +3507,7 @@ def step_3_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3554,7 +3554,7 @@ def step_3_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3582,7 +3582,7 @@ def step_3_depot_inf(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -3654,7 +3654,7 @@ def step_3_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3684,7 +3684,7 @@ def step_3_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3727,7 +3727,7 @@ def step_3_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3751,7 +3751,7 @@ def step_3_depot_inf_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -3826,7 +3826,7 @@ def step_4_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3863,7 +3863,7 @@ def step_4_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3913,7 +3913,7 @@ def step_4_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -3944,7 +3944,7 @@ def step_4_depot(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -4022,7 +4022,7 @@ def step_4_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4055,7 +4055,7 @@ def step_4_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4101,7 +4101,7 @@ def step_4_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4128,7 +4128,7 @@ def step_4_depot_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -4206,7 +4206,7 @@ def step_4_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4243,7 +4243,7 @@ def step_4_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4293,7 +4293,7 @@ def step_4_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4324,7 +4324,7 @@ def step_4_depot_inf(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -4402,7 +4402,7 @@ def step_4_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4435,7 +4435,7 @@ def step_4_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4481,7 +4481,7 @@ def step_4_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4508,7 +4508,7 @@ def step_4_depot_inf_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -4589,7 +4589,7 @@ def step_5_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4629,7 +4629,7 @@ def step_5_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4682,7 +4682,7 @@ def step_5_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4716,7 +4716,7 @@ def step_5_depot(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -4800,7 +4800,7 @@ def step_5_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4836,7 +4836,7 @@ def step_5_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4885,7 +4885,7 @@ def step_5_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -4915,7 +4915,7 @@ def step_5_depot_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -4999,7 +4999,7 @@ def step_5_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5039,7 +5039,7 @@ def step_5_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5092,7 +5092,7 @@ def step_5_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5126,7 +5126,7 @@ def step_5_depot_inf(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -5210,7 +5210,7 @@ def step_5_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5246,7 +5246,7 @@ def step_5_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5295,7 +5295,7 @@ def step_5_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5325,7 +5325,7 @@ def step_5_depot_inf_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -5412,7 +5412,7 @@ def step_6_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5455,7 +5455,7 @@ def step_6_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5511,7 +5511,7 @@ def step_6_depot(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5548,7 +5548,7 @@ def step_6_depot(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -5638,7 +5638,7 @@ def step_6_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5677,7 +5677,7 @@ def step_6_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5729,7 +5729,7 @@ def step_6_depot_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5762,7 +5762,7 @@ def step_6_depot_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -5852,7 +5852,7 @@ def step_6_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5895,7 +5895,7 @@ def step_6_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5951,7 +5951,7 @@ def step_6_depot_inf(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -5988,7 +5988,7 @@ def step_6_depot_inf(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]
@@ -6078,7 +6078,7 @@ def step_6_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -6117,7 +6117,7 @@ def step_6_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -6169,7 +6169,7 @@ def step_6_depot_inf_noauc(
             fcur[j] = k1
             fp = f_prev[j]
             changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.uint8(changed)
+            change[j] = np.int32(changed)
             n_change += changed
             x0 = x[0, j]
             x1 = x[1, j]
@@ -6202,7 +6202,7 @@ def step_6_depot_inf_noauc(
         fcur[j] = k1
         fp = f_prev[j]
         changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-        change[j] = np.uint8(changed)
+        change[j] = np.int32(changed)
         n_change += changed
         x0 = x[0, j]
         x1 = x[1, j]

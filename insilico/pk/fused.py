@@ -215,7 +215,7 @@ def _node_lines(lob: bool, ind: str) -> list[str]:
         "fcur[j] = k1",
         "fp = f_prev[j]",
         "changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)",
-        "change[j] = np.uint8(changed)",
+        "change[j] = np.int32(changed)",
         "n_change += changed",
     ]
     return [ind + b for b in body]

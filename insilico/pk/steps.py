@@ -24,7 +24,7 @@ _KINDS = {
     **dict.fromkeys(("irm", "lob", "hill_one"), nb.types.boolean),
     "k": nb.types.int64,
     **dict.fromkeys(("ap", "al", "sel"), nb.types.float64),
-    "change": nb.types.uint8[::1],
+    "change": nb.types.int32[::1],
 }
 #: Signature of every step function: the linear kernel calls the one of its layout through a
 #: function pointer of this type (:func:`step_function`).
@@ -45,8 +45,8 @@ def step_function(S: int, depot: int, aug: bool, auc: bool = True):
     every Hill exponent of the block is 1); returns the number of patients whose dR/dt
     changed sign since the previous node (``f_prev``) towards an extremum some window
     tracks: towards a minimum (``f_prev < 0``) when ``sel`` is -1, a maximum when 1, either
-    when 0, and marks them in ``change`` (1 for such a patient, else 0; the kernel visits
-    only the marked patients, eight flags at a time). ``R`` (the response at the node) is
+    when 0, and marks them in ``change`` (int32: 1 for such a patient, else 0; the kernel
+    visits only the marked patients, two flags at a time). ``R`` (the response at the node) is
     left as it was: the kernel swaps the two buffers, a store per patient and node less than
     copying it aside. The node's concentration is left to the kernel, which needs it only at
     output nodes and in windows that track C (a load, a division and a store per patient and

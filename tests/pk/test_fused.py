@@ -98,7 +98,7 @@ def test_fused_step_every_layout(layout):
         rnew = np.empty(nbk)
         fcur = np.empty(nbk)
         sel = (-1.0, 0.0, 1.0)[case % 3]  # cases 1-4 (irm) count towards both, max, min, both
-        change = np.full(8 * ((nbk + 7) // 8), 7, dtype=np.uint8)  # 7: a value no step writes
+        change = np.full(2 * ((nbk + 1) // 2), 7, dtype=np.int32)  # 7: a value no step writes
         n_change = step_function(S, depot, aug, auc)(
             phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R,
             fnode, rnew, fcur, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
@@ -119,7 +119,7 @@ def test_fused_step_every_layout(layout):
                 phk, phm, pha, phb, x, xk, rate, irm, lob, hill_one, R0.copy(),
                 fk, rk, ck, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
                 kae, hill, ap, al,
-                np.empty((3, nbk)), np.empty(nbk), np.empty(nbk, dtype=np.uint8),
+                np.empty((3, nbk)), np.empty(nbk), np.empty(nbk, dtype=np.int32),
             )  # fmt: skip
             np.testing.assert_array_equal(xn[: S - 1], xk[: S - 1])
             if irm:
@@ -156,7 +156,7 @@ def test_fused_step_every_layout(layout):
         towards = (f_prev < 0) if sel < 0 else (f_prev > 0) if sel > 0 else True
         changed = (f_prev * fcur < 0) & towards
         assert n_change == int(np.sum(changed))
-        np.testing.assert_array_equal(change[:nbk], changed.astype(np.uint8))
+        np.testing.assert_array_equal(change[:nbk], changed.astype(np.int32))
         np.testing.assert_array_equal(change[nbk:], 7)  # the padding is the caller's
 
 
