@@ -25,8 +25,8 @@ from insilico.pk.stream import STREAM_MIN_BYTES, store_fence, store_row
 #: window, 0 minimum / 1 maximum, patient): its Hermite estimate, the node it is refined
 #: from (as a float, -1 for none), the response and infusion rate there, then the state.
 #: One record per candidate keeps what a new candidate writes in one or two cache lines
-#: (apart, as arrays over patients, they were eight: ~45 ns per candidate on the reference
-#: workload, where nearly every trough of the response is a new candidate).
+#: (apart, as arrays over patients, they were eight). On the reference workload nearly every
+#: trough of the response is a new candidate.
 CAND_V, CAND_G, CAND_R, CAND_RATE, CAND_X = 0, 1, 2, 3, 4
 
 METRICS = ("cmax", "tmax", "cmin", "tmin", "auc", "time_above", "emin", "emax")
@@ -774,10 +774,10 @@ def _hermite_candidates(
     W = win_a.shape[0]
     # the patients with a sign change, listed two flags at a time, without a branch per
     # patient (one in five of those scanned on the reference workload: a branch per patient
-    # was mispredicted often); faster than testing f_prev and f_end of every patient here.
-    # The flags are int32, not bytes: packing the step's 64-bit comparison results into
-    # bytes cost the fused step ~7 % (~0.35 µs per patient), into int32 ~3-4 % less. The
-    # choices of ``_cubic_extremum`` that depend on the patient are selects.
+    # was mispredicted often). The flags are int32, not bytes: packing the step's 64-bit
+    # comparison results into bytes cost the fused step ~7 % (~0.35 µs per patient), into
+    # int32 3-4 % less, and this section measured the same with either. The choices of
+    # ``_cubic_extremum`` that depend on the patient are selects.
     nc = 0
     words = change.view(np.uint64)
     for q in range(words.shape[0]):
@@ -788,9 +788,9 @@ def _hermite_candidates(
             nc += change[j]
     # The interpolant's extremum ``v`` and its bounds: the interpolant stays within ``span``
     # of y0 on [0, h] (its Taylor terms bounded one by one; 1e-12 relative slack for
-    # rounding). Computed without a branch over the candidates' gathered values: the square
-    # roots and divisions run four candidates at a time (with the window tests below in the
-    # same loop, their mispredicted branches serialized them: ~80 ns per candidate).
+    # rounding). Computed without a branch over the candidates' gathered values, so that the
+    # square roots and divisions run four candidates at a time (in one loop with the window
+    # tests below, a candidate cost ~80 ns in all in a micro-benchmark).
     c_v = scratch[0]
     c_lo = scratch[1]
     c_hi = scratch[2]

@@ -115,15 +115,16 @@ def test_fused_step_every_layout(layout):
             np.testing.assert_array_equal(dauc, -3.0)
             # everything else bit for bit as the step that keeps the AUC
             xk, fk, rk, ck = np.empty((S, nbk)), f0.copy(), np.empty(nbk), np.empty(nbk)
+            chk = np.full_like(change, 7)
             step_function(S, depot, aug, True)(
                 phk, phm, pha, phb, x, xk, rate, irm, lob, hill_one, R0.copy(),
                 fk, rk, ck, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
                 kae, hill, ap, al,
-                np.empty((3, nbk)), np.empty(nbk), np.empty(nbk, dtype=np.int32),
+                np.empty((3, nbk)), np.empty(nbk), chk,
             )  # fmt: skip
             np.testing.assert_array_equal(xn[: S - 1], xk[: S - 1])
             if irm:
-                for got, want in ((fnode, fk), (rnew, rk), (fcur, ck)):
+                for got, want in ((fnode, fk), (rnew, rk), (fcur, ck), (change, chk)):
                     np.testing.assert_array_equal(got, want)
         if not irm:
             assert n_change == 0
