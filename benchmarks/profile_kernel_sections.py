@@ -149,14 +149,13 @@ def instrument(src: Path, dst: Path) -> None:
     s = s.replace("\nMETRICS = ", RDTSC + "\n\nMETRICS = ", 1)
     _write(dst / "insilico/pk/kernel.py", s.encode())
     t = (src / "insilico/pk/simulate.py").read_text()
-    t = t.replace(
-        "        step_function(layout.size, layout.depot, has_inf),\n",
-        "        TIMERS,\n        step_function(layout.size, layout.depot, has_inf),\n",
-        1,
-    )
-    t = t.replace(
-        "\ndef simulate(", "\nTIMERS = np.zeros(12, dtype=np.uint64)\n\n\ndef simulate(", 1
-    )
+    for pattern, text in (
+        ("        step_function(layout.size, layout.depot, has_inf),\n", "        TIMERS,\n"),
+        ("\ndef simulate(", "\nTIMERS = np.zeros(12, dtype=np.uint64)\n\n"),
+    ):
+        if t.count(pattern) != 1:
+            raise SystemExit(f"simulate changed: update instrument() ({pattern[:60]!r})")
+        t = t.replace(pattern, text + pattern)
     _write(dst / "insilico/pk/simulate.py", t.encode())
 
 
