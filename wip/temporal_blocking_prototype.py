@@ -52,6 +52,11 @@ against 99 ns per node), i.e. ~0.2 ns per patient-node for 1,000 patients. The r
 difference is not explained and not reproducible at this machine's noise: no lever is
 claimed from it.
 
+The tables were measured with the sign-change flags as bytes (``np.uint8``), as the kernel
+had them then (63206d9-daee42f); the variants here still write bytes. The kernel's step
+writes int32 flags since f9f488d (~3-4 % faster), so the generated-step variants now compile
+their own byte specialization of ``step_4_depot_noauc``.
+
 Run: ``python wip/temporal_blocking_prototype.py [--repeats 7]``.
 """
 
@@ -103,6 +108,22 @@ def capture(n: int) -> dict:
 
 
 @nb.njit(error_model="numpy", boundscheck=False)
+def _sub_block(s0, s1, phi, etd, c50a, kinb, koutb, kae, dose):
+    """Contiguous copies of patients ``s0:s1`` of the per-patient inputs (the layout a
+    temporally blocked kernel would allocate): transitions, response weights, C50 as an
+    amount, kin, kout, kin ap Emax and the bioavailable dose."""
+    return (
+        np.ascontiguousarray(phi[:, :, :, s0:s1]),
+        np.ascontiguousarray(etd[:, :, s0:s1]),
+        c50a[s0:s1].copy(),
+        kinb[s0:s1].copy(),
+        koutb[s0:s1].copy(),
+        kae[s0:s1].copy(),
+        dose[s0:s1].copy(),
+    )
+
+
+@nb.njit(error_model="numpy", boundscheck=False)
 def run(sub, phi, step_k, inner_k, dose_node, dose, xs, Rs, etd, c50a, kinb, koutb, kae):
     """Every node for sub-blocks of ``sub`` patients, each sub-block's arrays first copied
     into contiguous arrays (the layout a temporally blocked kernel would allocate), the step
@@ -120,17 +141,13 @@ def run(sub, phi, step_k, inner_k, dose_node, dose, xs, Rs, etd, c50a, kinb, kou
     for s0 in range(0, nbk, sub):
         s1 = min(nbk, s0 + sub)
         m = s1 - s0
-        ph = np.ascontiguousarray(phi[:, :, :, s0:s1])
-        et = np.ascontiguousarray(etd[:, :, s0:s1])
+        ph, et, c50_b, kin_b, kout_b, ka_b, dd = _sub_block(
+            s0, s1, phi, etd, c50a, kinb, koutb, kae, dose
+        )
         x = xs[:, s0:s1].copy()
         xn = x.copy()
         R = Rs[s0:s1].copy()
         rnew = R.copy()
-        c50_b = c50a[s0:s1].copy()
-        kin_b = kinb[s0:s1].copy()
-        kout_b = koutb[s0:s1].copy()
-        ka_b = kae[s0:s1].copy()
-        dd = dose[s0:s1].copy()
         fnode = np.zeros(m)
         fcur = np.zeros(m)
         f_prev = np.zeros(m)
@@ -192,8 +209,9 @@ def run_parity(sub, phi, step_k, inner_k, dose_node, dose, xs, Rs, etd, c50a, ki
     for s0 in range(0, nbk, sub):
         s1 = min(nbk, s0 + sub)
         m = s1 - s0
-        ph = np.ascontiguousarray(phi[:, :, :, s0:s1])
-        et = np.ascontiguousarray(etd[:, :, s0:s1])
+        ph, et, c50_b, kin_b, kout_b, ka_b, dd = _sub_block(
+            s0, s1, phi, etd, c50a, kinb, koutb, kae, dose
+        )
         xb = np.empty((2, S, m))
         xb[0] = xs[:, s0:s1]
         xb[1] = xs[:, s0:s1]
@@ -201,11 +219,6 @@ def run_parity(sub, phi, step_k, inner_k, dose_node, dose, xs, Rs, etd, c50a, ki
         Rb[0] = Rs[s0:s1]
         Rb[1] = Rs[s0:s1]
         fb_ = np.zeros((2, m))
-        c50_b = c50a[s0:s1].copy()
-        kin_b = kinb[s0:s1].copy()
-        kout_b = koutb[s0:s1].copy()
-        ka_b = kae[s0:s1].copy()
-        dd = dose[s0:s1].copy()
         fnode = np.zeros(m)
         change = np.zeros(m, dtype=np.uint8)
         G = step_k.shape[0]
@@ -301,17 +314,11 @@ def run_generated_sub(sub, phi, step_k, inner_k, dose_node, dose, xs, Rs, etd, c
     for s0 in range(0, nbk, sub):
         s1 = min(nbk, s0 + sub)
         m = s1 - s0
-        ph = np.ascontiguousarray(phi[:, :, :, s0:s1])
-        et = np.ascontiguousarray(etd[:, :, s0:s1])
+        ph, et, c50, kin, kout, ka, dd = _sub_block(s0, s1, phi, etd, c50a, kinb, koutb, kae, dose)
         x = xs[:, s0:s1].copy()
         xn = x.copy()
         R = Rs[s0:s1].copy()
         rnew = R.copy()
-        c50 = c50a[s0:s1].copy()
-        kin = kinb[s0:s1].copy()
-        kout = koutb[s0:s1].copy()
-        ka = kae[s0:s1].copy()
-        dd = dose[s0:s1].copy()
         fnode = np.zeros(m)
         fcur = np.zeros(m)
         f_prev = np.zeros(m)
