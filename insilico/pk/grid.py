@@ -14,21 +14,25 @@ integrator                   h0, hmax, per level    steps per 12 h  max rel. err
 ===========================  =====================  ==============  ========================
 ETDRK4                       1/16 h, 1 h, 4         25              1.7e-6 (IRM III)
 ETDRK4 (default: II, IV)     1/32 h, 1 h, 4         29              4.3e-7 (III); 9.9e-8 (II, IV)
-Lobatto (default: I, III)    1/32 h, 1 h, 1         17              3.2e-8 (I, III)
+Lobatto                      1/32 h, 1 h, 1         17              3.2e-8 (III); 1.2e-9 (I)
+Lobatto (default: I, III)    1/16 h, 1 h, 1         16              2.5e-7 (III); 2.7e-9 (I)
 ===========================  =====================  ==============  ========================
 
 (Errors: R and its extrema; IRM III was integrated by ETDRK4 until the Lobatto rule.)
 
-On the reference workload the Lobatto default gives a minimum response within 3.7e-7 of
-Radau's (ETDRK4 on its default: 6.3e-7). The exponential Lobatto rule (exact for a cubic
-forcing) is of higher order than ETDRK4, whose error is set by the steps right after a dose,
-so it needs no more than one step per size level. The prototype that measured the rules on a
-range of grids is ``wip/irm_quadrature_prototype.py``.
+On the reference workload the Lobatto default gives a minimum response within 4.0e-7 of
+Radau's (3.7e-7 with ``h0`` 1/32 h; ETDRK4 on its default: 6.3e-7). The exponential Lobatto
+rule (exact for a cubic forcing) is of higher order than ETDRK4, whose error is set by the
+steps right after a dose, so it needs no more than one step per size level. The prototype
+that measured the rules on a range of grids is ``wip/irm_quadrature_prototype.py``.
 
 The q12h summaries-only Radau test (``test_indirect_response_coarse_tail_of_long_intervals``,
 no output times inside the intervals, so the default grid's own 1 h steps carry the rule)
-measures 4.4e-7 for Lobatto; with ``hmax`` 2 h it measured 1.2e-6, which is why the default
-stays at 1 h.
+measures 4.4e-7 for Lobatto, with ``h0`` 1/16 h as with 1/32 h: the 1 h steps set it, not
+the first step. With ``hmax`` 2 h it measured 1.2e-6, which is why the default stays at 1 h.
+``h0`` 1/8 h gave 1.4e-6 on the reference workload (session 17), so 1/16 h is the coarsest
+first step. From 1/32 to 1/16 h the reference workload's grid went from 953 to 897 nodes
+(one step per dosing interval less) and the kernel's time by 4-6 % (session 23).
 
 Linear PK itself is exact on any grid; the grid only matters for the integrated parts, and
 for bracketing the extrema, so PK alone and direct effects take the coarse default too.
@@ -89,7 +93,7 @@ DEFAULT_ETDRK4 = (1.0 / 32.0, 1.0, 4)
 #: linear PK without an integrated response (exact on any grid; the grid only brackets the
 #: extrema, refined from the exact solution: the Radau tests measure the same ~1e-14 errors
 #: as on the ETDRK4 grid).
-DEFAULT_GRID = (1.0 / 32.0, 1.0, 1)
+DEFAULT_GRID = (1.0 / 16.0, 1.0, 1)
 
 
 @dataclass(frozen=True)

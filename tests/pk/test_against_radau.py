@@ -374,7 +374,7 @@ def _irm_summary_errors(label, kind, params, events, windows, t_end):
 @pytest.mark.parametrize("kind", ["irm1", "irm3"])
 def test_indirect_response_coarse_tail_of_long_intervals(kind):
     """Summaries only over q12h dosing (no output times inside the intervals): the default
-    grid's own steps (1/32 h after each dose, doubling to 1 h, then 1 h) carry the exponential
+    grid's own steps (1/16 h after each dose, doubling to 1 h, then 1 h) carry the exponential
     Lobatto quadrature; on the q6h cases above, output times and window bounds cut many of
     them. The response at 48 h and its extrema over the last interval and the whole run within
     1e-6 relative. Measured 4.4e-7 (irm1 minimum); a 2 h maximum step gave 1.2e-6 here."""
