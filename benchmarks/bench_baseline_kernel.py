@@ -17,7 +17,8 @@ The baseline kernel (``baseline_block``):
   (1/128 ... 1 h, dyadic) from one Taylor exponential of ``A / 128`` and seven squarings, per
   patient;
 - grid per 12 h interval (``GRIDS``): by default 1/32, 1/32, 1/16, 1/8, 1/4, 1/2, then eleven
-  1 h steps (17 steps, the sizes of insilico's default grid); the dose is added to the depot
+  1 h steps (17 steps, the sizes of insilico's default grid until session 22; since session 23
+  insilico starts at 1/16 h, 16 steps); the dose is added to the depot
   at the interval's start;
 - the response by classical RK4 with the concentration exact at the step's start, middle and
   end (the forcing ``kin (1 - Imax C / (IC50 + C))`` does not depend on R);
