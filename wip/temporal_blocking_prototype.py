@@ -52,10 +52,12 @@ against 99 ns per node), i.e. ~0.2 ns per patient-node for 1,000 patients. The r
 difference is not explained and not reproducible at this machine's noise: no lever is
 claimed from it.
 
-The tables were measured with the sign-change flags as bytes (``np.uint8``), as the kernel
-had them then (63206d9-daee42f); the variants here still write bytes. The kernel's step
-writes int32 flags since f9f488d (~3-4 % faster), so the generated-step variants now compile
-their own byte specialization of ``step_4_depot_noauc``.
+The tables were measured on session 22's default grid (first step after a dose 1/32 h, 952
+steps; since session 23 the default grid has 896) and with the sign-change flags as bytes
+(``np.uint8``), as the kernel had them then (63206d9-daee42f); the variants here still write
+bytes. The kernel's step writes int32 flags since f9f488d (~3-4 % faster), so the
+generated-step variants now compile their own byte specialization of
+``step_4_depot_noauc``.
 
 Run: ``python wip/temporal_blocking_prototype.py [--repeats 7]``.
 """
@@ -269,35 +271,43 @@ def run_parity(sub, phi, step_k, inner_k, dose_node, dose, xs, Rs, etd, c50a, ki
 
 
 @nb.njit(error_model="numpy", boundscheck=False)
-def run_generated(phi, step_k, inner_k, dose_node, dose, xs, Rs, etd, c50a, kinb, koutb, kae):
-    """Node-major through the kernel's own generated step (``step_4_depot_noauc``)."""
-    S, nbk = xs.shape
-    x = xs.copy()
-    xn = xs.copy()
-    R = Rs.copy()
-    rnew = Rs.copy()
-    fnode = np.zeros(nbk)
-    fcur = np.zeros(nbk)
-    f_prev = np.zeros(nbk)
-    change = np.zeros(nbk, dtype=np.uint8)
-    rate = np.zeros(nbk)
-    ones = np.ones(nbk)
-    cbuf = np.empty((3, nbk))
-    dauc = np.empty(nbk)
+def _generated_nodes(ph, et, c50, kin, kout, ka, dd, step_k, inner_k, dose_node, x, R):
+    """Every node through the kernel's generated step (``step_4_depot_noauc``) for the
+    patients of ``x`` and ``R`` (updated in turn with the double buffers; the other arrays
+    are those patients' transitions, weights, C50 as an amount, kin, kout, kin ap Emax and
+    bioavailable dose). Returns the final state, response and count of sign changes."""
+    m = x.shape[1]
+    xn = x.copy()
+    rnew = R.copy()
+    fnode = np.zeros(m)
+    fcur = np.zeros(m)
+    f_prev = np.zeros(m)
+    change = np.zeros(m, dtype=np.uint8)
+    rate = np.zeros(m)
+    ones = np.ones(m)
+    cbuf = np.empty((3, m))
+    dauc = np.empty(m)
     n_change = 0
     for g in range(step_k.shape[0]):
         if dose_node[g]:
-            for j in range(nbk):
-                x[0, j] += dose[j]
+            for j in range(m):
+                x[0, j] += dd[j]
         k = step_k[g]
-        n_change += step_4_depot_noauc(phi[k], phi[k], phi[inner_k[g, 0]], phi[inner_k[g, 1]],
+        n_change += step_4_depot_noauc(ph[k], ph[k], ph[inner_k[g, 0]], ph[inner_k[g, 1]],
                                        x, xn, rate, True, True, True, R, fnode, rnew, fcur,
-                                       f_prev, -1.0, etd, k, ones, c50a, kinb, koutb, kae, ones,
+                                       f_prev, -1.0, et, k, ones, c50, kin, kout, ka, ones,
                                        -1.0, 0.0, cbuf, dauc, change)  # fmt: skip
         x, xn = xn, x
         R, rnew = rnew, R
         fcur, f_prev = f_prev, fcur
     return x, R, n_change
+
+
+@nb.njit(error_model="numpy", boundscheck=False)
+def run_generated(phi, step_k, inner_k, dose_node, dose, xs, Rs, etd, c50a, kinb, koutb, kae):
+    """Node-major through the kernel's own generated step (``step_4_depot_noauc``)."""
+    return _generated_nodes(phi, etd, c50a, kinb, koutb, kae, dose, step_k, inner_k, dose_node,
+                            xs.copy(), Rs.copy())  # fmt: skip
 
 
 @nb.njit(error_model="numpy", boundscheck=False)
@@ -307,41 +317,18 @@ def run_generated_sub(sub, phi, step_k, inner_k, dose_node, dose, xs, Rs, etd, c
     contiguous arrays of ``sub`` patients first (the layout a temporally blocked kernel
     would allocate), then each sub-block through every node."""
     S, nbk = xs.shape
-    K = phi.shape[0]
     xo = np.empty((S, nbk))
     Ro = np.empty(nbk)
     n_change = 0
     for s0 in range(0, nbk, sub):
         s1 = min(nbk, s0 + sub)
-        m = s1 - s0
         ph, et, c50, kin, kout, ka, dd = _sub_block(s0, s1, phi, etd, c50a, kinb, koutb, kae, dose)
-        x = xs[:, s0:s1].copy()
-        xn = x.copy()
-        R = Rs[s0:s1].copy()
-        rnew = R.copy()
-        fnode = np.zeros(m)
-        fcur = np.zeros(m)
-        f_prev = np.zeros(m)
-        change = np.zeros(m, dtype=np.uint8)
-        rate = np.zeros(m)
-        ones = np.ones(m)
-        cbuf = np.empty((3, m))
-        dauc = np.empty(m)
-        for g in range(step_k.shape[0]):
-            if dose_node[g]:
-                for j in range(m):
-                    x[0, j] += dd[j]
-            k = step_k[g]
-            n_change += step_4_depot_noauc(ph[k], ph[k], ph[inner_k[g, 0]], ph[inner_k[g, 1]],
-                                           x, xn, rate, True, True, True, R, fnode, rnew, fcur,
-                                           f_prev, -1.0, et, k, ones, c50, kin, kout, ka, ones,
-                                           -1.0, 0.0, cbuf, dauc, change)  # fmt: skip
-            x, xn = xn, x
-            R, rnew = rnew, R
-            fcur, f_prev = f_prev, fcur
+        x, R, nc = _generated_nodes(ph, et, c50, kin, kout, ka, dd, step_k, inner_k, dose_node,
+                                    xs[:, s0:s1].copy(), Rs[s0:s1].copy())  # fmt: skip
         xo[:, s0:s1] = x
         Ro[s0:s1] = R
-    return xo, Ro, n_change + 0 * K
+        n_change += nc
+    return xo, Ro, n_change
 
 
 def main() -> None:
