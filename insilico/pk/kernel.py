@@ -603,42 +603,126 @@ def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E
     return best
 
 
+#: Longest RK4 substep of :func:`_irm_walk`, as a fraction of the grid's largest step.
+WALK_SUBSTEP = 0.0625
+
+
 @nb.njit(cache=True)
-def _irm_piece(A, x0, rate, central, v1, d, r0, pd_kind, P, i, M, E, graded):
-    """The indirect response over ``[0, d]`` with the exact concentration (flow from ``x0``, no
-    event inside): one RK4 step, or, when ``graded`` (drug enters a drug-free body, where a
-    Hill term with a non-integer exponent is not smooth), six geometrically growing steps
-    d/32, d/32, d/16, ..., d/2. Returns R(d)."""
-    if d <= 0.0:
-        return r0
+def _irm_walk(
+    A,
+    x,
+    rate,
+    central,
+    depot,
+    v1,
+    t0,
+    t1,
+    a_prev,
+    dep_time,
+    dep_ev,
+    amt_row,
+    tlag,
+    f_bio,
+    k0,
+    k1,
+    r0,
+    pd_kind,
+    P,
+    i,
+    M,
+    E,
+    h0,
+    hmax,
+    ext,
+):
+    """The indirect response of one patient over the grid step ``[t0, t1]`` (h) when a lagged
+    absorption starts inside it or started shortly before ``t0`` (at ``a_prev``; the kernel
+    walks the steps that start less than ``steps_per_level * hmax`` after an arrival, the
+    span over which the grid is graded after a dose).
+
+    The grid is graded after the dose times, not after each patient's own arrival times (it
+    must not depend on the patients of a call), so such a step may be coarse where dC/dt has
+    just jumped and C changes fastest. This walks the step on the patient's own grading
+    instead: pieces end at each arrival and at ``a + h0 2^m`` after the latest arrival ``a``
+    (up to ``a + hmax``), the way the grid is graded after a dose; each piece is integrated by
+    RK4 substeps of at most ``WALK_SUBSTEP * hmax`` on the exact flow from ``x`` (the state
+    at ``t0``, advanced in place; arrivals ``k0 <= k < k1`` of the dose list are added to the
+    depot on the way). A piece right after a first arrival (drug into a drug-free body, where
+    a Hill term with a non-integer exponent is not smooth) takes six geometrically growing
+    substeps (d/32, d/32, d/16, ..., d/2).
+
+    Returns R(t1). ``ext`` receives the smallest and largest response over ``(t0, t1]``: the
+    values at the substeps' ends and, where dR/dt changes sign inside a substep, the extremum
+    of its cubic Hermite interpolant (substeps of 1/16-1/4 h near an arrival, where the
+    grid's own steps straddle the kink of R'' at it)."""
     S = A.shape[0]
-    x = x0.copy()
-    xm = np.empty(S)
-    x1 = np.empty(S)
     fu = P[7, i]
     em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
+    xm = np.empty(S)
+    x1 = np.empty(S)
+    cap = WALK_SUBSTEP * hmax
+    M[:, :] = 0.0
+    M[:S, :S] = A
+    M[central, S] = 1.0
+    e_dq = -1.0  # the substep whose half-step flow E holds
+    ext[0] = np.inf
+    ext[1] = -np.inf
     r = r0
-    n_pieces = 6 if graded else 1
-    for q in range(n_pieces):
-        if graded:
-            dq = d / 32.0 if q == 0 else d / 2.0 ** (6 - q)
-        else:
-            dq = d
-        M[:, :] = 0.0
-        M[:S, :S] = A
-        M[central, S] = 1.0
-        expm_small(M * (0.5 * dq), E)
-        _advance(E, x, rate, central, S, xm)
-        _advance(E, xm, rate, central, S, x1)
-        c0 = fu * x[central] / v1
-        cm = fu * xm[central] / v1
-        c1 = fu * x1[central] / v1
-        q1 = irm_rhs(pd_kind, r, c0, em, c50, hill, kin, kout)
-        q2 = irm_rhs(pd_kind, r + 0.5 * dq * q1, cm, em, c50, hill, kin, kout)
-        q3 = irm_rhs(pd_kind, r + 0.5 * dq * q2, cm, em, c50, hill, kin, kout)
-        q4 = irm_rhs(pd_kind, r + dq * q3, c1, em, c50, hill, kin, kout)
-        r = r + dq / 6.0 * (q1 + 2.0 * q2 + 2.0 * q3 + q4)
-        x[:] = x1
+    f0 = irm_rhs(pd_kind, r, fu * x[central] / v1, em, c50, hill, kin, kout)
+    s = t0
+    a_last = a_prev
+    k = k0
+    while True:
+        first = False
+        while k < k1 and dep_time[k] + tlag <= s:  # arrivals at s
+            amt = amt_row[dep_ev[k]] * f_bio
+            a = dep_time[k] + tlag
+            k += 1
+            if amt == 0.0 or a < t0:  # as the kernel's arrival loop: no dose
+                continue
+            first = x[central] == 0.0 and x[depot] == 0.0
+            x[depot] += amt
+            a_last = s
+        if s >= t1:
+            break
+        e = t1
+        if k < k1:
+            e = min(e, dep_time[k] + tlag)
+        if s < a_last + hmax:
+            d = h0
+            while a_last + d <= s:
+                d *= 2.0
+            e = min(e, a_last + min(d, hmax))
+        L = e - s
+        graded = first and s == a_last
+        n_sub = 6 if graded else max(1, int(np.ceil(L / cap)))
+        for q in range(n_sub):
+            if graded:
+                dq = L / 32.0 if q == 0 else L / 2.0 ** (6 - q)
+            else:
+                dq = L / n_sub
+            if dq != e_dq:
+                expm_small(M * (0.5 * dq), E)
+                e_dq = dq
+            _advance(E, x, rate, central, S, xm)
+            _advance(E, xm, rate, central, S, x1)
+            cm = fu * xm[central] / v1
+            c1 = fu * x1[central] / v1
+            q2 = irm_rhs(pd_kind, r + 0.5 * dq * f0, cm, em, c50, hill, kin, kout)
+            q3 = irm_rhs(pd_kind, r + 0.5 * dq * q2, cm, em, c50, hill, kin, kout)
+            q4 = irm_rhs(pd_kind, r + dq * q3, c1, em, c50, hill, kin, kout)
+            r1 = r + dq / 6.0 * (f0 + 2.0 * q2 + 2.0 * q3 + q4)
+            f1 = irm_rhs(pd_kind, r1, c1, em, c50, hill, kin, kout)
+            if f0 * f1 < 0.0:
+                v = _hermite_extremum(r, f0, r1, f1, dq)
+                ext[0] = min(ext[0], v)
+                ext[1] = max(ext[1], v)
+            ext[0] = min(ext[0], r1)
+            ext[1] = max(ext[1], r1)
+            r = r1
+            f0 = f1
+            x[:] = x1
+        s = e
     return r
 
 
@@ -1015,6 +1099,9 @@ def linear_kernel(
     f_bio,
     lag_mode,
     tlag,
+    lag_h0,
+    lag_hmax,
+    lag_span,
     dep_time,
     dep_ev,
     x0,
@@ -1141,8 +1228,11 @@ def linear_kernel(
         lag_ptr = np.zeros(nbk, dtype=np.int64)
         arrived = np.zeros(nbk, dtype=np.bool_)
         arr_t = np.zeros(nbk)
-        first_arr = np.zeros(nbk, dtype=np.bool_)
         arr_x = np.zeros((S, nbk))
+        lag_k0 = np.zeros(nbk, dtype=np.int64)  # the dose list's position at the step start
+        prev_arr = np.full(nbk, -np.inf)  # the latest arrival at or before the step start
+        walked = np.zeros(nbk, dtype=np.bool_)  # the step's response from ``_irm_walk``
+        walk_ext = np.empty(2)
         # metric trackers: [w, 0=max/1=min, j]
         best = np.empty((W, 2, nbk))
         best_node = np.full((W, 2, nbk), -1, dtype=np.int64)
@@ -1412,8 +1502,11 @@ def linear_kernel(
                         lag_ptr[j] < dep_time.shape[0]
                         and dep_time[lag_ptr[j]] + tlag[i] == node_h[g]
                     ):
-                        x[depot, j] += amount[i, dep_ev[lag_ptr[j]]] * f_bio[i]
+                        amt = amount[i, dep_ev[lag_ptr[j]]] * f_bio[i]
+                        x[depot, j] += amt
                         lag_ptr[j] += 1
+                        if amt != 0.0:
+                            prev_arr[j] = node_h[g]
             for j in range(nbk):
                 cpost[j] = x[central, j] / v1b[j]
             if not has_ev:
@@ -1472,8 +1565,8 @@ def linear_kernel(
                         n_change += f_prev[j] * f_end[j] < 0.0
                     if n_change > 0:
                         for j in range(nbk):
-                            if f_prev[j] * f_end[j] >= 0.0:
-                                continue
+                            if f_prev[j] * f_end[j] >= 0.0 or walked[j]:
+                                continue  # a walked step: its extrema are tracked already
                             v = _hermite_extremum(r_prev[j], f_prev[j], R[j], f_end[j], hp)
                             m = 0 if f_prev[j] < 0.0 else 1
                             for w in range(W):
@@ -1587,6 +1680,7 @@ def linear_kernel(
                 for j in range(nbk):
                     i = b0 + j
                     arrived[j] = False
+                    lag_k0[j] = lag_ptr[j]
                     while lag_ptr[j] < dep_time.shape[0]:
                         a = dep_time[lag_ptr[j]] + tlag[i]
                         if a >= node_h[g + 1]:
@@ -1611,7 +1705,6 @@ def linear_kernel(
                             arr_x[r, j] = acc
                         arr_t[j] = a
                         c_arr = arr_x[central, j] / v1b[j]
-                        first_arr[j] = arr_x[central, j] == 0.0 and arr_x[depot, j] == 0.0
                         arr_x[depot, j] += amt
                         for w in range(W):
                             if a < node_h[win_a[w]] or a > node_h[win_b[w]]:
@@ -1690,46 +1783,52 @@ def linear_kernel(
                     R[j] = e1v[j] * u + w1[j] * nu + w2[j] * (na + nb_) + w3[j] * nc
                     fnode[j] = fend[j]
             if irm and lag_mode == 1:
-                # dC/dt jumps at a lagged arrival inside the step: redo the response in two
-                # RK4 pieces, each on the exact flow (before and after the arrival)
+                # dC/dt jumps at a lagged arrival: in the step that holds one and in those
+                # that start less than ``lag_span`` after it (where the grid would still be
+                # graded after a dose), the response on the patient's own grading
                 for j in range(nbk):
-                    if not arrived[j]:
-                        continue
                     i = b0 + j
+                    walked[j] = arrived[j] or node_h[g] < prev_arr[j] + lag_span
+                    if not walked[j]:
+                        continue
                     for r in range(S):
                         xs[r] = x[r, j]
-                    rr = _irm_piece(
+                    R[j] = _irm_walk(
                         A[i],
                         xs,
                         rate[j],
                         central,
+                        depot,
                         v1[i],
-                        arr_t[j] - node_h[g],
+                        node_h[g],
+                        node_h[g + 1],
+                        prev_arr[j],
+                        dep_time,
+                        dep_ev,
+                        amount[i],
+                        tlag[i],
+                        f_bio[i],
+                        lag_k0[j],
+                        lag_ptr[j],
                         r_prev[j],
                         pd_kind,
                         P,
                         i,
                         Mp,
                         Ep,
-                        False,
+                        lag_h0,
+                        lag_hmax,
+                        walk_ext,
                     )
-                    for r in range(S):
-                        xs[r] = arr_x[r, j]
-                    R[j] = _irm_piece(
-                        A[i],
-                        xs,
-                        rate[j],
-                        central,
-                        v1[i],
-                        node_h[g + 1] - arr_t[j],
-                        rr,
-                        pd_kind,
-                        P,
-                        i,
-                        Mp,
-                        Ep,
-                        first_arr[j],
-                    )
+                    if arrived[j]:
+                        prev_arr[j] = arr_t[j]
+                    for w in range(W):  # the walk's extrema replace the step's candidate
+                        if g < win_a[w] or g + 1 > win_b[w]:
+                            continue
+                        if win_track[w] & TRACK_EMIN:
+                            e_ext[w, 0, j] = min(e_ext[w, 0, j], walk_ext[0])
+                        if win_track[w] & TRACK_EMAX:
+                            e_ext[w, 1, j] = max(e_ext[w, 1, j], walk_ext[1])
             # time above threshold within the step
             for w in range(W):
                 thr = win_thr[w]
@@ -1888,7 +1987,14 @@ def linear_kernel(
                     rec = cand[w, m, j]
                     ee = rec[CAND_V]
                     gg = int(rec[CAND_G])
-                    if gg >= 0 and lag_mode == 0 and _may_beat_node(ee, e_ext[w, m, j], m):
+                    if (
+                        gg >= 0
+                        and _may_beat_node(ee, e_ext[w, m, j], m)
+                        and not (
+                            lag_mode == 1
+                            and _arrival_between(dep_time, tlag[i], node_h[gg], node_h[gg + 1])
+                        )
+                    ):
                         w2 = _same_irm_candidate(w, m, j, irm_done, cand)
                         if w2 >= 0:  # the same sign change: the same refinement
                             ref = irm_ref[w2, m]

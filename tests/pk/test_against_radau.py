@@ -291,7 +291,11 @@ IRM_CASES = [
     ("irm1", "bolus", 1, "none"),
     ("irm1", "long_infusion", 1, "none"),
 ]
-IRM_LAG = ("irm3", "oral", 2, "per_patient")
+# per-patient lag times: the grid is graded after the dose times (it must not depend on the
+# patients of a call), so each patient's absorption start falls inside a coarse step; the
+# kernel walks those steps on the patient's own grading (``kernel._irm_walk``). Before it, irm3
+# here measured 7.5e-6.
+IRM_LAG = [(kind, "oral", 2, "per_patient") for kind in ("irm1", "irm2", "irm3", "irm4")]
 
 
 def _irm_case(kind, route, n_cmt, lag, grid_options=None):
@@ -308,7 +312,7 @@ def _irm_case(kind, route, n_cmt, lag, grid_options=None):
     )
 
 
-@pytest.mark.parametrize(("kind", "route", "n_cmt", "lag"), [*IRM_CASES, IRM_LAG])
+@pytest.mark.parametrize(("kind", "route", "n_cmt", "lag"), [*IRM_CASES, *IRM_LAG])
 def test_indirect_response_pk_part(kind, route, n_cmt, lag):
     """Indirect response I-IV: the PK part (C, AUC) within 1e-6 relative."""
     assert_within(_irm_case(kind, route, n_cmt, lag), keys=("conc", "auc"))
@@ -322,20 +326,27 @@ def test_indirect_response_converges_on_a_fine_grid(kind, route, n_cmt, lag):
     assert_within(_irm_case(kind, route, n_cmt, lag, fine), keys=("effect", "emin", "emax"))
 
 
+def _etdrk4_limit(case, measured):
+    return pytest.param(
+        *case,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="LIMITATION of the default ETDRK4 grid (IRM II and IV), not of the lags: "
+            f"{measured}. The walk of the absorption starts brings these cases under their "
+            "no-lag errors; the 1 h steps of the ETDRK4 grid put the nonlinear loss term "
+            "kout (1 -/+ E(C)) R with it above 1e-6",
+        ),
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "route", "n_cmt", "lag"),
     [
         *IRM_CASES,
-        pytest.param(
-            *IRM_LAG,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="LIMITATION: with per-patient lag times the default grid is graded after "
-                "the dose times, not after each patient's absorption start (the grid must not "
-                "depend on the patients in a call): irm3 max relative error 7.5e-6 (6.4e-9 on "
-                "a 16x finer grid)",
-            ),
-        ),
+        IRM_LAG[0],
+        _etdrk4_limit(IRM_LAG[1], "1.1e-6 here, 1.8e-6 for the same patients without lags"),
+        IRM_LAG[2],
+        _etdrk4_limit(IRM_LAG[3], "2.3e-6 here, 2.5e-5 for the same patients without lags"),
     ],
 )
 def test_indirect_response_default_grid(kind, route, n_cmt, lag):
@@ -410,7 +421,40 @@ def test_indirect_response_extrema_under_irregular_doses(kind):
 def test_indirect_response_per_patient_lag_fine_grid():
     """irm3 with per-patient lags on a 16x finer grid: R and its extrema within 1e-6."""
     fine = GridOptions(h0_h=1.0 / 512.0, hmax_h=1.0 / 32.0, steps_per_level=4)
-    assert_within(_irm_case(*IRM_LAG, fine), keys=("effect", "emin", "emax"))
+    assert_within(_irm_case(*IRM_LAG[2], fine), keys=("effect", "emin", "emax"))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "irm1",
+        "irm2",
+        "irm3",
+        pytest.param(
+            "irm4",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="LIMITATION of the default ETDRK4 grid, not of the lags: these patients' "
+                "irm4 (stimulated loss: kout (1 + S(C)) R, the ETDRK4's nonlinear part) "
+                "measures 3.1e-5 with tlag 0 too (2.7e-6 with hmax 0.5 h; 8e-11 on a 16x finer "
+                "grid). Before the walk of the absorption starts, with the lags: 2.7e-3",
+            ),
+        ),
+    ],
+)
+def test_indirect_response_lag_longer_than_the_interval(kind):
+    """Per-patient lags of 6.5-8 h on q6h dosing (every absorption starts after the next
+    dose), summaries only: the response at 30 h and its extrema over the last interval and
+    the whole run within 1e-6 of Radau, the absorption starts walked on each patient's own
+    grading. Measured 1.3e-7, 5.9e-8, 1.8e-7 (irm1-3); before the walk 1.7e-3, 6.7e-5 and
+    2.5e-3 (the extrema: Hermite estimates across the kink of R'' at each arrival)."""
+    n = 3
+    params = random_params(70 + int(kind[-1]), n, 2, kind, "per_patient", "linear")
+    params["tlag_h"] = np.random.default_rng(71).uniform(6.5, 8.0, n)
+    events = build_event_table("100 mg PO q6h x4", n)
+    windows = [Window(24.0, 30.0, name="last"), Window(0.0, 30.0, name="all")]
+    label = f"2cmt-oral-q6h-long-lag-{kind}-summaries"
+    assert_within(_irm_summary_errors(label, kind, params, events, windows, 30.0))
 
 
 # --- Michaelis-Menten -------------------------------------------------------------------
@@ -466,3 +510,38 @@ def test_michaelis_menten_with_pd(kind):
         params,
     )
     assert_within(errs)
+
+
+def _scan_limit(kind, measured):
+    return pytest.param(
+        kind,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=f"LIMITATION of the default grid on random patients: {measured} (session 24)",
+        ),
+    )
+
+
+@pytest.mark.slow  # 20 Radau references per model, ~20 s each
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "irm1",
+        _scan_limit("irm2", "4 of 20 above 1e-6, max 7.5e-6 (ETDRK4, 1 h steps)"),
+        _scan_limit("irm3", "3 of 20 above 1e-6, max 2.2e-6 (exponential Lobatto, 1 h steps)"),
+        _scan_limit(
+            "irm4",
+            "20 of 20 above 1e-6, median 2.5e-5, max 4.3e-4 (ETDRK4: the "
+            "stimulated loss kout (1 + S(C)) R is in its nonlinear part)",
+        ),
+    ],
+)
+def test_indirect_response_default_grid_on_twenty_random_patients(kind):
+    """The default-grid cases above hold two patients each; twenty more per model (30 % CV
+    around the same typical values, 2-compartment oral q6h, no lag) show how the grid does
+    across a population: R at the outputs and its window extrema within 1e-6 of Radau for
+    every patient. Measured for irm1: median 1.5e-7, max 8.3e-7."""
+    n = 20
+    params = random_params(1234, n, 2, kind, "none", "linear")
+    errs = compare(f"2cmt-oral-{kind}-twenty", PKModel(2), PDModel(kind), REGIMENS["oral"], params)
+    assert_within(errs, keys=("effect", "emin", "emax"))
