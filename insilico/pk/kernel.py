@@ -561,6 +561,25 @@ def _advance(E, x, rate, central, S, out):
         out[r] = acc
 
 
+@nb.njit(cache=True, inline="always")
+def _irm_rk4_substep(
+    E, x, xm, rate, central, S, fu, v1, r, f0, h, pd_kind, em, c50, hill, kin, kout
+):
+    """One RK4 substep of ``h`` of the indirect response on the exact concentration: ``x``
+    (the state at the substep's start) advanced in place through ``xm`` by ``E``, the exact
+    flow over ``h / 2`` (augmented with the input column); ``f0`` is dR/dt at the start.
+    Returns R and dR/dt at the end."""
+    _advance(E, x, rate, central, S, xm)
+    _advance(E, xm, rate, central, S, x)
+    cm = fu * xm[central] / v1
+    c1 = fu * x[central] / v1
+    q2 = irm_rhs(pd_kind, r + 0.5 * h * f0, cm, em, c50, hill, kin, kout)
+    q3 = irm_rhs(pd_kind, r + 0.5 * h * q2, cm, em, c50, hill, kin, kout)
+    q4 = irm_rhs(pd_kind, r + h * q3, c1, em, c50, hill, kin, kout)
+    r1 = r + h / 6.0 * (f0 + 2.0 * q2 + 2.0 * q3 + q4)
+    return r1, irm_rhs(pd_kind, r1, c1, em, c50, hill, kin, kout)
+
+
 @nb.njit(cache=True)
 def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E, have_E, tw):
     """Extremum of the indirect response inside one grid step, re-integrated with 4 RK4
@@ -584,16 +603,9 @@ def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E
     f0 = irm_rhs(pd_kind, r, fu * x[central] / v1, em, c50, hill, kin, kout)
     best = np.nan
     for _ in range(ns):
-        _advance(E, x, rate, central, S, xm)
-        _advance(E, xm, rate, central, S, x)
-        cm = fu * xm[central] / v1
-        c1 = fu * x[central] / v1
-        q1 = f0
-        q2 = irm_rhs(pd_kind, r + 0.5 * hs * q1, cm, em, c50, hill, kin, kout)
-        q3 = irm_rhs(pd_kind, r + 0.5 * hs * q2, cm, em, c50, hill, kin, kout)
-        q4 = irm_rhs(pd_kind, r + hs * q3, c1, em, c50, hill, kin, kout)
-        r1 = r + hs / 6.0 * (q1 + 2.0 * q2 + 2.0 * q3 + q4)
-        f1 = irm_rhs(pd_kind, r1, c1, em, c50, hill, kin, kout)
+        r1, f1 = _irm_rk4_substep(
+            E, x, xm, rate, central, S, fu, v1, r, f0, hs, pd_kind, em, c50, hill, kin, kout
+        )
         if f0 * f1 < 0.0:
             v = _hermite_extremum(r, f0, r1, f1, hs)
             if best != best or (m == 0 and v < best) or (m == 1 and v > best):
@@ -659,7 +671,6 @@ def _irm_walk(
     fu = P[7, i]
     em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
     xm = np.empty(S)
-    x1 = np.empty(S)
     cap = WALK_SUBSTEP * hmax
     M[:, :] = 0.0
     M[:S, :S] = A
@@ -704,15 +715,9 @@ def _irm_walk(
             if dq != e_dq:
                 expm_small(M * (0.5 * dq), E)
                 e_dq = dq
-            _advance(E, x, rate, central, S, xm)
-            _advance(E, xm, rate, central, S, x1)
-            cm = fu * xm[central] / v1
-            c1 = fu * x1[central] / v1
-            q2 = irm_rhs(pd_kind, r + 0.5 * dq * f0, cm, em, c50, hill, kin, kout)
-            q3 = irm_rhs(pd_kind, r + 0.5 * dq * q2, cm, em, c50, hill, kin, kout)
-            q4 = irm_rhs(pd_kind, r + dq * q3, c1, em, c50, hill, kin, kout)
-            r1 = r + dq / 6.0 * (f0 + 2.0 * q2 + 2.0 * q3 + q4)
-            f1 = irm_rhs(pd_kind, r1, c1, em, c50, hill, kin, kout)
+            r1, f1 = _irm_rk4_substep(
+                E, x, xm, rate, central, S, fu, v1, r, f0, dq, pd_kind, em, c50, hill, kin, kout
+            )
             if f0 * f1 < 0.0:
                 v = _hermite_extremum(r, f0, r1, f1, dq)
                 ext[0] = min(ext[0], v)
@@ -721,7 +726,6 @@ def _irm_walk(
             ext[1] = max(ext[1], r1)
             r = r1
             f0 = f1
-            x[:] = x1
         s = e
     return r
 
