@@ -665,8 +665,8 @@ def _irm_walk(
 
     Returns R(t1). ``ext`` receives the smallest and largest response over ``(t0, t1]``: the
     values at the substeps' ends and, where dR/dt changes sign inside a substep, the extremum
-    of its cubic Hermite interpolant (substeps of 1/16-1/4 h near an arrival, where the
-    grid's own steps straddle the kink of R'' at it)."""
+    of its cubic Hermite interpolant (on substeps of at most ``hmax / 16``: a Hermite
+    estimate over the grid's own step would straddle the kink of R'' at the arrival)."""
     S = A.shape[0]
     fu = P[7, i]
     em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
