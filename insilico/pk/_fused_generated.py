@@ -10,6 +10,7 @@ import numpy as np
 
 import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)
 from insilico.pd.models import hill_fraction
+from insilico.pk.kernel import rate_lobatto_step
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -33,37 +34,27 @@ def lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill,
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
-def etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al):
-    """ETDRK4 step of the response from ``cbuf`` (see ``fused._tail``)."""
+def rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al):
+    """IRM II, IV step from the fractions in ``cbuf`` (see ``fused._rate_tails``)."""
+    nbk = R.shape[0]
+    for j in range(nbk):
+        rnew[j] = R[j]
+    buf = np.empty((5, nbk))
+    h = etd[0, k, 0]
+    fa, fb, f1 = cbuf[0], cbuf[1], cbuf[2]
+    rate_lobatto_step(h, al, emb, kinb, koutb, fnode, fa, fb, f1, rnew, buf)
+    for j in range(nbk):
+        fnode[j] = cbuf[2, j]
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al):
+    """IRM II, IV step from the amounts in ``cbuf`` (see ``fused._rate_tails``)."""
     for j in range(R.shape[0]):
-        u = R[j]
-        kin = kinb[j]
-        kout = koutb[j]
-        cm = cbuf[0, j]
-        c1 = cbuf[1, j]
-        em = emb[j]
         c50 = c50a[j]
-        f0 = em * fnode[j]
-        fm = em * hill_fraction(cm, c50, hill[j])
-        fr1 = hill_fraction(c1, c50, hill[j])
-        f1 = em * fr1
-        kal = kout * al
-        e2 = etd[1, k, j]
-        qq = etd[2, k, j]
-        nu = kin * (1.0 + ap * f0) - kal * f0 * u
-        a_ = e2 * u + qq * nu
-        na = kin * (1.0 + ap * fm) - kal * fm * a_
-        b_ = e2 * u + qq * na
-        nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-        c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-        nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-        rnew[j] = (
-            etd[0, k, j] * u
-            + etd[3, k, j] * nu
-            + etd[4, k, j] * (na + nb_)
-            + etd[5, k, j] * nc
-        )
-        fnode[j] = fr1
+        for q in range(3):
+            cbuf[q, j] = hill_fraction(cbuf[q, j], c50, hill[j])
+    rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -143,50 +134,6 @@ def step_2(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            y0 = phk[0, 0, j] * x0
-            xn[0, j] = y0
-            d1 = phk[1, 0, j] * x0
-            dauc[j] = d1
-            xn[1, j] = x1 + d1
-            cm = phm[0, 0, j] * x0
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -215,6 +162,36 @@ def step_2(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0
+            xn[0, j] = y0
+            d1 = phk[1, 0, j] * x0
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
+            ca = pha[0, 0, j] * x0
+            cb = phb[0, 0, j] * x0
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -233,11 +210,13 @@ def step_2(
         d1 = phk[1, 0, j] * x0
         dauc[j] = d1
         xn[1, j] = x1 + d1
-        cm = phm[0, 0, j] * x0
+        ca = pha[0, 0, j] * x0
+        cb = phb[0, 0, j] * x0
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -310,46 +289,6 @@ def step_2_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            y0 = phk[0, 0, j] * x0
-            xn[0, j] = y0
-            cm = phm[0, 0, j] * x0
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -374,6 +313,32 @@ def step_2_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0
+            xn[0, j] = y0
+            ca = pha[0, 0, j] * x0
+            cb = phb[0, 0, j] * x0
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -388,11 +353,13 @@ def step_2_noauc(
         x0 = x[0, j]
         y0 = phk[0, 0, j] * x0
         xn[0, j] = y0
-        cm = phm[0, 0, j] * x0
+        ca = pha[0, 0, j] * x0
+        cb = phb[0, 0, j] * x0
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -473,50 +440,6 @@ def step_2_inf(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
-            xn[0, j] = y0
-            d1 = phk[1, 0, j] * x0 + phk[1, 2, j] * rate[j]
-            dauc[j] = d1
-            xn[1, j] = x1 + d1
-            cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -545,6 +468,36 @@ def step_2_inf(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            xn[0, j] = y0
+            d1 = phk[1, 0, j] * x0 + phk[1, 2, j] * rate[j]
+            dauc[j] = d1
+            xn[1, j] = x1 + d1
+            ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -563,11 +516,13 @@ def step_2_inf(
         d1 = phk[1, 0, j] * x0 + phk[1, 2, j] * rate[j]
         dauc[j] = d1
         xn[1, j] = x1 + d1
-        cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
+        ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
+        cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -640,46 +595,6 @@ def step_2_inf_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
-            xn[0, j] = y0
-            cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -704,6 +619,32 @@ def step_2_inf_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+            xn[0, j] = y0
+            ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -718,11 +659,13 @@ def step_2_inf_noauc(
         x0 = x[0, j]
         y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
         xn[0, j] = y0
-        cm = phm[0, 0, j] * x0 + phm[0, 2, j] * rate[j]
+        ca = pha[0, 0, j] * x0 + pha[0, 2, j] * rate[j]
+        cb = phb[0, 0, j] * x0 + phb[0, 2, j] * rate[j]
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -809,53 +752,6 @@ def step_3(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
-            xn[1, j] = y1
-            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
-            dauc[j] = d2
-            xn[2, j] = x2 + d2
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -887,6 +783,39 @@ def step_3(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -908,11 +837,13 @@ def step_3(
         d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
         dauc[j] = d2
         xn[2, j] = x2 + d2
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -991,49 +922,6 @@ def step_3_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
-            xn[1, j] = y1
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -1061,6 +949,35 @@ def step_3_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -1078,11 +995,13 @@ def step_3_noauc(
         xn[0, j] = y0
         y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
         xn[1, j] = y1
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1169,53 +1088,6 @@ def step_3_inf(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
-            xn[1, j] = y1
-            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
-            dauc[j] = d2
-            xn[2, j] = x2 + d2
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -1247,6 +1119,39 @@ def step_3_inf(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -1268,11 +1173,13 @@ def step_3_inf(
         d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
         dauc[j] = d2
         xn[2, j] = x2 + d2
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1351,49 +1258,6 @@ def step_3_inf_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
-            xn[1, j] = y1
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -1421,6 +1285,35 @@ def step_3_inf_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -1438,11 +1331,13 @@ def step_3_inf_noauc(
         xn[0, j] = y0
         y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
         xn[1, j] = y1
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 3, j] * rate[j]
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 3, j] * rate[j]
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 3, j] * rate[j]
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1535,56 +1430,6 @@ def step_4(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
-            xn[2, j] = y2
-            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
-            dauc[j] = d3
-            xn[3, j] = x3 + d3
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -1619,6 +1464,42 @@ def step_4(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -1643,11 +1524,13 @@ def step_4(
         d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
         dauc[j] = d3
         xn[3, j] = x3 + d3
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1732,52 +1615,6 @@ def step_4_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
-            xn[2, j] = y2
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -1808,6 +1645,38 @@ def step_4_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -1828,11 +1697,13 @@ def step_4_noauc(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
         xn[2, j] = y2
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -1925,56 +1796,6 @@ def step_4_inf(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
-            xn[2, j] = y2
-            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
-            dauc[j] = d3
-            xn[3, j] = x3 + d3
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -2009,6 +1830,42 @@ def step_4_inf(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -2033,11 +1890,13 @@ def step_4_inf(
         d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
         dauc[j] = d3
         xn[3, j] = x3 + d3
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2122,52 +1981,6 @@ def step_4_inf_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
-            xn[2, j] = y2
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -2198,6 +2011,38 @@ def step_4_inf_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -2218,11 +2063,13 @@ def step_4_inf_noauc(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
         xn[2, j] = y2
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 4, j] * rate[j]
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 4, j] * rate[j]
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 4, j] * rate[j]
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2321,59 +2168,6 @@ def step_5(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            x4 = x[4, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
-            xn[3, j] = y3
-            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
-            dauc[j] = d4
-            xn[4, j] = x4 + d4
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -2411,6 +2205,45 @@ def step_5(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -2438,11 +2271,13 @@ def step_5(
         d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
         dauc[j] = d4
         xn[4, j] = x4 + d4
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2533,55 +2368,6 @@ def step_5_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
-            xn[3, j] = y3
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -2615,6 +2401,41 @@ def step_5_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -2638,11 +2459,13 @@ def step_5_noauc(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
         xn[3, j] = y3
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2741,59 +2564,6 @@ def step_5_inf(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            x4 = x[4, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
-            xn[3, j] = y3
-            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
-            dauc[j] = d4
-            xn[4, j] = x4 + d4
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -2831,6 +2601,45 @@ def step_5_inf(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -2858,11 +2667,13 @@ def step_5_inf(
         d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
         dauc[j] = d4
         xn[4, j] = x4 + d4
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -2953,55 +2764,6 @@ def step_5_inf_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
-            xn[0, j] = y0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
-            xn[3, j] = y3
-            cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
-            c1 = y0
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -3035,6 +2797,41 @@ def step_5_inf_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+            xn[0, j] = y0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
+            cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
+            c1 = y0
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -3058,11 +2855,13 @@ def step_5_inf_noauc(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
         xn[3, j] = y3
-        cm = phm[0, 0, j] * x0 + phm[0, 1, j] * x1 + phm[0, 2, j] * x2 + phm[0, 3, j] * x3 + phm[0, 5, j] * rate[j]
+        ca = pha[0, 0, j] * x0 + pha[0, 1, j] * x1 + pha[0, 2, j] * x2 + pha[0, 3, j] * x3 + pha[0, 5, j] * rate[j]
+        cb = phb[0, 0, j] * x0 + phb[0, 1, j] * x1 + phb[0, 2, j] * x2 + phb[0, 3, j] * x3 + phb[0, 5, j] * rate[j]
         c1 = y0
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -3147,52 +2946,6 @@ def step_3_depot(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
-            xn[1, j] = y1
-            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
-            dauc[j] = d2
-            xn[2, j] = x2 + d2
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -3223,6 +2976,38 @@ def step_3_depot(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -3243,11 +3028,13 @@ def step_3_depot(
         d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
         dauc[j] = d2
         xn[2, j] = x2 + d2
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -3324,48 +3111,6 @@ def step_3_depot_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
-            xn[1, j] = y1
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -3392,6 +3137,34 @@ def step_3_depot_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+            xn[1, j] = y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -3408,11 +3181,13 @@ def step_3_depot_noauc(
         xn[0, j] = phk[0, 0, j] * x0
         y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
         xn[1, j] = y1
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -3497,52 +3272,6 @@ def step_3_depot_inf(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
-            xn[1, j] = y1
-            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
-            dauc[j] = d2
-            xn[2, j] = x2 + d2
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -3573,6 +3302,38 @@ def step_3_depot_inf(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+            dauc[j] = d2
+            xn[2, j] = x2 + d2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -3593,11 +3354,13 @@ def step_3_depot_inf(
         d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
         dauc[j] = d2
         xn[2, j] = x2 + d2
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -3674,48 +3437,6 @@ def step_3_depot_inf_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
-            xn[1, j] = y1
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -3742,6 +3463,34 @@ def step_3_depot_inf_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+            xn[1, j] = y1
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -3758,11 +3507,13 @@ def step_3_depot_inf_noauc(
         xn[0, j] = phk[0, 0, j] * x0
         y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
         xn[1, j] = y1
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 3, j] * rate[j]
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 3, j] * rate[j]
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 3, j] * rate[j]
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -3853,55 +3604,6 @@ def step_4_depot(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
-            xn[2, j] = y2
-            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
-            dauc[j] = d3
-            xn[3, j] = x3 + d3
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -3935,6 +3637,41 @@ def step_4_depot(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -3958,11 +3695,13 @@ def step_4_depot(
         d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
         dauc[j] = d3
         xn[3, j] = x3 + d3
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -4045,51 +3784,6 @@ def step_4_depot_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
-            xn[2, j] = y2
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -4119,6 +3813,37 @@ def step_4_depot_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+            xn[2, j] = y2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -4138,11 +3863,13 @@ def step_4_depot_noauc(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
         xn[2, j] = y2
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -4233,55 +3960,6 @@ def step_4_depot_inf(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
-            xn[2, j] = y2
-            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
-            dauc[j] = d3
-            xn[3, j] = x3 + d3
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -4315,6 +3993,41 @@ def step_4_depot_inf(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+            dauc[j] = d3
+            xn[3, j] = x3 + d3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -4338,11 +4051,13 @@ def step_4_depot_inf(
         d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
         dauc[j] = d3
         xn[3, j] = x3 + d3
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -4425,51 +4140,6 @@ def step_4_depot_inf_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
-            xn[2, j] = y2
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -4499,6 +4169,37 @@ def step_4_depot_inf_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+            xn[2, j] = y2
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -4518,11 +4219,13 @@ def step_4_depot_inf_noauc(
         xn[1, j] = y1
         y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
         xn[2, j] = y2
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 4, j] * rate[j]
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 4, j] * rate[j]
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 4, j] * rate[j]
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -4619,58 +4322,6 @@ def step_5_depot(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            x4 = x[4, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
-            xn[3, j] = y3
-            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
-            dauc[j] = d4
-            xn[4, j] = x4 + d4
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -4707,6 +4358,44 @@ def step_5_depot(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -4733,11 +4422,13 @@ def step_5_depot(
         d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
         dauc[j] = d4
         xn[4, j] = x4 + d4
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -4826,54 +4517,6 @@ def step_5_depot_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
-            xn[3, j] = y3
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -4906,6 +4549,40 @@ def step_5_depot_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+            xn[3, j] = y3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -4928,11 +4605,13 @@ def step_5_depot_noauc(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
         xn[3, j] = y3
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -5029,58 +4708,6 @@ def step_5_depot_inf(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            x4 = x[4, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
-            xn[3, j] = y3
-            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
-            dauc[j] = d4
-            xn[4, j] = x4 + d4
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -5117,6 +4744,44 @@ def step_5_depot_inf(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+            dauc[j] = d4
+            xn[4, j] = x4 + d4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -5143,11 +4808,13 @@ def step_5_depot_inf(
         d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
         dauc[j] = d4
         xn[4, j] = x4 + d4
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -5236,54 +4903,6 @@ def step_5_depot_inf_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
-            xn[3, j] = y3
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -5316,6 +4935,40 @@ def step_5_depot_inf_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+            xn[3, j] = y3
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -5338,11 +4991,13 @@ def step_5_depot_inf_noauc(
         xn[2, j] = y2
         y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
         xn[3, j] = y3
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 5, j] * rate[j]
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 5, j] * rate[j]
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 5, j] * rate[j]
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -5445,61 +5100,6 @@ def step_6_depot(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            x4 = x[4, j]
-            x5 = x[5, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
-            xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
-            xn[4, j] = y4
-            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4
-            dauc[j] = d5
-            xn[5, j] = x5 + d5
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -5539,6 +5139,47 @@ def step_6_depot(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            xn[4, j] = y4
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -5568,11 +5209,13 @@ def step_6_depot(
         d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4
         dauc[j] = d5
         xn[5, j] = x5 + d5
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -5667,57 +5310,6 @@ def step_6_depot_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            x4 = x[4, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
-            xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
-            xn[4, j] = y4
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -5753,6 +5345,43 @@ def step_6_depot_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+            xn[4, j] = y4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -5778,11 +5407,13 @@ def step_6_depot_noauc(
         xn[3, j] = y3
         y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
         xn[4, j] = y4
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -5885,61 +5516,6 @@ def step_6_depot_inf(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            x4 = x[4, j]
-            x5 = x[5, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
-            xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
-            xn[4, j] = y4
-            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + phk[5, 6, j] * rate[j]
-            dauc[j] = d5
-            xn[5, j] = x5 + d5
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -5979,6 +5555,47 @@ def step_6_depot_inf(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            x5 = x[5, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            xn[4, j] = y4
+            d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + phk[5, 6, j] * rate[j]
+            dauc[j] = d5
+            xn[5, j] = x5 + d5
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -6008,11 +5625,13 @@ def step_6_depot_inf(
         d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + phk[5, 6, j] * rate[j]
         dauc[j] = d5
         xn[5, j] = x5 + d5
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 
@@ -6107,57 +5726,6 @@ def step_6_depot_inf_noauc(
             )
             fnode[j] = f1
         return n_change
-    if hill_one:
-        for j in range(nbk):
-            u = R[j]
-            kin = kinb[j]
-            kout = koutb[j]
-            f0 = emb[j] * fnode[j]
-            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
-            fcur[j] = k1
-            fp = f_prev[j]
-            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
-            change[j] = np.int32(changed)
-            n_change += changed
-            x0 = x[0, j]
-            x1 = x[1, j]
-            x2 = x[2, j]
-            x3 = x[3, j]
-            x4 = x[4, j]
-            xn[0, j] = phk[0, 0, j] * x0
-            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
-            xn[1, j] = y1
-            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
-            xn[2, j] = y2
-            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
-            xn[3, j] = y3
-            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
-            xn[4, j] = y4
-            cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
-            c1 = y1
-            em = emb[j]
-            c50 = c50a[j]
-            fm = em * hill_fraction(cm, c50, 1.0)
-            fr1 = hill_fraction(c1, c50, 1.0)
-            f1 = em * fr1
-            kal = kout * al
-            e2 = etd[1, k, j]
-            qq = etd[2, k, j]
-            nu = kin * (1.0 + ap * f0) - kal * f0 * u
-            a_ = e2 * u + qq * nu
-            na = kin * (1.0 + ap * fm) - kal * fm * a_
-            b_ = e2 * u + qq * na
-            nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-            c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-            nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-            rnew[j] = (
-                etd[0, k, j] * u
-                + etd[3, k, j] * nu
-                + etd[4, k, j] * (na + nb_)
-                + etd[5, k, j] * nc
-            )
-            fnode[j] = fr1
-        return n_change
     # any Hill exponent: store the central amounts, then one shared loop for the step
     if lob:
         for j in range(nbk):
@@ -6193,6 +5761,43 @@ def step_6_depot_inf_noauc(
             cbuf[2, j] = c1
         lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
         return n_change
+    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central
+    # amounts, then the rate Lobatto step
+    if hill_one:
+        for j in range(nbk):
+            u = R[j]
+            kin = kinb[j]
+            kout = koutb[j]
+            f0 = emb[j] * fnode[j]
+            k1 = kin * (1.0 + ap * f0) - kout * (1.0 + al * f0) * u
+            fcur[j] = k1
+            fp = f_prev[j]
+            changed = (fp * k1 < 0.0) & (fp * sel >= 0.0)
+            change[j] = np.int32(changed)
+            n_change += changed
+            x0 = x[0, j]
+            x1 = x[1, j]
+            x2 = x[2, j]
+            x3 = x[3, j]
+            x4 = x[4, j]
+            xn[0, j] = phk[0, 0, j] * x0
+            y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+            xn[1, j] = y1
+            y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+            xn[2, j] = y2
+            y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+            xn[3, j] = y3
+            y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+            xn[4, j] = y4
+            ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
+            cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
+            c1 = y1
+            c50 = c50a[j]
+            cbuf[0, j] = hill_fraction(ca, c50, 1.0)
+            cbuf[1, j] = hill_fraction(cb, c50, 1.0)
+            cbuf[2, j] = hill_fraction(c1, c50, 1.0)
+        rate_lobatto_tail(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        return n_change
     for j in range(nbk):
         u = R[j]
         kin = kinb[j]
@@ -6218,11 +5823,13 @@ def step_6_depot_inf_noauc(
         xn[3, j] = y3
         y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
         xn[4, j] = y4
-        cm = phm[1, 0, j] * x0 + phm[1, 1, j] * x1 + phm[1, 2, j] * x2 + phm[1, 3, j] * x3 + phm[1, 4, j] * x4 + phm[1, 6, j] * rate[j]
+        ca = pha[1, 0, j] * x0 + pha[1, 1, j] * x1 + pha[1, 2, j] * x2 + pha[1, 3, j] * x3 + pha[1, 4, j] * x4 + pha[1, 6, j] * rate[j]
+        cb = phb[1, 0, j] * x0 + phb[1, 1, j] * x1 + phb[1, 2, j] * x2 + phb[1, 3, j] * x3 + phb[1, 4, j] * x4 + phb[1, 6, j] * rate[j]
         c1 = y1
-        cbuf[0, j] = cm
-        cbuf[1, j] = c1
-    etdrk4_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
+        cbuf[0, j] = ca
+        cbuf[1, j] = cb
+        cbuf[2, j] = c1
+    rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
 
 

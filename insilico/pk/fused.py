@@ -5,8 +5,10 @@ state first; no window boundary, no per-patient lag) the linear kernel needs, pe
 the concentration at the node, dR/dt at the node (for the Hermite search of the response's
 extrema), one exact PK transition to the next node, and one step of the indirect response:
 for I and III (forcing independent of R) exponential 4-point Lobatto quadrature on the exact
-concentration at the step's two inner Lobatto points, for II and IV ETDRK4 with the midpoint
-concentration. Done as separate passes over ``(S, block)`` arrays
+concentration at the step's two inner Lobatto points, for II and IV the same points feeding
+``kernel.rate_lobatto_step`` (the weights depend on each patient's rate over the step: the
+layout's loop stores the concentrations, a shared function takes the step). Done as separate
+passes over ``(S, block)`` arrays
 this costs ~10 sweeps over memory per step, and with the state size a run-time value none of
 those loops vectorizes. Here they are one loop over patients whose body is straight-line code
 for one layout (state size, depot, infusion column), which LLVM turns into SIMD code over
@@ -15,7 +17,7 @@ small loops over the states inside the loop over patients are not unrolled early
 the body is generated unrolled, one function per layout, into
 :mod:`insilico.pk._fused_generated` (a plain module, so numba caches it on disk). With Hill
 exponents other than 1 the layout's loop stores the central amounts and one shared loop
-(``lobatto_any_hill``, ``etdrk4_any_hill``) takes the step: a loop with the Hill power is
+(``lobatto_any_hill``) takes the step: a loop with the Hill power is
 slow to compile, and there are 16 layouts. The kernel calls a layout's step through a function
 pointer (:mod:`insilico.pk.steps`).
 
@@ -23,9 +25,8 @@ Regenerate after editing this file: ``python -m insilico.pk.fused`` (a test chec
 generated module is up to date).
 
 The floating-point operations and their order per patient are those of the unfused code in
-:mod:`insilico.pk.kernel` (``_matvec``, the Lobatto and ETDRK4 updates), so results do not
-depend on the block size or on which path ran. ETDRK4: Cox & Matthews 2002,
-doi:10.1006/jcph.2002.6995.
+:mod:`insilico.pk.kernel` (``_matvec``, the Lobatto updates), so results do not depend on the
+block size or on which path ran.
 """
 
 from __future__ import annotations
@@ -126,74 +127,76 @@ def _lobatto_lines(hill_one: bool, ind: str) -> list[str]:
     return [ind + b for b in body]
 
 
-def _etdrk4_lines(hill_one: bool, ind: str, with_f0: bool = False) -> list[str]:
-    """ETDRK4 step of an indirect response from the central amounts ``cm`` (midpoint) and
-    ``c1`` (end), in the operation order of the unfused path (``fnode``: the drug-effect
-    fraction, without ``Emax``)."""
-    h = _hill_expr(hill_one)
-    body = [
-        "em = emb[j]",
-        "c50 = c50a[j]",
-        *(["f0 = em * fnode[j]"] if with_f0 else []),
-        f"fm = em * hill_fraction(cm, c50, {h})",
-        f"fr1 = hill_fraction(c1, c50, {h})",
-        "f1 = em * fr1",
-        "kal = kout * al",
-        "e2 = etd[1, k, j]",
-        "qq = etd[2, k, j]",
-        "nu = kin * (1.0 + ap * f0) - kal * f0 * u",
-        "a_ = e2 * u + qq * nu",
-        "na = kin * (1.0 + ap * fm) - kal * fm * a_",
-        "b_ = e2 * u + qq * na",
-        "nb_ = kin * (1.0 + ap * fm) - kal * fm * b_",
-        "c_ = e2 * a_ + qq * (2.0 * nb_ - nu)",
-        "nc = kin * (1.0 + ap * f1) - kal * f1 * c_",
-        "rnew[j] = (",
-        "    etd[0, k, j] * u",
-        "    + etd[3, k, j] * nu",
-        "    + etd[4, k, j] * (na + nb_)",
-        "    + etd[5, k, j] * nc",
-        ")",
-        "fnode[j] = fr1",
-    ]
-    return [ind + b for b in body]
-
-
-def _conc_lines(S: int, depot: int, aug: bool, lob: bool, ind: str) -> list[str]:
-    """Central amounts at the inner points (``ca``, ``cb``: Lobatto; ``cm``: the midpoint) and
-    at the end of the step (``c1``); the drug effect takes them against ``C50`` expressed as
-    a central amount (``c50a = C50 V1 / fu``), a multiplication per point less than the
-    unbound concentration."""
+def _conc_lines(S: int, depot: int, aug: bool, ind: str) -> list[str]:
+    """Central amounts at the inner Lobatto points (``ca``, ``cb``) and at the end of the step
+    (``c1``); the drug effect takes them against ``C50`` expressed as a central amount
+    (``c50a = C50 V1 / fu``), a multiplication per point less than the unbound
+    concentration."""
     central = depot + 1
-    inner = [("ca", "pha"), ("cb", "phb")] if lob else [("cm", "phm")]
+    inner = [("ca", "pha"), ("cb", "phb")]
     body = [f"{c} = {_mid_expr(S, depot, aug, ph)}" for c, ph in inner]
     body.append(f"c1 = y{central}")
     return [ind + b for b in body]
 
 
-def _tail(lob: bool) -> str:
-    """A response step for any Hill exponent from the central amounts a layout's function
-    stored in ``cbuf`` (rows: inner points, end). Compiled once, not per layout: a loop with
-    the Hill power takes ~1.5 s to compile, and there are 16 layouts."""
+def _tail() -> str:
+    """The Lobatto step of IRM I and III for any Hill exponent from the central amounts a
+    layout's function stored in ``cbuf`` (rows: inner points, end). Compiled once, not per
+    layout: a loop with the Hill power takes ~1.5 s to compile, and there are 16 layouts."""
     i2 = " " * 8
-    conc = ["ca = cbuf[0, j]", "cb = cbuf[1, j]"] if lob else ["cm = cbuf[0, j]"]
-    step = _lobatto_lines(False, i2) if lob else _etdrk4_lines(False, i2, with_f0=True)
-    name = "lobatto_any_hill" if lob else "etdrk4_any_hill"
     return "\n".join(
         [
             "",
             "",
             '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
-            f"def {name}({TAIL_ARGS}):",
-            f'    """{"Lobatto" if lob else "ETDRK4"} step of the response from ``cbuf`` '
-            '(see ``fused._tail``)."""',
+            f"def lobatto_any_hill({TAIL_ARGS}):",
+            '    """Lobatto step of the response from ``cbuf`` (see ``fused._tail``)."""',
             "    for j in range(R.shape[0]):",
             f"{i2}u = R[j]",
-            *([f"{i2}f0 = fnode[j]"] if lob else []),
-            *([] if lob else [f"{i2}kin = kinb[j]", f"{i2}kout = koutb[j]"]),
-            *[i2 + c for c in conc],
-            f"{i2}c1 = cbuf[{2 if lob else 1}, j]",
-            *step,
+            f"{i2}f0 = fnode[j]",
+            f"{i2}ca = cbuf[0, j]",
+            f"{i2}cb = cbuf[1, j]",
+            f"{i2}c1 = cbuf[2, j]",
+            *_lobatto_lines(False, i2),
+        ]
+    )
+
+
+def _rate_tails() -> str:
+    """The step of IRM II and IV (``kernel.rate_lobatto_step``: its weights depend on each
+    patient's rate over the step, so it runs as its own passes over the block, not inside a
+    layout's loop; the step size in ``etd[0, k]``). ``rate_lobatto_tail`` takes the
+    drug-effect fractions at the inner points and the end from ``cbuf``;
+    ``rate_lobatto_any_hill`` takes central amounts there and turns them into fractions with
+    each patient's Hill exponent first (a loop with the power is not SIMD code: a layout's
+    loop computes the fractions itself when every exponent of the block is 1)."""
+    i2 = " " * 8
+    return "\n".join(
+        [
+            "",
+            "",
+            '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
+            f"def rate_lobatto_tail({TAIL_ARGS}):",
+            '    """IRM II, IV step from the fractions in ``cbuf`` (see ``fused._rate_tails``)."""',
+            "    nbk = R.shape[0]",
+            "    for j in range(nbk):",
+            f"{i2}rnew[j] = R[j]",
+            "    buf = np.empty((5, nbk))",
+            "    h = etd[0, k, 0]",
+            "    fa, fb, f1 = cbuf[0], cbuf[1], cbuf[2]",
+            "    rate_lobatto_step(h, al, emb, kinb, koutb, fnode, fa, fb, f1, rnew, buf)",
+            "    for j in range(nbk):",
+            f"{i2}fnode[j] = cbuf[2, j]",
+            "",
+            "",
+            '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
+            f"def rate_lobatto_any_hill({TAIL_ARGS}):",
+            '    """IRM II, IV step from the amounts in ``cbuf`` (see ``fused._rate_tails``)."""',
+            "    for j in range(R.shape[0]):",
+            f"{i2}c50 = c50a[j]",
+            f"{i2}for q in range(3):",
+            f"{i2}    cbuf[q, j] = hill_fraction(cbuf[q, j], c50, hill[j])",
+            f"    rate_lobatto_tail({TAIL_ARGS})",
         ]
     )
 
@@ -244,32 +247,39 @@ def _function(S: int, depot: int, aug: bool, auc: bool) -> str:
         f"{i2}for j in range(nbk):",
         *_node_lines(True, i3),
         *pk,
-        *_conc_lines(S, depot, aug, True, i3),
+        *_conc_lines(S, depot, aug, i3),
         *_lobatto_lines(True, i3),
-        f"{i2}return n_change",
-        "    if hill_one:",
-        f"{i2}for j in range(nbk):",
-        *_node_lines(False, i3),
-        *pk,
-        *_conc_lines(S, depot, aug, False, i3),
-        *_etdrk4_lines(True, i3),
         f"{i2}return n_change",
         "    # any Hill exponent: store the central amounts, then one shared loop for the step",
         "    if lob:",
         f"{i2}for j in range(nbk):",
         *_node_lines(True, i3),
         *pk,
-        *_conc_lines(S, depot, aug, True, i3),
+        *_conc_lines(S, depot, aug, i3),
         f"{i3}cbuf[0, j] = ca",
         f"{i3}cbuf[1, j] = cb",
         f"{i3}cbuf[2, j] = c1",
         f"{i2}lobatto_any_hill({TAIL_ARGS})",
         f"{i2}return n_change",
+        "    # IRM II, IV: store the drug-effect fractions (Hill exponents 1) or the central",
+        "    # amounts, then the rate Lobatto step",
+        "    if hill_one:",
+        f"{i2}for j in range(nbk):",
+        *_node_lines(False, i3),
+        *pk,
+        *_conc_lines(S, depot, aug, i3),
+        f"{i3}c50 = c50a[j]",
+        f"{i3}cbuf[0, j] = hill_fraction(ca, c50, 1.0)",
+        f"{i3}cbuf[1, j] = hill_fraction(cb, c50, 1.0)",
+        f"{i3}cbuf[2, j] = hill_fraction(c1, c50, 1.0)",
+        f"{i2}rate_lobatto_tail({TAIL_ARGS})",
+        f"{i2}return n_change",
         "    for j in range(nbk):",
-        *[line[4:] for line in _node_lines(False, i3) + pk + _conc_lines(S, depot, aug, False, i3)],
-        f"{i2}cbuf[0, j] = cm",
-        f"{i2}cbuf[1, j] = c1",
-        f"    etdrk4_any_hill({TAIL_ARGS})",
+        *[line[4:] for line in _node_lines(False, i3) + pk + _conc_lines(S, depot, aug, i3)],
+        f"{i2}cbuf[0, j] = ca",
+        f"{i2}cbuf[1, j] = cb",
+        f"{i2}cbuf[2, j] = c1",
+        f"    rate_lobatto_any_hill({TAIL_ARGS})",
         "    return n_change",
     ]
     return "\n".join(src)
@@ -290,8 +300,9 @@ def generate_source() -> str:
         "",
         "import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)",
         "from insilico.pd.models import hill_fraction",
+        "from insilico.pk.kernel import rate_lobatto_step",
     ]
-    funcs = [_tail(True), _tail(False)] + [_function(*lay) for lay in layouts()]
+    funcs = [_tail(), _rate_tails()] + [_function(*lay) for lay in layouts()]
     table = [
         "",
         "",

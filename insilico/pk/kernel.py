@@ -1,5 +1,5 @@
 """Compiled batched kernels: exact linear PK stepping, the indirect response (exponential
-Lobatto quadrature or ETDRK4), metrics.
+Lobatto quadrature: of the forcing for I and III, of the loss rate for II and IV), metrics.
 
 Layout: time is the outer loop and patients the inner, contiguous loop (arrays ``(..., n)``),
 so the compiler vectorizes over patients. Patients are processed in mini-blocks small enough
@@ -13,12 +13,15 @@ Metrics per window (index in the last axis of ``met``): see ``METRICS``.
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
 import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)
 from insilico.pd.models import direct_effect, hill_fraction, irm_rhs
 from insilico.pk.expm import expm_batched, expm_small, norm1, square_batched
+from insilico.pk.grid import FIRST_DOSE_DEPTH
 from insilico.pk.stream import STREAM_MIN_BYTES, store_fence, store_row
 
 #: Fields of a response-extremum candidate record (``cand[w, m, j]`` of ``linear_kernel``:
@@ -387,42 +390,6 @@ def _phi123_batched(z, p1, p2, p3, term):
             p1[j], p2[j], p3[j] = _phi123(z[j])
 
 
-@nb.njit(cache=True, error_model="numpy", boundscheck=False)
-def _etd_coefficients(kout, sizes, used, out):
-    """ETDRK4 coefficients of ``R' = -kout R + N`` for every step size, per patient:
-    out[0] = e^z, out[1] = e^{z/2}, out[2] = (h/2) phi1(z/2), out[3..5] = the weights of
-    N(u), N(a)+N(b), N(c) (Cox & Matthews 2002, doi:10.1006/jcph.2002.6995), z = -kout h.
-    Only the sizes with ``used[k]`` (those of steps, not of half steps) are filled."""
-    K = sizes.shape[0]
-    nbk = kout.shape[0]
-    z = np.empty(nbk)
-    zh = np.empty(nbk)
-    p1 = np.empty(nbk)
-    p2 = np.empty(nbk)
-    p3 = np.empty(nbk)
-    q1 = np.empty(nbk)
-    q2 = np.empty(nbk)
-    q3 = np.empty(nbk)
-    term = np.empty(nbk)
-    for k in range(K):
-        if not used[k]:
-            continue
-        h = sizes[k]
-        for j in range(nbk):
-            z[j] = -kout[j] * h
-            zh[j] = 0.5 * z[j]
-        _phi123_batched(z, p1, p2, p3, term)
-        _phi123_batched(zh, q1, q2, q3, term)
-        for j in range(nbk):
-            out[0, k, j] = np.exp(z[j])
-            out[1, k, j] = np.exp(zh[j])
-        for j in range(nbk):
-            out[2, k, j] = 0.5 * h * q1[j]
-            out[3, k, j] = h * (p1[j] - 3.0 * p2[j] + 4.0 * p3[j])
-            out[4, k, j] = 2.0 * h * (p2[j] - 2.0 * p3[j])
-            out[5, k, j] = h * (-p2[j] + 4.0 * p3[j])
-
-
 #: Interior nodes of 4-point Lobatto quadrature on [0, 1]: (1 -/+ 1/sqrt(5)) / 2.
 LOBATTO_A = 0.5 - 0.5 / np.sqrt(5.0)
 LOBATTO_NODES = np.array([0.0, LOBATTO_A, 1.0 - LOBATTO_A, 1.0])
@@ -431,6 +398,23 @@ LOBATTO_NODES = np.array([0.0, LOBATTO_A, 1.0 - LOBATTO_A, 1.0])
 #: ``m_k = int_0^1 e^{z(1-s)} s^k ds = k! phi_{k+1}(z)``, k = 0..3 (the transposed inverse of
 #: the nodes' Vandermonde matrix). At z = 0 the weights are Lobatto's 1/12, 5/12, 5/12, 1/12.
 LOBATTO_MOMENTS_TO_WEIGHTS = np.linalg.inv(np.vander(LOBATTO_NODES, 4, increasing=True).T)
+
+
+def _lobatto_basis_integrals(x: float) -> np.ndarray:
+    """``int_0^x l_i(u) du`` of the four Lagrange basis cubics on :data:`LOBATTO_NODES`."""
+    coef = np.linalg.inv(np.vander(LOBATTO_NODES, 4, increasing=True))  # l_i = sum_m c[m, i] u^m
+    return np.array([sum(coef[m, i] * x ** (m + 1) / (m + 1) for m in range(4)) for i in range(4)])
+
+
+#: Rows: the integrals of the Lobatto basis over [0, a], [0, 1 - a] and [0, 1] (the last is
+#: Lobatto's 1/12, 5/12, 5/12, 1/12): a cubic through values at the nodes integrated exactly.
+LOBATTO_PARTIAL = np.stack(
+    [
+        _lobatto_basis_integrals(LOBATTO_A),
+        _lobatto_basis_integrals(1.0 - LOBATTO_A),
+        _lobatto_basis_integrals(1.0),
+    ]
+)
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -485,6 +469,153 @@ def _lobatto_coefficients(kout, sizes, used, out):
             for i in range(4):
                 wi = T[i, 0] * p1[j] + T[i, 1] * m1 + T[i, 2] * m2 + T[i, 3] * m3
                 out[1 + i, k, j] = h * wi
+
+
+#: Taylor terms of the rate Lobatto weights in ``z`` (|z| <= 1: the first omitted is below
+#: 1 / 18! = 1.6e-16 of the sum).
+RATE_TAYLOR_TERMS = 18
+
+
+def _rate_weight_taylor() -> np.ndarray:
+    """``c[i, n] = int_0^1 (1 - u)^n l_i(u) du / n!``: the weight ``int_0^1 e^{z (1 - u)}
+    l_i(u) du = sum_n c[i, n] z^n`` of Lobatto node i (exact polynomial integrals)."""
+    basis = np.linalg.inv(np.vander(LOBATTO_NODES, 4, increasing=True))  # l_i = sum_m b[m, i] u^m
+    out = np.empty((4, RATE_TAYLOR_TERMS))
+    for n in range(RATE_TAYLOR_TERMS):
+        # (1 - u)^n l_i(u) as coefficients, integrated over [0, 1]
+        one_minus = np.polynomial.polynomial.polypow([1.0, -1.0], n)
+        for i in range(4):
+            prod = np.polynomial.polynomial.polymul(one_minus, basis[:, i])
+            integ = np.polynomial.polynomial.polyint(prod)
+            out[i, n] = np.polynomial.polynomial.polyval(1.0, integ) / math.factorial(n)
+    return out
+
+
+RATE_WEIGHT_TAYLOR = _rate_weight_taylor()
+
+
+@nb.njit(cache=True, inline="always")
+def _exp_small(x):
+    """e^x for |x| <= 1 without a library call (so that loops over patients vectorize):
+    Taylor to degree 10 at x / 8 (remainder below 3e-18), squared three times (~1e-15)."""
+    y = 0.125 * x
+    p = 1.0
+    for n in range(10, 0, -1):
+        p = 1.0 + y * p / n
+    p = p * p
+    p = p * p
+    return p * p
+
+
+@nb.njit(cache=True)
+def _rate_weights_closed(zz):
+    """The four rate Lobatto weights ``int_0^1 e^{zz (1 - u)} l_i(u) du`` from phi_1..phi_4 in
+    closed form (for |zz| > 1, where the Taylor sum is not used)."""
+    T = LOBATTO_MOMENTS_TO_WEIGHTS
+    em1 = np.expm1(zz)
+    p1 = em1 / zz
+    p2 = (em1 - zz) / (zz * zz)
+    p3 = (em1 - zz - 0.5 * zz * zz) / (zz * zz * zz)
+    p4 = (em1 - zz - 0.5 * zz * zz - zz * zz * zz / 6.0) / (zz * zz * zz * zz)
+    m = (p1, p2, 2.0 * p3, 6.0 * p4)
+    w = np.empty(4)
+    for i in range(4):
+        w[i] = T[i, 0] * m[0] + T[i, 1] * m[1] + T[i, 2] * m[2] + T[i, 3] * m[3]
+    return w
+
+
+@nb.njit(cache=True)
+def _rate_weights_taylor(zz):
+    """The four rate Lobatto weights from their Taylor series (|zz| <= 1), as the SIMD pass of
+    :func:`rate_lobatto_step` computes them."""
+    C = RATE_WEIGHT_TAYLOR
+    w = np.empty(4)
+    for i in range(4):
+        acc = C[i, RATE_TAYLOR_TERMS - 1]
+        for n in range(RATE_TAYLOR_TERMS - 2, -1, -1):
+            acc = C[i, n] + zz * acc
+        w[i] = acc
+    return w
+
+
+@nb.njit(cache=True, inline="always")
+def _rate_increment(r, h, kin, kbar, w0, w1, w2, w3, ga1, gb1):
+    """R after the step from R at its start: ``e^{-z} R + kin h sum_i w_i g_i`` written as an
+    increment, ``R + h (W (kin - kbar R) + kin (w1 (g_a - 1) + w2 (g_b - 1)))`` with
+    ``W = sum_i w_i = (1 - e^{-z}) / z`` (``ga1``, ``gb1``: g - 1 at the inner nodes): at
+    the baseline without drug the increment is zero to rounding, so R does not drift."""
+    wsum = w0 + w1 + w2 + w3
+    return r + h * (wsum * (kin - kbar * r) + kin * (w1 * ga1 + w2 * gb1))
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def rate_lobatto_step(h, al, emag, kin, kout, f0, fa, fb, f1, R, buf):
+    """One step of ``h`` of ``R' = kin - k(t) R``, ``k = kout (1 + al Emax f)`` (IRM II:
+    al = -1, IV: al = +1), from the drug-effect fractions at the four Lobatto nodes of the
+    step; ``R`` updated in place, patients innermost; ``buf``: (5, patients) scratch.
+
+    With ``K(s) = int_0^s k``, exactly ``R(h) = e^{-K(h)} R(0) + kin int_0^h e^{K(s) - K(h)}
+    ds``. k's cubic through the nodes gives ``K`` (:data:`LOBATTO_PARTIAL`): ``z = K(h)`` and
+    ``delta(u) = K(u h) - z u`` (0 at both ends). The integral is ``h int_0^1
+    e^{-z (1 - u)} e^{delta(u)} du``: ``e^{delta}`` at the nodes with the weights of the
+    exponential Lobatto rule for the rate ``z / h`` (as :func:`_lobatto_coefficients`, here
+    per patient and step: their Taylor series in z, :data:`RATE_WEIGHT_TAYLOR`, and
+    :func:`_exp_small`, so the loop is SIMD code; a second pass redoes the rare patients
+    with ``z`` or ``delta`` beyond 1 in closed form). Exact for a constant rate. ETDRK4, used
+    until session 24, left ``kout al Emax f R`` to its polynomial part, stiff where Emax is
+    large: irm4 up to 4e-4 on its default grid (``wip/irm_rate_lobatto_prototype.py``). The
+    fused steps call this too (``fused._rate_tails``), so both paths compute the same bits."""
+    nbk = R.shape[0]
+    LP = LOBATTO_PARTIAL
+    C = RATE_WEIGHT_TAYLOR
+    a = LOBATTO_A
+    zz = buf[0]
+    da = buf[1]
+    db = buf[2]
+    r0 = buf[3]
+    r_start = buf[4]
+    for j in range(nbk):
+        r_start[j] = R[j]
+    n_big = 0
+    for j in range(nbk):
+        k0 = kout[j] * (1.0 + al * emag[j] * f0[j])
+        ka = kout[j] * (1.0 + al * emag[j] * fa[j])
+        kb = kout[j] * (1.0 + al * emag[j] * fb[j])
+        k1 = kout[j] * (1.0 + al * emag[j] * f1[j])
+        kbar = LP[2, 0] * k0 + LP[2, 1] * ka + LP[2, 2] * kb + LP[2, 3] * k1
+        z = h * kbar
+        dA = h * (LP[0, 0] * k0 + LP[0, 1] * ka + LP[0, 2] * kb + LP[0, 3] * k1) - z * a
+        dB = h * (LP[1, 0] * k0 + LP[1, 1] * ka + LP[1, 2] * kb + LP[1, 3] * k1) - z * (1.0 - a)
+        zj = -z
+        w0 = C[0, RATE_TAYLOR_TERMS - 1]
+        w1 = C[1, RATE_TAYLOR_TERMS - 1]
+        w2 = C[2, RATE_TAYLOR_TERMS - 1]
+        w3 = C[3, RATE_TAYLOR_TERMS - 1]
+        for n in range(RATE_TAYLOR_TERMS - 2, -1, -1):
+            w0 = C[0, n] + zj * w0
+            w1 = C[1, n] + zj * w1
+            w2 = C[2, n] + zj * w2
+            w3 = C[3, n] + zj * w3
+        zz[j] = zj
+        da[j] = dA
+        db[j] = kbar
+        r0[j] = dB
+        R[j] = _rate_increment(R[j], h, kin[j], kbar, w0, w1, w2, w3, _exp_small(dA) - 1.0,
+                               _exp_small(dB) - 1.0)  # fmt: skip
+        n_big += (abs(zj) > 1.0) | (abs(dA) > 1.0) | (abs(dB) > 1.0)
+    if n_big == 0:
+        return
+    for j in range(nbk):
+        zj = zz[j]
+        dA = da[j]
+        kbar = db[j]
+        dB = r0[j]
+        if not ((abs(zj) > 1.0) | (abs(dA) > 1.0) | (abs(dB) > 1.0)):
+            continue
+        w = _rate_weights_closed(zj) if abs(zj) > 1.0 else _rate_weights_taylor(zj)
+        r_old = r_start[j]
+        R[j] = _rate_increment(r_old, h, kin[j], kbar, w[0], w[1], w[2], w[3], np.expm1(dA),
+                               np.expm1(dB))  # fmt: skip
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -630,6 +761,7 @@ def _irm_walk(
     t0,
     t1,
     a_prev,
+    first_prev,
     dep_time,
     dep_ev,
     amt_row,
@@ -656,12 +788,12 @@ def _irm_walk(
     must not depend on the patients of a call), so such a step may be coarse where dC/dt has
     just jumped and C changes fastest. This walks the step on the patient's own grading
     instead: pieces end at each arrival and at ``a + h0 2^m`` after the latest arrival ``a``
-    (up to ``a + hmax``), the way the grid is graded after a dose; each piece is integrated by
-    RK4 substeps of at most ``WALK_SUBSTEP * hmax`` on the exact flow from ``x`` (the state
-    at ``t0``, advanced in place; arrivals ``k0 <= k < k1`` of the dose list are added to the
-    depot on the way). A piece right after a first arrival (drug into a drug-free body, where
-    a Hill term with a non-integer exponent is not smooth) takes six geometrically growing
-    substeps (d/32, d/32, d/16, ..., d/2).
+    (up to ``a + hmax``), the way the grid is graded after a dose, from ``h0 /
+    FIRST_DOSE_DEPTH`` after a first arrival (drug into a drug-free body, where a Hill term
+    with a non-integer exponent is not smooth; ``first_prev``: ``a_prev`` was one), as the
+    grid is after the first dose; each piece is integrated by RK4 substeps of at most
+    ``WALK_SUBSTEP * hmax`` on the exact flow from ``x`` (the state at ``t0``, advanced in
+    place; arrivals ``k0 <= k < k1`` of the dose list are added to the depot on the way).
 
     Returns R(t1). ``ext`` receives the smallest and largest response over ``(t0, t1]``: the
     values at the substeps' ends and, where dR/dt changes sign inside a substep, the extremum
@@ -682,9 +814,9 @@ def _irm_walk(
     f0 = irm_rhs(pd_kind, r, fu * x[central] / v1, em, c50, hill, kin, kout)
     s = t0
     a_last = a_prev
+    first = first_prev
     k = k0
     while True:
-        first = False
         while k < k1 and dep_time[k] + tlag <= s:  # arrivals at s
             amt = amt_row[dep_ev[k]] * f_bio
             a = dep_time[k] + tlag
@@ -700,18 +832,14 @@ def _irm_walk(
         if k < k1:
             e = min(e, dep_time[k] + tlag)
         if s < a_last + hmax:
-            d = h0
+            d = h0 / FIRST_DOSE_DEPTH if first else h0
             while a_last + d <= s:
                 d *= 2.0
             e = min(e, a_last + min(d, hmax))
         L = e - s
-        graded = first and s == a_last
-        n_sub = 6 if graded else max(1, int(np.ceil(L / cap)))
-        for q in range(n_sub):
-            if graded:
-                dq = L / 32.0 if q == 0 else L / 2.0 ** (6 - q)
-            else:
-                dq = L / n_sub
+        n_sub = max(1, int(np.ceil(L / cap)))
+        dq = L / n_sub
+        for _ in range(n_sub):
             if dq != e_dq:
                 expm_small(M * (0.5 * dq), E)
                 e_dq = dq
@@ -1129,7 +1257,8 @@ def linear_kernel(
     step_fn_noauc,
 ):
     """Exact stepping of linear PK with an integrated indirect response (exponential Lobatto
-    quadrature for I and III, ETDRK4 for II and IV), outputs and windowed metrics.
+    quadrature of the forcing for I and III, of the loss rate for II and IV, see
+    :func:`rate_lobatto_step`), outputs and windowed metrics.
 
     See :func:`insilico.pk.simulate.simulate` for the meaning of the arguments. The time
     courses ``out_conc`` and ``out_effect`` come as bytes (:func:`insilico.pk.stream.as_bytes`)
@@ -1223,7 +1352,6 @@ def linear_kernel(
                 x[r, j] = x0[b0 + j, r]
         xpre = np.empty((S, nbk))
         xn = x.copy()  # finite AUC rows (see the docstring)
-        xm = np.empty((S, nbk))
         rate = np.zeros(nbk)
         rate_pre = np.zeros(nbk)
         R = np.empty(nbk)
@@ -1235,6 +1363,8 @@ def linear_kernel(
         arr_x = np.zeros((S, nbk))
         lag_k0 = np.zeros(nbk, dtype=np.int64)  # the dose list's position at the step start
         prev_arr = np.full(nbk, -np.inf)  # the latest arrival at or before the step start
+        prev_first = np.zeros(nbk, dtype=np.bool_)  # it was into a drug-free body
+        arr_first = np.zeros(nbk, dtype=np.bool_)  # the same for the step's last arrival
         walked = np.zeros(nbk, dtype=np.bool_)  # the step's response from ``_irm_walk``
         walk_ext = np.empty(2)
         # metric trackers: [w, 0=max/1=min, j]
@@ -1312,17 +1442,21 @@ def linear_kernel(
             # C50 as a central amount: f(Cu) = f(fu x / V1) = f(x) against C50 V1 / fu
             c50a[j] = P[3, b0 + j] / (P[7, b0 + j] / v1[b0 + j])
             kae[j] = kinb[j] * (ap * emb[j])
-        # forcing independent of R (IRM I, III): exponential Lobatto quadrature at the step's
-        # inner points inner_k; otherwise ETDRK4 with the half step half_k
+        # IRM I, III (forcing independent of R): exponential Lobatto quadrature at the step's
+        # inner points inner_k, weights per step size; II, IV: ``rate_lobatto_step`` at the
+        # same points, weights per patient and step
         lob = pd_kind == 4 or pd_kind == 6
         etd = np.empty((6, K, nbk))
         if lob:
             _lobatto_coefficients(koutb, sizes, step_size, etd)
             _fold_lobatto_weights(etd, kinb, kae, step_size)
-        elif irm:
-            _etd_coefficients(koutb, sizes, step_size, etd)
+        elif irm:  # ``rate_lobatto_step`` takes the step size from etd[0, k]
+            for k in range(K):
+                for j in range(nbk):
+                    etd[0, k, j] = sizes[k]
         xa = np.empty(nbk)
         xb = np.empty(nbk)
+        rl_buf = np.empty((5, nbk))  # ``rate_lobatto_step``
         cbuf = np.empty((3, nbk))
         x3 = x.copy()
         rcur = np.zeros(nbk)
@@ -1507,10 +1641,11 @@ def linear_kernel(
                         and dep_time[lag_ptr[j]] + tlag[i] == node_h[g]
                     ):
                         amt = amount[i, dep_ev[lag_ptr[j]]] * f_bio[i]
-                        x[depot, j] += amt
-                        lag_ptr[j] += 1
                         if amt != 0.0:
                             prev_arr[j] = node_h[g]
+                            prev_first[j] = x[central, j] == 0.0 and x[depot, j] == 0.0
+                        x[depot, j] += amt
+                        lag_ptr[j] += 1
             for j in range(nbk):
                 cpost[j] = x[central, j] / v1b[j]
             if not has_ev:
@@ -1644,10 +1779,9 @@ def linear_kernel(
                 break
             # step g -> g + 1: exact transition, patients innermost (vectorized)
             k = step_k[g]
-            km = half_k[g]
             h = node_h[g + 1] - node_h[g]
             _matvec(phi[k], x, xn, rate, aug, depot, auc_i, dauc)
-            if lob:
+            if irm:
                 # the concentration at the Lobatto points: one row of each inner transition
                 for q in range(2):
                     kq = inner_k[g, q]
@@ -1660,26 +1794,6 @@ def linear_kernel(
                     if aug:
                         for j in range(nbk):
                             xq[j] += phi[kq, central, S, j] * rate[j]
-            if irm and not lob and lag_mode == 0:
-                # RK4 needs only the midpoint concentration: one row of the transition
-                for j in range(nbk):
-                    xm[central, j] = phi[km, central, 0, j] * x[0, j]
-                for c in range(1, S):
-                    for j in range(nbk):
-                        xm[central, j] += phi[km, central, c, j] * x[c, j]
-                if aug:
-                    for j in range(nbk):
-                        xm[central, j] += phi[km, central, S, j] * rate[j]
-            elif lag_mode == 1:
-                for r in range(S):
-                    for j in range(nbk):
-                        xm[r, j] = phi[km, r, 0, j] * x[0, j]
-                    for c in range(1, S):
-                        for j in range(nbk):
-                            xm[r, j] += phi[km, r, c, j] * x[c, j]
-                    if aug:
-                        for j in range(nbk):
-                            xm[r, j] += phi[km, r, S, j] * rate[j]
             if lag_mode == 1:
                 for j in range(nbk):
                     i = b0 + j
@@ -1709,6 +1823,7 @@ def linear_kernel(
                             arr_x[r, j] = acc
                         arr_t[j] = a
                         c_arr = arr_x[central, j] / v1b[j]
+                        arr_first[j] = arr_x[central, j] == 0.0 and arr_x[depot, j] == 0.0
                         arr_x[depot, j] += amt
                         for w in range(W):
                             if a < node_h[win_a[w]] or a > node_h[win_b[w]]:
@@ -1727,11 +1842,6 @@ def linear_kernel(
                         for r in range(S):
                             xn[r, j] += Elag[r, depot] * amt
                         dauc[j] += Elag[auc_i, depot] * amt
-                        tm = node_h[g] + 0.5 * h
-                        if a < tm:
-                            expm_small(Mlag * (tm - a), Elag)
-                            for r in range(S):
-                                xm[r, j] += Elag[r, depot] * amt
             # PD with exact PK inside the step; the -kout R part is integrated exactly, so the
             # step is not limited by the turnover rate
             if lob:
@@ -1756,35 +1866,17 @@ def linear_kernel(
                     )
                     fnode[j] = f1
             elif irm:
-                # ETDRK4 at t, t + h/2, t + h: drug-effect fractions at the midpoint and the end
+                # IRM II, IV: R' = kin - k(t) R, k = kout (1 + al Emax f(C)); exponential
+                # Lobatto rule of the whole rate, as the fused step (``fused._rate_tails``)
                 for j in range(nbk):
                     hl = 1.0 if hill_one else hillb[j]  # loop-invariant test: unswitched
-                    fmid[j] = hill_fraction(xm[central, j], c50a[j], hl)
+                    fmid[j] = hill_fraction(xa[j], c50a[j], hl)
+                    fb_[j] = hill_fraction(xb[j], c50a[j], hl)
                     fend[j] = hill_fraction(xn[central, j], c50a[j], hl)
-                e1v = etd[0, k]
-                e2v = etd[1, k]
-                qv = etd[2, k]
-                w1 = etd[3, k]
-                w2 = etd[4, k]
-                w3 = etd[5, k]
+                rate_lobatto_step(
+                    etd[0, k, 0], al, emb, kinb, koutb, fnode, fmid, fb_, fend, R, rl_buf
+                )
                 for j in range(nbk):
-                    em = emb[j]
-                    f0 = em * fnode[j]
-                    fm = em * fmid[j]
-                    f1 = em * fend[j]
-                    kin = kinb[j]
-                    kal = koutb[j] * al
-                    u = R[j]
-                    e2 = e2v[j]
-                    qq = qv[j]
-                    nu = kin * (1.0 + ap * f0) - kal * f0 * u
-                    a_ = e2 * u + qq * nu
-                    na = kin * (1.0 + ap * fm) - kal * fm * a_
-                    b_ = e2 * u + qq * na
-                    nb_ = kin * (1.0 + ap * fm) - kal * fm * b_
-                    c_ = e2 * a_ + qq * (2.0 * nb_ - nu)
-                    nc = kin * (1.0 + ap * f1) - kal * f1 * c_
-                    R[j] = e1v[j] * u + w1[j] * nu + w2[j] * (na + nb_) + w3[j] * nc
                     fnode[j] = fend[j]
             if irm and lag_mode == 1:
                 # dC/dt jumps at a lagged arrival: in the step that holds one and in those
@@ -1807,6 +1899,7 @@ def linear_kernel(
                         node_h[g],
                         node_h[g + 1],
                         prev_arr[j],
+                        prev_first[j],
                         dep_time,
                         dep_ev,
                         amount[i],
@@ -1826,6 +1919,7 @@ def linear_kernel(
                     )
                     if arrived[j]:
                         prev_arr[j] = arr_t[j]
+                        prev_first[j] = arr_first[j]
                     for w in range(W):  # the walk's extrema replace the step's candidate
                         if g < win_a[w] or g + 1 > win_b[w]:
                             continue

@@ -4,7 +4,8 @@ Linear PK is stepped exactly: between grid nodes the system ``x' = A x + e_c R``
 input, so each step is a per-patient matrix exponential (one exponential per patient at the
 smallest step size, squared up the dyadic ladder of step sizes). Indirect responses are
 integrated on the same graded grid, fed by the exact PK solution inside each step: I and III
-(forcing independent of R) by exponential 4-point Lobatto quadrature, II and IV by ETDRK4;
+(forcing independent of R) by exponential 4-point Lobatto quadrature, II and IV (linear in R
+with a loss rate that depends on C) by the same quadrature of their whole rate;
 Michaelis–Menten elimination by Lawson RK4 (:mod:`insilico.pk.nonlinear`). Extrema (Cmax,
 Cmin) and threshold crossings between nodes come from the exact Taylor expansion of ``C(t)``
 about the nearest node (linear models), so they do not depend on the output grid.
@@ -22,8 +23,8 @@ from insilico.errors import SpecError
 from insilico.pd.models import PDModel
 from insilico.pk.buffers import OutputBuffers
 from insilico.pk.grid import (
-    DEFAULT_ETDRK4,
     DEFAULT_GRID,
+    DEFAULT_RATE_LOBATTO,
     Grid,
     GridOptions,
     build_grid,
@@ -356,10 +357,12 @@ def simulate(
     # lag (GridOptions.lag_offsets_h, or a scalar tlag_h), never after the patients' own
     # values, so a patient's result does not depend on which patients share the call.
     # forcing independent of R (IRM I, III): exponential Lobatto quadrature on the coarse
-    # default grid, as PK alone; IRM II and IV: ETDRK4 on a finer one
+    # default grid, as PK alone; IRM II and IV: Lobatto quadrature of the loss rate on a
+    # finer one. Both take the concentration at the steps' inner Lobatto points.
     lobatto = pd.code in (4, 6)
-    etdrk4 = pd.code in (5, 7)
-    opts = (grid_options or GridOptions()).resolved(DEFAULT_ETDRK4 if etdrk4 else DEFAULT_GRID)
+    rate_lobatto = pd.code in (5, 7)
+    default = DEFAULT_RATE_LOBATTO if rate_lobatto else DEFAULT_GRID
+    opts = (grid_options or GridOptions()).resolved(default)
     offsets = list(opts.lag_offsets_h)
     if np.ndim(params.get("tlag_h", 0.0)) == 0 and float(params.get("tlag_h", 0.0)) > 0:
         offsets.append(float(params["tlag_h"]))
@@ -383,7 +386,7 @@ def simulate(
     if hill_pd and dep_times.size and offsets:
         first += [float(dep_times.min()) + off for off in offsets]  # first absorption start
     grid = build_grid(hard, refine_at, opts, start_h=first)
-    sizes, step_k, half_k, inner_k = _step_sizes(grid, lobatto)
+    sizes, step_k, half_k, inner_k = _step_sizes(grid, lobatto or rate_lobatto)
     inner_only = np.ones(sizes.size, dtype=bool)
     inner_only[step_k] = False
     inner_only[half_k] = False

@@ -39,9 +39,11 @@ def step_function(S: int, depot: int, aug: bool, auc: bool = True):
     node's dR/dt ``fcur``, the new state ``xn``, response ``rnew`` and drug-effect fraction
     ``fnode`` (``Cu^h / (C50^h + Cu^h)``, from the central amount against ``c50a = C50 V1 /
     fu``; with Lobatto, ``etd`` holds the weights with ``kin`` and ``kae = kin ap Emax``
-    folded in, see ``kernel._fold_lobatto_weights``)
-    (``irm``: indirect response, by ETDRK4 with the half step ``phm``, or when ``lob`` by
-    exponential Lobatto quadrature with the partial steps ``pha``, ``phb``; ``hill_one``:
+    folded in, see ``kernel._fold_lobatto_weights``; for IRM II and IV ``etd[0, k]`` holds
+    the step size, see ``kernel.rate_lobatto_step``)
+    (``irm``: indirect response, by exponential Lobatto quadrature with the partial steps
+    ``pha``, ``phb``: of the forcing when ``lob`` (I, III), of the loss rate otherwise
+    (II, IV); ``phm``, the half step, is not used; ``hill_one``:
     every Hill exponent of the block is 1); returns the number of patients whose dR/dt
     changed sign since the previous node (``f_prev``) towards an extremum some window
     tracks: towards a minimum (``f_prev < 0``) when ``sel`` is -1, a maximum when 1, either

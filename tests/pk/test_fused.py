@@ -2,8 +2,9 @@
 
 The fused functions are generated per state layout (``python -m insilico.pk.fused``); these
 tests check that the generated module is current, that every layout computes the exact
-transition ``phk @ x (+ rate column)`` and both steps of an indirect response (ETDRK4, and the
-exponential Lobatto quadrature of a forcing independent of R), and that
+transition ``phk @ x (+ rate column)`` and both steps of an indirect response (the
+exponential Lobatto quadrature of a forcing independent of R, and of the loss rate of II and
+IV), and that
 the batched exponential is the scalar one, bit for bit (patients are only reordered in
 memory, never in arithmetic)."""
 
@@ -17,6 +18,7 @@ from scipy.linalg import expm
 
 from insilico.pk import fused
 from insilico.pk.expm import expm_batched, expm_small, square_batched, square_small
+from insilico.pk.kernel import LOBATTO_A
 from insilico.pk.steps import step_function
 
 
@@ -39,9 +41,31 @@ def _structured(S, depot, aug, nbk, rng):
     return phk
 
 
+def _rate_lobatto_reference(h, rates, R0, kin):
+    """R after a step ``h`` of ``R' = kin - k R`` by the rule of ``kernel.rate_lobatto_step``,
+    from the rate ``k`` at the four Lobatto nodes (rows of ``rates``), written from its
+    definition: K = h times the integral of k's cubic through the nodes, z = K(1),
+    R = e^{-z} R0 + kin h sum_i c_i e^{K(u_i) - z u_i}, c_i = int_0^1 e^{-z (1 - u)} l_i(u) du
+    (24-point Gauss-Legendre here, not the kernel's phi functions)."""
+    nodes = np.array([0.0, LOBATTO_A, 1.0 - LOBATTO_A, 1.0])
+    basis = np.linalg.inv(np.vander(nodes, 4, increasing=True))  # l_i = sum_m basis[m, i] u^m
+    powers = np.arange(1, 5)
+
+    def K(upto):
+        return h * np.einsum("m,mi,ij->j", upto**powers / powers, basis, rates)
+
+    z = K(1.0)
+    g = np.stack([np.exp(K(u) - z * u) for u in nodes])  # 1 at both ends
+    gx, gw = np.polynomial.legendre.leggauss(24)
+    u = 0.5 * (gx + 1.0)
+    lu = np.vander(u, 4, increasing=True) @ basis  # (points, i)
+    c = np.einsum("p,pj,pi->ij", 0.5 * gw, np.exp(-np.outer(1.0 - u, z)), lu)
+    return np.exp(-z) * R0 + kin * h * np.sum(c * g, axis=0)
+
+
 @pytest.mark.parametrize("layout", fused.layouts())
 def test_fused_step_every_layout(layout):
-    """PK transition, ETDRK4 and Lobatto steps against numpy, 1e-13 relative, on 37 patients
+    """PK transition and both Lobatto steps against numpy, 1e-13 relative, on 37 patients
     (a remainder after any SIMD width); with ``auc`` the AUC increment lands in ``dauc`` and the
     new AUC state is the old plus it; the steps without leave the AUC row of the new state and
     ``dauc`` exactly as they were and compute everything else the same. The sign changes of
@@ -66,12 +90,15 @@ def test_fused_step_every_layout(layout):
     R0 = rng.uniform(1.0, 10.0, nbk)
     f0 = rng.uniform(0.0, 0.5, nbk)  # drug-effect fraction at the node (without Emax)
     f_prev = rng.uniform(-1.0, 1.0, nbk)
-    ap, al = -1.0, 0.0  # irm1
-    kae = kin * ap * emb
+    kae = kin * -1.0 * emb  # kin ap Emax of irm1
     # Lobatto: the raw weights (rows 0-4) with kin and kin ap Emax folded in, as the kernel does
     lob_etd = etd.copy()
     lob_etd[5] = kin * etd[1:5].sum(axis=0)
     lob_etd[1:5] = kae * etd[1:5]
+    # IRM II/IV (the rate Lobatto rule): the step size in etd[0, k]
+    h = 0.7
+    rate_etd = etd.copy()
+    rate_etd[0, k] = h
 
     def ref_x():
         xx = np.einsum("rcj,cj->rj", phk[:S, :S], x)
@@ -90,6 +117,8 @@ def test_fused_step_every_layout(layout):
     cases = [(False, False, True)]
     cases += [(True, lob, hill_one) for lob in (False, True) for hill_one in (True, False)]
     for case, (irm, lob, hill_one) in enumerate(cases):
+        ap, al = (-1.0, 0.0) if (lob or not irm) else (0.0, 1.0)  # irm1, or irm4
+        step_etd = lob_etd if lob else rate_etd
         hill = np.ones(nbk) if hill_one else rng.uniform(0.5, 2.0, nbk)
         xn = np.full((S, nbk), -3.0)  # a value no step computes
         dauc = np.full(nbk, -3.0)
@@ -101,7 +130,7 @@ def test_fused_step_every_layout(layout):
         change = np.full(2 * ((nbk + 1) // 2), 7, dtype=np.int32)  # 7: a value no step writes
         n_change = step_function(S, depot, aug, auc)(
             phk, phm, pha, phb, x, xn, rate, irm, lob, hill_one, R,
-            fnode, rnew, fcur, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
+            fnode, rnew, fcur, f_prev, sel, step_etd, k, emb, c50a, kin, kout,
             kae, hill, ap, al,
             np.empty((3, nbk)), dauc, change,
         )  # fmt: skip
@@ -118,7 +147,7 @@ def test_fused_step_every_layout(layout):
             chk = np.full_like(change, 7)
             step_function(S, depot, aug, True)(
                 phk, phm, pha, phb, x, xk, rate, irm, lob, hill_one, R0.copy(),
-                fk, rk, ck, f_prev, sel, lob_etd if lob else etd, k, emb, c50a, kin, kout,
+                fk, rk, ck, f_prev, sel, step_etd, k, emb, c50a, kin, kout,
                 kae, hill, ap, al,
                 np.empty((3, nbk)), np.empty(nbk), chk,
             )  # fmt: skip
@@ -139,20 +168,16 @@ def test_fused_step_every_layout(layout):
             e1, w0, wa, wb, w1 = etd[:5, k]
             ref_R = e1 * R0 + kin * (w0 * (1 - e0) + wa * (1 - fa) + wb * (1 - fb) + w1 * (1 - f1))
         else:
-            # ETDRK4 (Cox & Matthews 2002) with N(R, f) = kin (1 - f) for irm1 (al = 0)
-            cm = central_row(phm)
-            fm = emb * frac(cm, hill)
-            e1, e2, q, w1, w2, w3 = etd[:, k]
-            nu = kin * (1 - e0)
-            na = kin * (1 - fm)
-            a_ = e2 * R0 + q * nu
-            c_ = e2 * a_ + q * (2 * na - nu)
-            ref_R = e1 * R0 + w1 * nu + w2 * 2 * na + w3 * kin * (1 - f1)
-            assert np.all(np.isfinite(c_))
+            # irm4, R' = kin - k R with k = kout (1 + Emax f): the rate's cubic through the
+            # Lobatto nodes integrated exactly (K), e^{delta} at the nodes weighted by
+            # int_0^1 e^{-z (1 - u)} l_i(u) du (here by 24-point Gauss-Legendre)
+            fa, fb = (emb * frac(c, hill) for c in (central_row(pha), central_row(phb)))
+            rates = np.stack([kout * (1 + e) for e in (e0, fa, fb, f1)])
+            ref_R = _rate_lobatto_reference(h, rates, R0, kin)
         np.testing.assert_allclose(rnew, ref_R, rtol=1e-13)
         np.testing.assert_allclose(fnode, frac(c1, hill), rtol=1e-13)
         np.testing.assert_array_equal(R, R0)  # the response at the node is left as it was
-        k1 = kin * (1 - e0) - kout * R0
+        k1 = kin * (1 - e0) - kout * R0 if lob else kin - kout * (1 + e0) * R0
         np.testing.assert_allclose(fcur, k1, rtol=1e-13)
         towards = (f_prev < 0) if sel < 0 else (f_prev > 0) if sel > 0 else True
         changed = (f_prev * fcur < 0) & towards
