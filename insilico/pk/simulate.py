@@ -25,6 +25,7 @@ from insilico.pk.buffers import OutputBuffers
 from insilico.pk.grid import (
     DEFAULT_GRID,
     DEFAULT_RATE_LOBATTO,
+    DEFAULT_STIMULATION,
     Grid,
     GridOptions,
     build_grid,
@@ -361,7 +362,11 @@ def simulate(
     # finer one. Both take the concentration at the steps' inner Lobatto points.
     lobatto = pd.code in (4, 6)
     rate_lobatto = pd.code in (5, 7)
-    default = DEFAULT_RATE_LOBATTO if rate_lobatto else DEFAULT_GRID
+    default = (
+        DEFAULT_RATE_LOBATTO
+        if rate_lobatto
+        else (DEFAULT_STIMULATION if pd.code == 6 else DEFAULT_GRID)
+    )
     opts = (grid_options or GridOptions()).resolved(default)
     offsets = list(opts.lag_offsets_h)
     if np.ndim(params.get("tlag_h", 0.0)) == 0 and float(params.get("tlag_h", 0.0)) > 0:

@@ -474,32 +474,15 @@ def test_michaelis_menten_with_pd(kind):
     assert_within(errs)
 
 
-def _scan_limit(kind, measured):
-    return pytest.param(
-        kind,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"LIMITATION of the default grid on random patients: {measured} (session 24)",
-        ),
-    )
-
-
 @pytest.mark.slow  # 20 Radau references per model, ~20 s each
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "irm1",
-        "irm2",
-        _scan_limit("irm3", "3 of 20 above 1e-6, max 2.2e-6 (exponential Lobatto, 1 h steps)"),
-        "irm4",
-    ],
-)
+@pytest.mark.parametrize("kind", ["irm1", "irm2", "irm3", "irm4"])
 def test_indirect_response_default_grid_on_twenty_random_patients(kind):
     """The default-grid cases above hold two patients each; twenty more per model (30 % CV
     around the same typical values, 2-compartment oral q6h, no lag) show how the grid does
     across a population: R at the outputs and its window extrema within 1e-6 of Radau for
-    every patient. Measured max 8.4e-7 (irm1), 2.3e-9 (irm2), 9.8e-8 (irm4); with ETDRK4 for
-    II and IV (before session 24's rate Lobatto rule) 7.5e-6 and 4.3e-4."""
+    every patient. Measured max 8.4e-7 (irm1), 2.3e-9 (irm2), 7.2e-7 (irm3), 9.8e-8 (irm4).
+    Before session 24: irm2 and irm4 by ETDRK4, 7.5e-6 and 4.3e-4; irm3 on one step per size
+    level, 2.2e-6 (3 of 20 above 1e-6)."""
     n = 20
     params = random_params(1234, n, 2, kind, "none", "linear")
     errs = compare(f"2cmt-oral-{kind}-twenty", PKModel(2), PDModel(kind), REGIMENS["oral"], params)
