@@ -283,6 +283,25 @@ def test_numpy_forest_matches_sklearn(data):
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-6)
 
 
+def _close(a, b, rtol):
+    """``a == b`` for nested JSON values, floats within ``rtol`` of each other."""
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(_close(a[k], b[k], rtol) for k in a)
+        )
+    if isinstance(a, list):
+        return (
+            isinstance(b, list)
+            and len(a) == len(b)
+            and all(_close(x, y, rtol) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= rtol * max(abs(a), abs(b))
+    return a == b
+
+
 @pytest.mark.slow
 @needs_data
 def test_full_retraining_reproduces_shipped_artifact(tmp_path):
@@ -297,7 +316,11 @@ def test_full_retraining_reproduces_shipped_artifact(tmp_path):
             np.testing.assert_array_equal(new[k], old[k], err_msg=k)
     new_meta = json.loads((tmp_path / "meta.json").read_text())
     old_meta = json.loads((MODEL_DIR / "meta.json").read_text())
-    assert new_meta["endpoints"] == old_meta["endpoints"]
+    # the fitted floats of the metadata (the uncertainty model's least-squares coefficients, the
+    # conformal quantile) go through BLAS, whose kernels differ between CPUs: on a Zen 5
+    # (AVX-512) machine they came out 1-3 ulp from the shipped ones (session 24) while every
+    # model array and out-of-fold prediction above and below was bit-identical
+    assert _close(new_meta["endpoints"], old_meta["endpoints"], rtol=1e-12)
     new_oof = pd.read_csv(tmp_path / "oof_predictions.csv")
     old_oof = pd.read_csv(MODEL_DIR / "oof_predictions.csv")
     pd.testing.assert_frame_equal(new_oof, old_oof)
