@@ -400,10 +400,15 @@ LOBATTO_NODES = np.array([0.0, LOBATTO_A, 1.0 - LOBATTO_A, 1.0])
 LOBATTO_MOMENTS_TO_WEIGHTS = np.linalg.inv(np.vander(LOBATTO_NODES, 4, increasing=True).T)
 
 
+#: Coefficients of the Lagrange basis cubics on :data:`LOBATTO_NODES`:
+#: ``l_i(u) = sum_m LOBATTO_BASIS[m, i] u^m``.
+LOBATTO_BASIS = np.linalg.inv(np.vander(LOBATTO_NODES, 4, increasing=True))
+
+
 def _lobatto_basis_integrals(x: float) -> np.ndarray:
     """``int_0^x l_i(u) du`` of the four Lagrange basis cubics on :data:`LOBATTO_NODES`."""
-    coef = np.linalg.inv(np.vander(LOBATTO_NODES, 4, increasing=True))  # l_i = sum_m c[m, i] u^m
-    return np.array([sum(coef[m, i] * x ** (m + 1) / (m + 1) for m in range(4)) for i in range(4)])
+    c = LOBATTO_BASIS
+    return np.array([sum(c[m, i] * x ** (m + 1) / (m + 1) for m in range(4)) for i in range(4)])
 
 
 #: Rows: the integrals of the Lobatto basis over [0, a], [0, 1 - a] and [0, 1] (the last is
@@ -479,7 +484,7 @@ RATE_TAYLOR_TERMS = 18
 def _rate_weight_taylor() -> np.ndarray:
     """``c[i, n] = int_0^1 (1 - u)^n l_i(u) du / n!``: the weight ``int_0^1 e^{z (1 - u)}
     l_i(u) du = sum_n c[i, n] z^n`` of Lobatto node i (exact polynomial integrals)."""
-    basis = np.linalg.inv(np.vander(LOBATTO_NODES, 4, increasing=True))  # l_i = sum_m b[m, i] u^m
+    basis = LOBATTO_BASIS
     out = np.empty((4, RATE_TAYLOR_TERMS))
     for n in range(RATE_TAYLOR_TERMS):
         # (1 - u)^n l_i(u) as coefficients, integrated over [0, 1]
@@ -569,13 +574,12 @@ def rate_lobatto_step(h, al, emag, kin, kout, f0, fa, fb, f1, R, buf):
     LP = LOBATTO_PARTIAL
     C = RATE_WEIGHT_TAYLOR
     a = LOBATTO_A
-    zz = buf[0]
-    da = buf[1]
-    db = buf[2]
-    r0 = buf[3]
+    # kept for the second pass: -z, delta at the inner nodes, the mean rate, R at the start
+    minus_z = buf[0]
+    delta_a = buf[1]
+    delta_b = buf[2]
+    rate_mean = buf[3]
     r_start = buf[4]
-    for j in range(nbk):
-        r_start[j] = R[j]
     n_big = 0
     for j in range(nbk):
         k0 = kout[j] * (1.0 + al * emag[j] * f0[j])
@@ -596,26 +600,25 @@ def rate_lobatto_step(h, al, emag, kin, kout, f0, fa, fb, f1, R, buf):
             w1 = C[1, n] + zj * w1
             w2 = C[2, n] + zj * w2
             w3 = C[3, n] + zj * w3
-        zz[j] = zj
-        da[j] = dA
-        db[j] = kbar
-        r0[j] = dB
+        minus_z[j] = zj
+        delta_a[j] = dA
+        delta_b[j] = dB
+        rate_mean[j] = kbar
+        r_start[j] = R[j]
         R[j] = _rate_increment(R[j], h, kin[j], kbar, w0, w1, w2, w3, _exp_small(dA) - 1.0,
                                _exp_small(dB) - 1.0)  # fmt: skip
         n_big += (abs(zj) > 1.0) | (abs(dA) > 1.0) | (abs(dB) > 1.0)
     if n_big == 0:
         return
     for j in range(nbk):
-        zj = zz[j]
-        dA = da[j]
-        kbar = db[j]
-        dB = r0[j]
+        zj = minus_z[j]
+        dA = delta_a[j]
+        dB = delta_b[j]
         if not ((abs(zj) > 1.0) | (abs(dA) > 1.0) | (abs(dB) > 1.0)):
             continue
         w = _rate_weights_closed(zj) if abs(zj) > 1.0 else _rate_weights_taylor(zj)
-        r_old = r_start[j]
-        R[j] = _rate_increment(r_old, h, kin[j], kbar, w[0], w[1], w[2], w[3], np.expm1(dA),
-                               np.expm1(dB))  # fmt: skip
+        R[j] = _rate_increment(r_start[j], h, kin[j], rate_mean[j], w[0], w[1], w[2], w[3],
+                               np.expm1(dA), np.expm1(dB))  # fmt: skip
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
