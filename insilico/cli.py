@@ -7,6 +7,7 @@ Commands::
     insilico runs list [--root DIR]
     insilico runs show RUN [--root DIR]
     insilico cohort COHORT.yaml -n N --seed S -o FILE.parquet
+    insilico simulate MODEL.yaml --data DATA.csv --out OUT.csv [--replicates N] [--seed S]
     insilico featurize INPUT -o OUT.parquet
     insilico predict-pk INPUT.csv --out OUT.csv
     insilico app [--port P] [--root DIR]
@@ -108,6 +109,35 @@ def cmd_cohort(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import time
+
+    from insilico.dataset import read_dataset, write_dataset
+    from insilico.dataset.simulate import simulate_dataset
+    from insilico.errors import SpecError
+    from insilico.model import load_model
+
+    if args.replicates is not None and not 1 <= args.replicates <= 10_000:
+        raise SpecError("--replicates", args.replicates, "an integer from 1 to 10000")
+    if args.seed < 0:
+        raise SpecError("--seed", args.seed, "a non-negative integer")
+    out = Path(args.out)
+    if not out.parent.is_dir() or out.is_dir():
+        raise SpecError("--out", args.out, "a file path in an existing directory")
+    start = time.perf_counter()
+    model = load_model(args.model)
+    dataset = read_dataset(args.data, compartments=model.compartment_map(), require_dv=False)
+    extra = simulate_dataset(model, dataset, replicates=args.replicates, seed=args.seed)
+    write_dataset(dataset.raw, extra, out)
+    seconds = time.perf_counter() - start
+    reps = f" x {args.replicates} replicates" if args.replicates else ""
+    print(
+        f"simulated {len(dataset.raw)} records of {dataset.subjects()} subjects{reps} "
+        f"with {model.name} in {seconds:.1f} s -> {out}"
+    )
+    return 0
+
+
 def cmd_featurize(args: argparse.Namespace) -> int:
     from insilico.chem.descriptors import write_features
 
@@ -200,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, required=True)
     c.add_argument("-o", "--output", required=True)
     c.set_defaults(func=cmd_cohort)
+
+    sm = sub.add_parser(
+        "simulate", help="simulate a model at the records of a NONMEM-format dataset"
+    )
+    sm.add_argument("model", help="model file (kind: model)")
+    sm.add_argument("--data", required=True, help="NONMEM-format CSV")
+    sm.add_argument("--out", required=True, help="output CSV: input rows + PRED, IPRED (, DV)")
+    sm.add_argument(
+        "--replicates", type=int, default=None, help="simulated replicates with residual error"
+    )
+    sm.add_argument("--seed", type=int, default=0)
+    sm.set_defaults(func=cmd_simulate)
 
     f = sub.add_parser("featurize", help="RDKit features of a CSV/SDF to Parquet")
     f.add_argument("input")

@@ -53,3 +53,32 @@ class CompoundError(InsilicoError, ValueError):
         self.compound_id = compound_id
         self.reason = reason
         super().__init__(f"compound {compound_id!r}: {reason}")
+
+
+class DatasetError(InsilicoError, ValueError):
+    """A NONMEM-format dataset is invalid; names the file, row, column, value and what is allowed.
+
+    Parameters
+    ----------
+    source : str
+        The file the data came from (``"<memory>"`` for a data frame).
+    row : int or None
+        Line number as seen in an editor or spreadsheet: the header is line 1, the first
+        data record line 2. ``None`` when the problem is not in one record (a missing
+        column, an unreadable file).
+    column : str
+        Column (as spelled in the file) or aspect of the file (``"encoding"``, ``"fields"``).
+    value : object
+        The offending value, as written in the file where there is one.
+    allowed : str
+        What would have been accepted.
+    """
+
+    def __init__(self, source: str, row: int | None, column: str, value: object, allowed: str):
+        self.source = source
+        self.row = row
+        self.column = column
+        self.value = value
+        self.allowed = allowed
+        where = f"row {row}, " if row is not None else ""
+        super().__init__(f"{source}: {where}{column}: got {value!r}; allowed: {allowed}")

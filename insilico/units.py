@@ -50,3 +50,19 @@ def mL_per_min_to_L_per_h(x_mL_per_min):
 def days_to_h(days):
     """Days to hours."""
     return np.asarray(days, dtype=float) * H_PER_DAY
+
+
+#: mg per unit of a dataset's ``AMT`` (``data.amt_unit`` of a model)
+MG_PER_AMOUNT_UNIT = {"mg": 1.0, "ug": 1e-3, "ng": 1e-6}
+#: a dataset's ``DV`` unit per mg/L (``data.dv_unit`` of a model)
+DV_UNIT_PER_MG_PER_L = {"mg/L": 1.0, "ug/L": 1e3, "ng/mL": 1e3}
+
+
+def amount_to_mg_factor(amt_unit: str) -> float:
+    """mg per unit of amount (``mg``, ``ug`` or ``ng``)."""
+    return MG_PER_AMOUNT_UNIT[amt_unit]
+
+
+def mg_per_L_to_dv_factor(dv_unit: str) -> float:
+    """Units of ``dv_unit`` (``mg/L``, ``ug/L`` or ``ng/mL``) per mg/L."""
+    return DV_UNIT_PER_MG_PER_L[dv_unit]

@@ -362,6 +362,14 @@ def steady_state_linear(x, c, a, R, D, L, tau, s, A, rr, ev_t, ev_c, ev_v):
 
 
 @nb.njit(cache=True)
+def _changed(a, b):
+    for i in range(a.shape[0]):
+        if a[i] != b[i]:
+            return True
+    return False
+
+
+@nb.njit(cache=True, nogil=True)
 def kernel(
     offsets,
     time,
@@ -424,8 +432,9 @@ def kernel(
             t = time[k]
             p = P[k]
             # parameters of this record apply to the advance that ends at it (NONMEM)
-            build_matrix(p, s, A)
-            cache[1] = 0.0
+            if k > lo and _changed(P[k - 1], p):
+                build_matrix(p, s, A)
+                cache[1] = 0.0
             # process pending events up to and including t
             while True:
                 te = np.inf
