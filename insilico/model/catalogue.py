@@ -79,6 +79,7 @@ _INFO = (
     ParameterInfo("d1_h", "h", "duration of zero-order input into the central compartment"),
     ParameterInfo("tlag_h", "h", "absorption lag time of the default dosing compartment"),
     ParameterInfo("f_bio", "", "(relative) bioavailability of the default dosing compartment"),
+    ParameterInfo("fu", "", "fraction unbound in plasma; a PD model is driven by fu * C"),
     ParameterInfo("ke0_per_h", "1/h", "effect-compartment equilibration rate constant"),
 )
 
@@ -86,7 +87,7 @@ _INFO = (
 PARAMETERS: dict[str, ParameterInfo] = {p.name: p for p in _INFO}
 
 #: Parameters any structure may give.
-OPTIONAL_PK: tuple[str, ...] = ("tlag_h", "f_bio")
+OPTIONAL_PK: tuple[str, ...] = ("tlag_h", "f_bio", "fu")
 
 
 def structure_parameters(pk: Any) -> tuple[str, ...]:

@@ -1,8 +1,12 @@
 """Where a model's states and parameters sit in the event kernel's arrays: derived in one place.
 
+Pharmacodynamic models are driven by the unbound concentration ``fu · C`` (``fu`` = 1 unless
+the model gives it), the way potencies measured in vitro are expressed.
+
 States, in order: the PK compartments (``depot``, for transit absorption ``transit1`` ..
 ``transitN`` and ``absorption``, then ``central``, ``peripheral1``, ``peripheral2``), the
-effect compartment (``effect``, a concentration in mg/L), then the PD model's states. PK
+effect compartment (``effect``, a concentration in mg/L), optionally ``auc`` (the integral of
+the central concentration, mg·h/L), then the PD model's states. PK
 states are amounts (mg).
 
 Transit absorption (Savic et al. 2007, doi:10.1007/s10928-007-9066-0): an oral dose enters
@@ -72,8 +76,12 @@ class Layout:
         return self.states.index(name)
 
 
-def model_layout(model) -> Layout:
-    """The :class:`Layout` of a :class:`~insilico.model.spec.Model`."""
+def model_layout(model, *, auc: bool = False) -> Layout:
+    """The :class:`Layout` of a :class:`~insilico.model.spec.Model`.
+
+    ``auc=True`` adds a state ``auc`` integrating the central concentration (mg·h/L), solved
+    with the others (exactly for linear models), for exposure metrics between output times.
+    """
     pk = model.pk
     states: list[str] = []
     s = np.full(ek.S_SIZE, -1, dtype=np.int64)
@@ -105,6 +113,9 @@ def model_layout(model) -> Layout:
             s[ek.S_EFFECT] = len(states)
             s[ek.S_DRIVER] = s[ek.S_EFFECT]
             states.append("effect")
+    if auc:
+        s[ek.S_AUC] = len(states)
+        states.append("auc")
     s[ek.S_NPK] = len(states)
     stateful = pd_record is not None and pd_record.has_state
     if stateful:
@@ -139,6 +150,7 @@ def pack_parameters(model, layout: Layout, values: Mapping[str, np.ndarray], n: 
     ndarray, shape (n, layout.n_parameters)
     """
     P = np.zeros((n, layout.n_parameters))
+    P[:, ek.P_FU] = values["fu"] if "fu" in values else 1.0
     for name, col in PK_COLUMNS.items():
         if name in values:
             P[:, col] = values[name]

@@ -10,11 +10,13 @@ NONMEM reports them.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 import pandas as pd
 
@@ -325,6 +327,26 @@ def _run_by_subjects(kernel, offsets, args, status) -> None:
         list(pool.map(part, range(len(bounds) - 1)))
 
 
+@functools.cache
+def _direct_loop(direct):
+    @nb.njit
+    def run(c, P, out):
+        for i in range(c.shape[0]):
+            out[i] = direct(c[i], P[i])
+
+    return run
+
+
+def direct_response(record, c: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """A direct PD model's response at unbound concentrations ``c`` (mg/L), shape (n,).
+
+    ``P`` holds the record's parameters per row, shape (n, n_pd_parameters).
+    """
+    out = np.empty(c.shape[0])
+    _direct_loop(record.direct)(np.ascontiguousarray(c), np.ascontiguousarray(P), out)
+    return out
+
+
 def observe(model, layout: Layout, records: Records, x: np.ndarray, P: np.ndarray) -> np.ndarray:
     """Each record's observed quantity from the states ``x`` (see :func:`predict_records`)."""
     n = records.n
@@ -351,6 +373,6 @@ def observe(model, layout: Layout, records: Records, x: np.ndarray, P: np.ndarra
         drive = x[direct, layout.structure[ek.S_DRIVER]]
         if layout.structure[ek.S_DRIVER] != layout.structure[ek.S_EFFECT]:
             drive = drive / P[direct, ek.P_V1]
-        pp = P[direct, ek.P_PD :]
-        pred[direct] = [record.direct(float(c), pp[i]) for i, c in enumerate(drive)]
+        drive = drive * P[direct, ek.P_FU]
+        pred[direct] = direct_response(record, drive, P[direct, ek.P_PD :])
     return pred

@@ -60,10 +60,21 @@ def add_residual_error(model: Model, ipred: np.ndarray, rng: np.random.Generator
         ``f + sd · eps``, or ``f · exp(exponential · eps)`` (in ``dv_unit``).
     """
     f = np.asarray(ipred, dtype=float)
+    if model.residual_error is None:
+        return f.copy()
+    return observations_from_normals(model, f, rng.standard_normal(f.shape))
+
+
+def observations_from_normals(model: Model, ipred: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """Observations from predictions ``ipred`` and standard normal draws ``eps`` (same shape).
+
+    ``f + sd(f) · eps``, or ``f · exp(exponential · eps)``; ``ipred`` in the data's
+    ``dv_unit``.
+    """
+    f = np.asarray(ipred, dtype=float)
     err = model.residual_error
     if err is None:
         return f.copy()
-    eps = rng.standard_normal(f.shape)
     if err.exponential is not None:
         return f * np.exp(err.exponential * eps)
     return f + residual_sd(model, f) * eps

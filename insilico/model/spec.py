@@ -26,6 +26,7 @@ what is allowed.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import math
@@ -398,6 +399,12 @@ class ResidualError(FrozenSpec):
         return self
 
 
+#: the directory of the model file being loaded (where ``pd.module`` is looked for first)
+_MODULE_SEARCH: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "insilico_model_dir", default=None
+)
+
+
 class PDSpec(FrozenSpec):
     """PD model.
 
@@ -408,14 +415,23 @@ class PDSpec(FrozenSpec):
     effect_compartment : bool
         Drive the PD model by an effect-compartment concentration
         (``dCe/dt = ke0_per_h · (C - Ce)``); needs ``ke0_per_h``.
+    module : str, optional
+        A user module (dotted name, found beside the model file or on the path) that defines
+        the :class:`~insilico.pd.registry.PDRecord` of ``model``; importing it runs its code,
+        as loading any Python model does.
     """
 
     model: str
     effect_compartment: StrictBool = False
+    module: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> PDSpec:
         try:
+            if self.module is not None:
+                from insilico.pd.registry import import_pd_module
+
+                import_pd_module(self.module, _MODULE_SEARCH.get())
             cat.pd_record(self.model)
         except ImportError:
             raise _Invalid(
@@ -941,7 +957,11 @@ def load_model(path: str | Path) -> Model:
     version = data.get("schema_version")
     if isinstance(version, bool) or version != 1:
         raise SpecError("schema_version", version, "one of [1]", source)
-    return model_from_dict(data, source)
+    token = _MODULE_SEARCH.set(str(Path(path).resolve().parent))
+    try:
+        return model_from_dict(data, source)
+    finally:
+        _MODULE_SEARCH.reset(token)
 
 
 def _plain(obj: Any) -> Any:

@@ -113,6 +113,50 @@ def register_pd_model(record: PDRecord, *, replace: bool = False) -> PDRecord:
     return record
 
 
+def import_pd_module(name: str, search: str | None = None) -> tuple[str, ...]:
+    """Import the module ``name`` (dotted) and register the :class:`PDRecord` objects it defines.
+
+    Parameters
+    ----------
+    name : str
+        A module importable from ``sys.path`` or from ``search``.
+    search : str, optional
+        A directory to look in first (a model file's directory); it is added to ``sys.path``
+        for the rest of the process, as the generated kernels import the module by name.
+
+    Returns
+    -------
+    tuple of str
+        Names of the records registered.
+    """
+    import importlib
+    import sys
+
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise SpecError("pd.module", name, "a dotted Python module name (friberg_model)")
+    if search is not None and search not in sys.path:
+        sys.path.insert(0, search)
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        where = f" (looked beside the model file, in {search}, and on the path)" if search else ""
+        raise SpecError("pd.module", name, f"an importable Python module{where}: {exc}") from None
+    found = []
+    for value in vars(module).values():
+        if isinstance(value, PDRecord):
+            known = _REGISTRY.get(value.name)
+            if known is not None and known is not value and known.rhs is not value.rhs:
+                if getattr(known.rhs, "__module__", None) != module.__name__:
+                    raise SpecError(
+                        "pd.module", name, f"records whose names are not taken ({value.name!r})"
+                    )
+            _REGISTRY[value.name] = value
+            found.append(value.name)
+    if not found:
+        raise SpecError("pd.module", name, "a module that defines PDRecord objects")
+    return tuple(found)
+
+
 def get_pd_model(name: str) -> PDRecord:
     """The registered record called ``name``."""
     try:

@@ -44,11 +44,12 @@ S_NPD = 9
 S_NSTATES = 10
 S_ABS = 11  # 0 none, 1 first order, 2 zero order, 3 transit
 S_DRIVER = 12  # state whose concentration drives PD (central or effect)
-S_SIZE = 13
+S_AUC = 13  # state integrating the central concentration (mg·h/L) or -1
+S_SIZE = 14
 
 # --- parameter columns ------------------------------------------------------------------------
-P_CL, P_V1, P_Q2, P_V2, P_Q3, P_V3, P_KA, P_KTR, P_KE0, P_VMAX, P_KM = range(11)
-P_PD = 11  # first PD parameter
+P_CL, P_V1, P_Q2, P_V2, P_Q3, P_V3, P_KA, P_KTR, P_KE0, P_VMAX, P_KM, P_FU = range(12)
+P_PD = 12  # first PD parameter
 
 #: relative and absolute tolerances of the ODE integrator
 RTOL = 1e-10
@@ -104,6 +105,8 @@ def build_matrix(p, s, A):
         e = s[S_EFFECT]
         A[e, c] = p[P_KE0] / v1
         A[e, e] = -p[P_KE0]
+    if s[S_AUC] >= 0:
+        A[s[S_AUC], c] = 1.0 / v1
 
 
 @nb.njit(cache=True)
@@ -149,7 +152,7 @@ def rhs(x, p, s, A, r, dx):
     if HAS_PD:
         o = s[S_PDOFF]
         drv = s[S_DRIVER]
-        cd = x[drv] if drv == s[S_EFFECT] else x[drv] / p[P_V1]
+        cd = p[P_FU] * (x[drv] if drv == s[S_EFFECT] else x[drv] / p[P_V1])
         rhs_pd(cd, x[o:], p[P_PD:], dx[o:])
 
 

@@ -44,6 +44,7 @@ from insilico.trial.outcomes import (
     safety_columns,
 )
 from insilico.twin import FRACTIONS, individual_parameters, sample_etas
+from insilico.units import mg_per_L_to_dv_factor
 
 #: Covariates copied into patients.parquet.
 COVARIATE_COLUMNS = ("age_years", "sex", "weight_kg", "egfr_mL_min_1_73m2")
@@ -177,6 +178,72 @@ def _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu, eta_placebo):
     return events, steps
 
 
+def _conducted_events(ctx, arm, cov, start, stop, keep, dropout_h):
+    """The arm's dosing events for the block's twins after missed doses and dropout."""
+    regimen = parse_regimen(arm.regimen_text)
+    events = build_event_table(regimen, weight_kg=cov["weight_kg"].to_numpy(dtype=float))
+    daily = conduct.daily_dose_mg(events, arm.dose_days)
+    planned = events.amount_mg > 0
+    design = ctx.conduct
+    if design.adherence is not None and design.adherence.p_miss_dose > 0:
+        u = _uniform(ctx, "adherence", start, stop, keep, cols=events.time_h.size)
+        events = conduct.miss_doses(events, u, design.adherence.p_miss_dose)
+    if np.isfinite(dropout_h).any():
+        events = conduct.drop_out(events, dropout_h)
+    missed = (planned & (events.amount_mg == 0)).sum(axis=1)
+    return events, daily, missed
+
+
+def _model_arm(ctx, arm, cov, start, stop, keep, baseline, dropout_h):
+    """An arm of a protocol with a model file (:mod:`insilico.trial.model_arm`)."""
+    from insilico.model.residual import observations_from_normals
+    from insilico.trial.model_arm import exposure_metrics, simulate_model_arm, twin_values
+
+    n = len(cov)
+    t = ctx.output_times_h
+    values = twin_values(ctx, arm, cov, start, stop, keep)
+    record = arm.model.pd
+    if baseline is not None and record is not None:
+        from insilico.pd.registry import get_pd_model
+
+        rec = get_pd_model(record.model)
+        if "kin_per_h" in rec.parameters:
+            values["kin_per_h"] = baseline * np.asarray(values["kout_per_h"], dtype=float)
+        elif "e0" in rec.parameters:
+            values["e0"] = np.asarray(baseline, dtype=float)
+    events, daily, missed = _conducted_events(ctx, arm, cov, start, stop, keep, dropout_h)
+    a, b = arm.last_interval_h
+    b = min(b, ctx.duration_h)
+    t_sim = np.unique(np.r_[t, min(a, b), b, 0.0, ctx.duration_h])
+    conc_sim, effect_sim, auc_sim = simulate_model_arm(ctx, arm, values, events, t_sim)
+    metrics = exposure_metrics(ctx, arm, t_sim, conc_sim, auc_sim)
+    cols = np.searchsorted(t_sim, t)
+    conc = conc_sim[:, cols]
+    if arm.model.residual_error is not None:
+        # concentrations as they would be measured (dv_unit is mg/L in a trial's model)
+        g = draw_by_block(
+            ctx.seed,
+            f"residual:conc:{arm.compound_id}",
+            start,
+            stop,
+            lambda gen, m: gen.standard_normal((m, t.size)),
+        )[keep]
+        dv = mg_per_L_to_dv_factor(arm.model.data.dv_unit)
+        conc = observations_from_normals(arm.model, conc * dv, g) / dv
+    model_change, e0 = None, None
+    if ctx.has_biomarker:
+        if effect_sim is not None:
+            effect = effect_sim[:, cols]
+            e0 = effect_sim[:, 0] if baseline is None else np.asarray(baseline, dtype=float)
+            e0 = np.where(e0 == 0, np.nan, e0)
+            model_change = 100.0 * (effect - e0[:, None]) / e0[:, None]
+        else:
+            model_change = np.zeros((n, t.size))
+    params = dict(values)
+    params.setdefault("fu", np.ones(n))
+    return params, conc, model_change, metrics, daily, missed, e0
+
+
 def simulate_arm_block(
     ctx: TrialContext, arm: Arm, start: int, stop: int
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
@@ -240,6 +307,10 @@ def simulate_arm_block(
         metrics["time_above"] = {}
         if ctx.has_biomarker:
             model_change = np.zeros((n, t.size))
+    elif arm.model is not None:
+        params, conc, model_change, metrics, daily, missed, e0 = _model_arm(
+            ctx, arm, cov, start, stop, keep, baseline, dropout_h
+        )
     else:
         params = twin_parameters(ctx, arm, cov, start, stop, keep)
         regimen = parse_regimen(arm.regimen_text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,7 @@ class Arm:
     clogp: float = float("nan")
     structural_alerts: tuple[str, ...] = ()
     log_multipliers: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    model: Any = None
 
     @property
     def is_placebo(self) -> bool:
@@ -209,6 +211,17 @@ def _compound_chemistry(smiles: str) -> tuple[float, tuple[str, ...]]:
     return clogp, tuple(match_alerts(smiles))
 
 
+def _protocol_model(spec: TrialSpec):
+    """The protocol's model (``model:`` file or inline mapping), or None."""
+    if spec.model is None:
+        return None
+    from insilico.model import load_model, model_from_dict
+
+    if isinstance(spec.model, str):
+        return load_model(spec.model)
+    return model_from_dict(spec.model, source="model")
+
+
 def build_context(
     spec: TrialSpec,
     profiles: list,
@@ -284,6 +297,11 @@ def build_context(
     n_trials = spec.replicates.n_trials if spec.replicates is not None else 1
     draws = spec.uncertainty.compound_draws if spec.uncertainty is not None else 0
     chemistry: dict[str, tuple[float, tuple[str, ...]]] = {}
+    base_model = _protocol_model(spec)
+    if base_model is not None and spec.design.titration is not None:
+        raise SpecError(
+            "design.titration", "titration", "no titration in a protocol with a model: file"
+        )
     arms: list[Arm] = []
     names: set[str] = set()
     for cid, reg, arm_name in pairs:
@@ -313,6 +331,14 @@ def build_context(
                     typical[k] = float(v)
                 else:
                     pd_fixed[k] = float(v)
+        model = None
+        if base_model is not None:
+            from insilico.trial.model_arm import arm_model
+
+            pd_params = dict(pdspec.params) if pdspec is not None else {}
+            if pdspec is not None and pdspec.c50_from == "potency":
+                pd_params[C50_NAME[pd_kind]] = float(prof.potency_mg_per_L.value)
+            model = arm_model(base_model, typical, pdspec, pd_params, dict(spec.iiv.cv))
         if spec.safety.liver and cid not in chemistry:
             chemistry[cid] = _compound_chemistry(prof.smiles)
         clogp, alerts = chemistry.get(cid, (math.nan, ()))
@@ -339,6 +365,7 @@ def build_context(
                 if prof.herg_ic50_mg_per_L is not None
                 else float("nan"),
                 last_interval_h=regimen.last_interval_h,
+                model=model,
             )
         )
     if not arms:
@@ -358,7 +385,14 @@ def build_context(
         parse_regimen(a.regimen_text).end_h for a in arms if not a.is_placebo
     )
     step = spec.output.interval_h
-    times = np.arange(0.0, duration + 1e-9 * duration, step)
+    if spec.output.times_h is not None:
+        times = np.asarray(spec.output.times_h, dtype=float)
+        if times[-1] > duration:
+            raise SpecError(
+                "output.times_h", float(times[-1]), f"times within the trial ({duration:g} h)"
+            )
+    else:
+        times = np.arange(0.0, duration + 1e-9 * duration, step)
     endpoints = tuple(spec.all_endpoints())
     extra = []
     for k, e in enumerate(endpoints):

@@ -26,7 +26,6 @@ from pydantic import Field, field_validator, model_validator
 from insilico.cohort import CohortSpec
 from insilico.errors import SpecError
 from insilico.io.specs import FrozenSpec, read_yaml, spec_error_from_validation
-from insilico.pd.models import KINDS as PD_KINDS
 from insilico.pd.models import REQUIRED as PD_REQUIRED
 from insilico.pk.regimen import parse_regimen
 from insilico.trial.spec_design import (
@@ -142,22 +141,38 @@ class IIVSpec(FrozenSpec):
 
 
 class PDSpec(FrozenSpec):
-    """A PD model (:mod:`insilico.pd.models`) with typical parameter values.
+    """A PD model with typical parameter values.
 
-    ``c50_from: potency`` takes the potency concentration (EC50/IC50/SC50 by kind) from each
-    compound's ``potency_mg_per_L`` (measured ``potency_nM`` converted with the RDKit MW).
+    ``kind`` is a model of the PD registry (:mod:`insilico.pd.registry`): the built-in direct
+    and indirect-response models, or a user-defined one (which, like an effect compartment in
+    front of an indirect response, needs the trial's ``model:``). ``c50_from: potency`` takes
+    the potency concentration (EC50/IC50/SC50 by kind) from each compound's
+    ``potency_mg_per_L`` (measured ``potency_nM`` converted with the RDKit MW).
     """
 
-    kind: Literal[tuple(k for k in PD_KINDS if k != "none")]  # type: ignore[valid-type]
+    kind: str
     effect_compartment: bool = False
     params: dict[str, float] = Field(default_factory=dict)
     c50_from: Literal["params", "potency"] = "params"
 
     @model_validator(mode="after")
     def _check(self) -> PDSpec:
-        need = set(PD_REQUIRED[self.kind]) | ({"ke0_per_h"} if self.effect_compartment else set())
+        if self.kind in PD_REQUIRED and self.kind != "none":
+            required = set(PD_REQUIRED[self.kind])
+        else:
+            from insilico.pd.registry import get_pd_model, pd_model_names
+
+            try:
+                required = set(get_pd_model(self.kind).required)
+            except SpecError:
+                raise ValueError(f"kind: one of {list(pd_model_names())}") from None
+        need = required | ({"ke0_per_h"} if self.effect_compartment else set())
         c50 = [n for n in need if "c50" in n]
         allowed = need | {"hill", "fu"}
+        if self.kind not in PD_REQUIRED:
+            from insilico.pd.registry import get_pd_model
+
+            allowed |= set(get_pd_model(self.kind).parameters)
         for k, v in self.params.items():
             if k not in allowed:
                 raise ValueError(
@@ -229,9 +244,24 @@ class AdverseEventSpec(FrozenSpec):
 
 
 class OutputSpec(FrozenSpec):
-    """Output grid: every ``interval_h`` hours from 0 to the trial duration."""
+    """Output times: every ``interval_h`` hours from 0 to the trial duration, or the sampling
+    times ``times_h`` (h, increasing, from 0 to the duration)."""
 
     interval_h: float = Field(1.0, gt=0)
+    times_h: list[float] | None = None
+
+    @field_validator("times_h")
+    @classmethod
+    def _times(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        if not v or len(v) > 100_000:
+            raise ValueError("between 1 and 100000 sampling times (h)")
+        if any(not math.isfinite(t) or t < 0 for t in v):
+            raise ValueError("finite sampling times >= 0 h")
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("increasing sampling times (h)")
+        return v
 
 
 class TrialSpec(FrozenSpec):
@@ -244,6 +274,7 @@ class TrialSpec(FrozenSpec):
     seed: int = Field(ge=0, lt=2**63)
     n_patients: int = Field(gt=0, le=100_000_000)
     cohort: str | CohortSpec
+    model: str | dict[str, Any] | None = None
     compounds: list[CompoundSpec] | CompoundFileSpec
     regimens: list[RegimenSpec] = Field(default_factory=list)
     arms: list[ArmSpec] | None = None
@@ -299,6 +330,19 @@ class TrialSpec(FrozenSpec):
                         )
         if self.responder is not None and self.biomarker is None:
             raise ValueError("responder: needs a biomarker model")
+        if self.model is None and self.biomarker is not None:
+            for key, pd in [("pd", self.biomarker.pd), *self.biomarker.by_compound.items()]:
+                field = "biomarker.pd" if key == "pd" else f"biomarker.by_compound.{key}"
+                if pd.kind not in PD_REQUIRED:
+                    raise ValueError(
+                        f"{field}.kind: a built-in kind {[k for k in PD_REQUIRED if k != 'none']}"
+                        " (user-defined PD models need the trial's model: file)"
+                    )
+                if pd.effect_compartment and pd.kind.startswith("irm"):
+                    raise ValueError(
+                        f"{field}.effect_compartment: false without a model: file (an effect "
+                        "compartment in front of an indirect response needs the trial's model:)"
+                    )
         ae = [a.name for a in self.adverse_events]
         if len(set(ae)) != len(ae):
             raise ValueError("adverse_events: duplicate names")
@@ -366,6 +410,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     cohort = data.get("cohort")
     if isinstance(cohort, str):
         data["cohort"] = str((base / cohort).resolve())
+    model = data.get("model")
+    if isinstance(model, str):
+        data["model"] = str((base / model).resolve())
     comp = data.get("compounds")
     if isinstance(comp, dict) and isinstance(comp.get("path"), str):
         data["compounds"] = {**comp, "path": str((base / comp["path"]).resolve())}
