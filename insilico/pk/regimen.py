@@ -40,7 +40,8 @@ class DoseSeries:
     Parameters
     ----------
     amount : float
-        Dose in ``unit`` (``"mg"`` or ``"mg/kg"`` of body weight).
+        Dose in ``unit`` (``"mg"``, ``"mg/kg"`` of body weight or ``"mg/m2"`` of body
+        surface area).
     route : str
         ``"iv"`` (into the central compartment) or extravascular ``"po"``, ``"sc"``, ``"im"``
         (into the absorption depot, with bioavailability and lag time).
@@ -66,8 +67,8 @@ class DoseSeries:
     def __post_init__(self):
         if not np.isfinite(self.amount) or self.amount < 0:
             raise SpecError("dose.amount", self.amount, "a finite dose >= 0")
-        if self.unit not in ("mg", "mg/kg"):
-            raise SpecError("dose.unit", self.unit, "'mg' or 'mg/kg'")
+        if self.unit not in ("mg", "mg/kg", "mg/m2"):
+            raise SpecError("dose.unit", self.unit, "'mg', 'mg/kg' or 'mg/m2'")
         if self.route not in ROUTES:
             raise SpecError("dose.route", self.route, f"one of {list(ROUTES)}")
         if not np.isfinite(self.start_h) or self.start_h < 0:
@@ -82,9 +83,11 @@ class DoseSeries:
             raise SpecError("dose.rate_mg_per_h", self.rate_mg_per_h, "a rate > 0 mg/h")
         if (self.duration_h > 0 or self.rate_mg_per_h) and self.route != "iv":
             raise SpecError("dose.route", self.route, "'iv' for an infusion")
-        if self.rate_mg_per_h and self.unit == "mg/kg":
+        if self.rate_mg_per_h and self.unit != "mg":
             raise SpecError(
-                "dose.rate_mg_per_h", self.rate_mg_per_h, "a duration ('over 1 h') for mg/kg doses"
+                "dose.rate_mg_per_h",
+                self.rate_mg_per_h,
+                "a duration ('over 1 h') for mg/kg and mg/m2 doses",
             )
 
     def infusion_duration_h(self, amount_mg: float | None = None) -> float:
@@ -200,8 +203,10 @@ def _parse_series(tokens: _Tokens, start_h: float) -> tuple[DoseSeries, bool]:
         tokens.i -= 1
         tokens.fail("a dose amount >= 0")
     unit = tokens.peek()
-    if unit not in ("mg", "mg/kg", "g", "ug", "mcg"):
-        tokens.fail("a dose unit: mg, mg/kg, g, ug")
+    if unit == "mg/m²":
+        unit = "mg/m2"
+    if unit not in ("mg", "mg/kg", "mg/m2", "g", "ug", "mcg"):
+        tokens.fail("a dose unit: mg, mg/kg, mg/m2, g, ug")
     tokens.take()
     if unit == "g":
         amount, unit = amount * 1000.0, "mg"
@@ -399,7 +404,10 @@ def _event_kind(route: str, duration_h: float) -> int:
 
 
 def build_event_table(
-    regimen: Regimen | str, n_patients: int = 1, weight_kg: np.ndarray | None = None
+    regimen: Regimen | str,
+    n_patients: int = 1,
+    weight_kg: np.ndarray | None = None,
+    bsa_m2: np.ndarray | None = None,
 ) -> EventTable:
     """Event table of a regimen for ``n_patients`` patients.
 
@@ -411,12 +419,17 @@ def build_event_table(
         Number of patients (rows of ``amount_mg``).
     weight_kg : ndarray, shape (n_patients,), optional
         Body weights; required when a dose is in mg/kg.
+    bsa_m2 : ndarray, shape (n_patients,), optional
+        Body surface areas (m²); required when a dose is in mg/m2.
     """
     if isinstance(regimen, str):
         regimen = parse_regimen(regimen)
     if weight_kg is not None:
         weight_kg = np.asarray(weight_kg, dtype=float).reshape(-1)
         n_patients = weight_kg.shape[0]
+    if bsa_m2 is not None:
+        bsa_m2 = np.asarray(bsa_m2, dtype=float).reshape(-1)
+        n_patients = bsa_m2.shape[0]
     times, kinds, amounts, durations = [], [], [], []
     ss_interval, n_ss = 0.0, 0
     for s in regimen.series:
@@ -424,6 +437,10 @@ def build_event_table(
             if weight_kg is None:
                 raise SpecError("weight_kg", None, "body weights for a mg/kg dose")
             per_patient = s.amount * weight_kg
+        elif s.unit == "mg/m2":
+            if bsa_m2 is None:
+                raise SpecError("bsa_m2", None, "body surface areas for a mg/m2 dose")
+            per_patient = s.amount * bsa_m2
         else:
             per_patient = np.full(n_patients, s.amount)
         for t in s.dose_times_h:
@@ -438,7 +455,7 @@ def build_event_table(
         # steady state refers to the first event of the first series, which stays first
         n_ss = 1
     amount = np.column_stack([amounts[j] for j in order]) if times else np.zeros((n_patients, 0))
-    if weight_kg is None and n_patients != amount.shape[0]:
+    if weight_kg is None and bsa_m2 is None and n_patients != amount.shape[0]:
         amount = np.broadcast_to(amount, (n_patients, amount.shape[1])).copy()
     return EventTable(
         time_h=np.asarray(times, dtype=float)[order],

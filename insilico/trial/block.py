@@ -54,6 +54,15 @@ PARAMETER_COLUMNS = ("cl_L_per_h", "v1_L", "ka_per_h", "f_bio", "fu")
 PK_MODEL = PKModel(n_compartments=1, elimination="linear")
 
 
+def _patients(ctx: TrialContext, start: int, stop: int) -> pd.DataFrame:
+    """Covariates of patients ``[start, stop)``: sampled, or a study's subjects."""
+    from insilico.cohort.from_data import DatasetCohort, dataset_cohort_range
+
+    if isinstance(ctx.cohort, DatasetCohort):
+        return dataset_cohort_range(ctx.cohort, start, stop)
+    return sample_cohort_range(ctx.cohort, ctx.seed, start, stop)
+
+
 def assigned_arm(ctx: TrialContext, start: int, stop: int) -> np.ndarray | None:
     """Parallel design: arm index of each patient in ``[start, stop)`` (None when paired)."""
     if ctx.design != "parallel":
@@ -181,7 +190,11 @@ def _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu, eta_placebo):
 def _conducted_events(ctx, arm, cov, start, stop, keep, dropout_h):
     """The arm's dosing events for the block's twins after missed doses and dropout."""
     regimen = parse_regimen(arm.regimen_text)
-    events = build_event_table(regimen, weight_kg=cov["weight_kg"].to_numpy(dtype=float))
+    events = build_event_table(
+        regimen,
+        weight_kg=cov["weight_kg"].to_numpy(dtype=float),
+        bsa_m2=cov["bsa_m2"].to_numpy(dtype=float) if "bsa_m2" in cov else None,
+    )
     daily = conduct.daily_dose_mg(events, arm.dose_days)
     planned = events.amount_mg > 0
     design = ctx.conduct
@@ -258,7 +271,7 @@ def simulate_arm_block(
     biomarker_change_pct : ndarray, shape (n, n_times) or None
         Model prediction (drug + placebo drift), without residual error.
     """
-    cov = sample_cohort_range(ctx.cohort, ctx.seed, start, stop)
+    cov = _patients(ctx, start, stop)
     keep = np.ones(stop - start, dtype=bool)
     assign = assigned_arm(ctx, start, stop)
     if assign is not None:
@@ -314,7 +327,11 @@ def simulate_arm_block(
     else:
         params = twin_parameters(ctx, arm, cov, start, stop, keep)
         regimen = parse_regimen(arm.regimen_text)
-        events = build_event_table(regimen, weight_kg=cov["weight_kg"].to_numpy(dtype=float))
+        events = build_event_table(
+            regimen,
+            weight_kg=cov["weight_kg"].to_numpy(dtype=float),
+            bsa_m2=cov["bsa_m2"].to_numpy(dtype=float) if "bsa_m2" in cov else None,
+        )
         daily = conduct.daily_dose_mg(events, arm.dose_days)
         planned = events.amount_mg > 0
         if design.adherence is not None and design.adherence.p_miss_dose > 0:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from insilico.cohort import CohortSpec, load_cohort_spec
+from insilico.cohort.from_data import DatasetCohortSpec, load_dataset_cohort
 from insilico.errors import CompoundError, SpecError
 from insilico.pk.regimen import parse_regimen
 from insilico.rng import stream
@@ -116,7 +118,7 @@ class TrialContext:
     name: str
     seed: int
     n_patients: int
-    cohort: CohortSpec
+    cohort: Any  # CohortSpec, or a DatasetCohort (a study's subjects)
     arms: tuple[Arm, ...]
     iiv: IIV
     output_times_h: np.ndarray
@@ -169,7 +171,7 @@ def _typical_from_profile(profile) -> dict[str, float]:
     return typ
 
 
-_DOSE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(\s*)(mg/kg|mg)(?!\s*/\s*h)", re.I)
+_DOSE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(\s*)(mg/kg|mg/m2|mg/m²|mg)(?!\s*/\s*h)", re.I)
 
 
 def scale_regimen_text(text: str, dose_mg: float) -> str:
@@ -254,7 +256,18 @@ def build_context(
     seed = int(spec.seed if seed is None else seed)
     if seed < 0:
         raise SpecError("seed", seed, "a non-negative integer")
-    cohort = spec.cohort if isinstance(spec.cohort, CohortSpec) else load_cohort_spec(spec.cohort)
+    if isinstance(spec.cohort, DatasetCohortSpec):
+        cohort = load_dataset_cohort(spec.cohort)
+        if n > cohort.n_subjects:
+            raise SpecError(
+                "n_patients",
+                n,
+                f"at most the {cohort.n_subjects} subjects of {Path(cohort.source).name}",
+            )
+    elif isinstance(spec.cohort, CohortSpec):
+        cohort = spec.cohort
+    else:
+        cohort = load_cohort_spec(spec.cohort)
     failed_rows = [dict(r) for r in failed.to_dict("records")]
     failed_ids = {r["id"] for r in failed_rows}
     by_id = {p.id: p for p in profiles}

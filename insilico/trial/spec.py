@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from insilico.cohort import CohortSpec
+from insilico.cohort.from_data import DatasetCohortSpec
 from insilico.errors import SpecError
 from insilico.io.specs import FrozenSpec, read_yaml, spec_error_from_validation
 from insilico.pd.models import REQUIRED as PD_REQUIRED
@@ -273,7 +274,7 @@ class TrialSpec(FrozenSpec):
     description: str = ""
     seed: int = Field(ge=0, lt=2**63)
     n_patients: int = Field(gt=0, le=100_000_000)
-    cohort: str | CohortSpec
+    cohort: str | CohortSpec | DatasetCohortSpec
     model: str | dict[str, Any] | None = None
     compounds: list[CompoundSpec] | CompoundFileSpec
     regimens: list[RegimenSpec] = Field(default_factory=list)
@@ -410,6 +411,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     cohort = data.get("cohort")
     if isinstance(cohort, str):
         data["cohort"] = str((base / cohort).resolve())
+    elif isinstance(cohort, dict) and isinstance(cohort.get("data"), str):
+        data["cohort"] = {**cohort, "data": str((base / cohort["data"]).resolve())}
     model = data.get("model")
     if isinstance(model, str):
         data["model"] = str((base / model).resolve())

@@ -202,7 +202,7 @@ def test_empty_text_rejected(text):
         ({"amount": 1.0, "n_doses": 2.5}, "dose.n_doses"),
         ({"amount": 1.0, "route": "po", "duration_h": 1.0}, "dose.route"),
         ({"amount": 1.0, "route": "iv", "duration_h": -1.0}, "dose.duration_h"),
-        ({"amount": 1.0, "unit": "mg/m2"}, "dose.unit"),
+        ({"amount": 1.0, "unit": "mg/lb"}, "dose.unit"),
         ({"amount": 1.0, "route": "nasal"}, "dose.route"),
         ({"amount": 1.0, "start_h": -1.0}, "dose.start_h"),
     ],
@@ -230,3 +230,15 @@ def test_event_table_rejects_negative_amounts_and_unsorted_times():
 def test_ss_only_on_first_series():
     with pytest.raises(SpecError):
         parse_regimen("200 mg PO once then 100 mg PO q12h x13 ss")
+
+
+def test_doses_per_body_surface_area():
+    from insilico.pk.regimen import build_event_table, parse_regimen
+
+    reg = parse_regimen("75 mg/m2 IV over 1 h q21d x3")
+    assert reg.series[0].unit == "mg/m2"
+    assert parse_regimen("75 mg/m² IV over 1 h q21d x3").series[0].unit == "mg/m2"
+    events = build_event_table(reg, bsa_m2=np.array([1.6, 2.0]))
+    np.testing.assert_allclose(events.amount_mg[:, 0], [120.0, 150.0])
+    with pytest.raises(SpecError, match="bsa_m2"):
+        build_event_table(reg, n_patients=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +146,29 @@ def test_oral_doses_need_an_absorption():
     )
     with pytest.raises(SpecError, match="absorption"):
         run_trial(trial_spec_from_dict(_protocol(model)), executor="serial")
+
+
+THEO_MD = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "data"
+    / "clinical_theophylline_multiple_dose_theo_md.csv"
+)
+
+
+@pytest.mark.skipif(not THEO_MD.is_file(), reason=f"{THEO_MD} not present")
+def test_a_studys_subjects_get_twins():
+    import pandas as pd
+
+    model = _model(covariates={"cl_L_per_h": {"WT": {"power": 0.75, "reference": 70}}})
+    data = _protocol(model, n_patients=12, output={"interval_h": 1.0})
+    data["cohort"] = {"data": str(THEO_MD)}
+    p = run_trial(trial_spec_from_dict(data), executor="serial").patients
+    subjects = pd.read_csv(THEO_MD).groupby("ID", sort=False)["WT"].first().to_numpy()
+    np.testing.assert_array_equal(p.sort_values("patient_id")["weight_kg"], subjects)
+    # the model's covariate effect reads the data column WT; V has no covariate here
+    cl = p["cl_L_per_h"].to_numpy()
+    np.testing.assert_allclose(cl / cl[0], (p["weight_kg"] / p["weight_kg"].iloc[0]) ** 0.75)
+    data["n_patients"] = 13
+    with pytest.raises(SpecError, match="12 subjects"):
+        run_trial(trial_spec_from_dict(data), executor="serial")
