@@ -1,14 +1,13 @@
-"""How fast the minimal batched kernel of ``../shared/ENV-NOTES.md`` runs on this machine,
-and how accurate it is, side by side with insilico on issue 2's reference workload.
+"""How fast and how accurate the minimal batched kernel is, side by side with insilico on the
+reference workload of ``benchmarks/bench_engine.py``.
 
-ENV-NOTES reports "about 100,000 patients/s" on one core for "exact PK transition matrix +
-RK4 PD on a dose-aligned graded grid, compiled with numba, patients as the inner (SIMD) loop,
-summaries accumulated while stepping". Issue 2's speed target is that figure. This script
-builds that algorithm as the note describes it, with nothing else, and times it in the same
-process as ``insilico.pk.simulate``, alternating them call by call (on this VM only an
-in-process alternation gives comparable numbers: sequential runs swing by up to 50 %). Each
-one's errors against Radau are printed under the speeds, so the table says what each
-computes for its time.
+The minimal kernel is the plainest fast algorithm for the workload: exact PK transition
+matrices and RK4 PD on a dose-aligned graded grid, compiled with numba, patients as the inner
+(SIMD) loop, summaries accumulated while stepping. This script builds that algorithm with
+nothing else and times it in the same process as ``insilico.pk.simulate``, alternating them
+call by call (on a machine whose speed drifts, only an in-process alternation gives
+comparable numbers). Each one's errors against Radau are printed under the speeds, so the
+table says what each computes for its time.
 
 The baseline kernel (``baseline_block``):
 
@@ -17,9 +16,8 @@ The baseline kernel (``baseline_block``):
   (1/128 ... 1 h, dyadic) from one Taylor exponential of ``A / 128`` and seven squarings, per
   patient;
 - grid per 12 h interval (``GRIDS``): by default 1/32, 1/32, 1/16, 1/8, 1/4, 1/2, then eleven
-  1 h steps (17 steps, the sizes of insilico's default grid until session 22; since session 23
-  insilico starts at 1/16 h, 16 steps); the dose is added to the depot
-  at the interval's start;
+  1 h steps (17 steps; insilico's default grid starts at 1/16 h, 16 steps); the dose is added
+  to the depot at the interval's start;
 - the response by classical RK4 with the concentration exact at the step's start, middle and
   end (the forcing ``kin (1 - Imax C / (IC50 + C))`` does not depend on R);
 - summaries at the nodes only: Cmax and Cmin of the last interval, its AUC from the integral
@@ -35,7 +33,7 @@ obvious way to take the response's minimum off the grid inside the loop; and wit
 exact for the decay, the forcing interpolated at 0, a, 1 - a, 1 of each step; weights per
 patient and step size), written plainly in the same loop, which separates the cost of the
 rule from that of insilico's kernel around it; and with ``out_dtype=np.float32`` the hourly
-outputs stored in single precision (relative rounding 6e-8, under the issue's 2e-6; the
+outputs stored in single precision (relative rounding 6e-8, under the 2e-6 error bound; the
 summaries stay float64), which measures what the outputs' memory traffic costs; and with
 ``twopass`` (Lobatto) the plain loop keeps a checkpoint at each dose and the node minimum of
 R per dosing interval, and after the loop each patient's interval with the lowest node
@@ -43,8 +41,8 @@ minimum is re-stepped from its checkpoint with slopes and the Hermite trough
 (``_second_pass``): the response's minimum off the grid without tracking it while stepping.
 It picks the interval by its node minimum, which is exact when the nodes rank the troughs as
 their true minima do: true on the regular regimen, false for up to 3 % of patients once
-doses vary or are missed (``run_baseline(..., missed=, dose_cv=)``; ``wip/README.md``,
-session 19), so it measures a cost, not a method to adopt.
+doses vary or are missed (``run_baseline(..., missed=, dose_cv=)``), so it measures a cost,
+not a method to adopt.
 
 What it does not do, and insilico does: Cmax and Cmin between nodes, the response's
 minimum refined by re-integration, any other model, route, PD model, window or event, and

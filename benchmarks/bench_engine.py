@@ -1,4 +1,4 @@
-"""Speed and accuracy of the simulation core on the reference workload of issue 2.
+"""Speed and accuracy of the simulation core on its reference workload.
 
 2-compartment oral PK (ka 1 /h, CL 5 L/h, V1 50 L, Q 10 L/h, V2 100 L, F 0.7), 100 mg q12h for
 28 days (56 doses), hourly output (673 points), indirect response with inhibition of
@@ -12,7 +12,7 @@ the errors of both. Prints a table; the last line is
 ``RESULT patients_per_s=... speedup_vs_scipy=... max_rel_err=... peak_mb=...``.
 
 Speed is measured as CPU time of this process (``time.process_time``) over the ``simulate``
-calls, the best of ``--repeats`` runs: the machine is shared, and wall time then counts other
+calls, the best of ``--repeats`` runs: the machine may be shared, and wall time then counts other
 processes' work. Wall time is printed too.
 
 The one-core rate is measured twice: with the hourly time courses of the reference workload
@@ -44,8 +44,8 @@ the parent and the workers (their sum and the largest), and the peak of their su
 proportional set size (PSS, sampled every 50 ms): RSS counts the ~90 MB of library pages
 every process maps (numba, LLVM, numpy) once per process, PSS splits them, so the summed PSS
 is the physical memory of the run and the summed peak RSS an upper bound. Why not Dask: a
-LocalCluster adds about 1.3 s of start-up and a scheduler process (~100 MB) to a 10 s, 500 MB
-budget, and two long tasks gain nothing from its scheduling.
+LocalCluster adds about 1.3 s of start-up and a scheduler process (~100 MB) to a run of under
+10 s and 500 MB, and two long tasks gain nothing from its scheduling.
 
 Usage: ``python benchmarks/bench_engine.py [--n 100000] [--n-ref 20] [--n-naive 20]
 [--repeats 3] [--n-big 1000000 --workers 2 --big-mode both]``
@@ -93,7 +93,7 @@ SUMMARIES = ("cmax", "cmin", "auc", "rmin", "pct")
 def parameters(n: int, seed: int = 1, start: int = 0) -> dict[str, np.ndarray]:
     """Parameters of patients ``start .. start + n - 1`` (reproducible by patient id)."""
     etas = sample_etas(IIV({k: 0.3 for k in IIV_NAMES}), seed, "bench", start, start + n)
-    # f_bio: 30 % CV on the log scale as the issue says (capped at 1)
+    # f_bio: 30 % CV on the log scale like the other parameters (capped at 1)
     typ = {k: v for k, v in TYPICAL.items() if k != "f_bio"}
     p = individual_parameters(typ, {"weight_kg": np.full(n, 70.0)}, etas)
     p["f_bio"] = np.minimum(1.0, 0.7 * np.exp(etas["f_bio"]))
@@ -311,7 +311,7 @@ def _compile_only() -> None:
 def warm_cache() -> None:
     """Compile the kernels into numba's on-disk cache in a throwaway process, so that the
     million-patient runs load compiled code instead of compiling it: on a cold cache (a fresh
-    clone) the compiler's own memory (~450 MB here) would otherwise be counted as the run's
+    clone) the compiler's own memory (~450 MB) would otherwise be counted as the run's
     peak RSS."""
     pr = mp.get_context("spawn").Process(target=_compile_only)
     pr.start()

@@ -1,4 +1,4 @@
-"""How good is the structure-based human PK model? Prints the table of issue 4.
+"""How good is the structure-based human PK model? Prints its accuracy table.
 
 Per endpoint, from grouped (InChIKey skeleton) 5-fold cross-validation on the Lombardo 2018
 set: n, % within 2-fold, % within 3-fold, geometric mean fold error (GMFE), R^2 of log10

@@ -7,7 +7,7 @@ hourly time courses; best of ``--repeats`` per section) and prints µs per patie
 
 =============  ===============================================================
 transitions    per-block transition matrices (batched exponentials and squarings)
-coefficients   per-block quadrature coefficients of the response (Lobatto or ETDRK4)
+coefficients   per-block quadrature coefficients of the response (Lobatto rules)
 buffers        per-block buffers and copies of the block's parameters
 fused          the generated plain-node step (PK transition, inner points, response step)
 outputs        writing output rows at plain nodes
@@ -19,8 +19,8 @@ refine R       refinement of the response's extrema (and the loop over patients)
 =============  ===============================================================
 
 The copy is instrumented by matching source lines: when the kernel changes, update
-``MARKS``. The ticks are converted with ``--ghz`` (the TSC rate; 2.5 on this project's
-machine); the sections need not add up to the CPU time of ``simulate`` (Python around it).
+``MARKS``. The ticks are converted with ``--ghz`` (the machine's TSC rate; default 2.5); the
+sections need not add up to the CPU time of ``simulate`` (Python around it).
 
 Usage: ``python benchmarks/profile_kernel_sections.py [--n 10000] [--repeats 5]``; to rank
 two versions, alternate ``--src A --keep /tmp/prof_a`` and ``--src B --keep /tmp/prof_b``

@@ -221,7 +221,7 @@ def test_quickstart_on_local_cluster_under_a_minute(tmp_path):
         summary["compound_id"]
     )
     print(f"quickstart wall time {wall:.1f} s")
-    assert wall < 90  # the budget is 60 s on 2 cores; numba compiles on a cold cache
+    assert wall < 90  # about 60 s on 2 cores; more when numba compiles on a cold cache
 
 
 def _compound_csv(tmp_path):

@@ -1,6 +1,6 @@
 """Statistics for trial summaries: intervals, tests, power, replicate and uncertainty summaries.
 
-Pure, vectorized numpy/scipy functions. Three sources of spread are kept apart (issue 6):
+Pure, vectorized numpy/scipy functions. Three sources of spread are kept apart:
 
 * **patient variability** inside one trial: a per-patient outcome is a draw; a trial's rate is
   summarized with a Wilson interval (:func:`wilson_interval`) and a difference between arms with

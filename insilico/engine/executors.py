@@ -88,7 +88,7 @@ def _client(scheduler: str | None, workers: int | None, ctx: TrialContext | None
 
 #: glibc malloc: serve allocations below this size from the heap instead of fresh mmaps.
 #: Dask's nannies set MALLOC_TRIM_THRESHOLD_, which otherwise makes every numpy temporary of
-#: 128 KiB or more a fresh mmap (measured here: about 1.5x the CPU per task).
+#: 128 KiB or more a fresh mmap (measured: about 1.5x the CPU per task).
 MMAP_THRESHOLD_BYTES = 64 * 2**20
 
 

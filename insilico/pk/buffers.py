@@ -4,11 +4,11 @@ A chunked run (simulate 10,000 patients, reduce or write their time courses, dro
 simulate the next 10,000) otherwise asks the operating system for fresh pages at every call,
 and the kernel zeroes each page on its first write. For hourly concentration and response
 over 28 days (two arrays of 673 float64 per patient, 10.8 kB) in chunks of 10,000, that
-page-fault work measured 1.1-3.1 µs of system CPU time per patient on this project's VM
-(0.1-0.2 with reused memory; 12,500 against 1,250 page faults per 100,000 patients), against
+page-fault work measured 1.1-3.1 µs of system CPU time per patient (0.1-0.2 with reused
+memory; 12,500 against 1,250 page faults per 100,000 patients), against
 ~15 µs for the whole simulation. glibc keeps freed blocks below its largest mmap threshold
 (32 MB) for reuse by itself; the arrays of a 10,000-patient chunk (54 MB each) are above it,
-so every chunk got fresh pages.
+so every chunk gets fresh pages.
 
 Reuse is safe by construction: a buffer is handed out again only when no array of an earlier
 result still refers to it (CPython reference count); while a caller holds a result, the next

@@ -12,36 +12,35 @@ scipy's Radau at rtol 1e-10, on the random patients of ``tests/pk/test_against_r
 ===========================  =====================  ==============  ========================
 integrator                   h0, hmax, per level    steps per 12 h  max rel. error, tests
 ===========================  =====================  ==============  ========================
-ETDRK4                       1/16 h, 1 h, 4         25              1.7e-6 (IRM III)
-ETDRK4 (II, IV until s. 24)  1/32 h, 1 h, 4         29              4.3e-7 (III); 9.9e-8 (II, IV)
 Lobatto                      1/32 h, 1 h, 1         17              3.2e-8 (III); 1.2e-9 (I)
 Lobatto (default: I)         1/16 h, 1 h, 1         16              2.5e-7 (III); 2.7e-9 (I)
 Lobatto (default: III)       1/16 h, 1 h, 2         18              7.2e-7 (III, 20 patients)
 rate Lobatto (default: II,   1/32 h, 1/2 h, 4       37              1.5e-7 (IV); 6.6e-9 (II)
 IV)
+ETDRK4 (comparison)          1/16 h, 1 h, 4         25              1.7e-6 (IRM III)
+ETDRK4 (comparison)          1/32 h, 1 h, 4         29              4.3e-7 (III); 9.9e-8 (II, IV)
 ===========================  =====================  ==============  ========================
 
-(Errors: R and its extrema; IRM III was integrated by ETDRK4 until the Lobatto rule.) On
-twenty random patients per model (the slow test in ``tests/pk/test_against_radau.py``), ETDRK4
-on its 1 h grid was above 1e-6 for 4 of 20 (II, max 7.5e-6) and 20 of 20 (IV, max 4.3e-4):
-it integrates only ``-kout R`` exactly, and ``kout E(C) R`` is stiff for IV. The rule of the
-whole loss rate (``kernel.rate_lobatto_step``) measures 2.3e-9 (II) and 9.8e-8 (IV) there
-on this grid; on the 1 h grid its IV errors reach 1.9e-6 (at troughs, where C falls through
-a steep Hill term; ``wip/irm_rate_lobatto_prototype.py``), hence ``hmax`` 1/2 h.
+(Errors: R and its extrema. ETDRK4, an exponential Runge-Kutta rule the kernel does not use,
+is listed for comparison.) On twenty random patients per model (the slow test in
+``tests/pk/test_against_radau.py``), ETDRK4 on its 1 h grid is above 1e-6 for 4 of 20 (II,
+max 7.5e-6) and 20 of 20 (IV, max 4.3e-4): it integrates only ``-kout R`` exactly, and
+``kout E(C) R`` is stiff for IV. The rule of the whole loss rate (``kernel.rate_lobatto_step``)
+measures 2.3e-9 (II) and 9.8e-8 (IV) there on this grid; on the 1 h grid its IV errors reach
+1.9e-6 (at troughs, where C falls through a steep Hill term), hence ``hmax`` 1/2 h.
 
 On the reference workload the Lobatto default gives a minimum response within 4.0e-7 of
 Radau's (3.7e-7 with ``h0`` 1/32 h; ETDRK4 on its default: 6.3e-7). The exponential Lobatto
 rule (exact for a cubic forcing) is of higher order than ETDRK4, whose error is set by the
-steps right after a dose, so it needs no more than one step per size level. The prototype
-that measured the rules on a range of grids is ``wip/irm_quadrature_prototype.py``.
+steps right after a dose, so it needs no more than one step per size level.
 
 The q12h summaries-only Radau test (``test_indirect_response_coarse_tail_of_long_intervals``,
 no output times inside the intervals, so the default grid's own 1 h steps carry the rule)
 measures 4.4e-7 for Lobatto, with ``h0`` 1/16 h as with 1/32 h: the 1 h steps set it, not
-the first step. With ``hmax`` 2 h it measured 1.2e-6, which is why the default stays at 1 h.
-``h0`` 1/8 h gave 1.4e-6 on the reference workload (session 17), so 1/16 h is the coarsest
-first step. From 1/32 to 1/16 h the reference workload's grid went from 953 to 897 nodes
-(one step per dosing interval less) and the kernel's time by 4-6 % (session 23).
+the first step. With ``hmax`` 2 h it measures 1.2e-6, which is why the default stays at 1 h.
+``h0`` 1/8 h gives 1.4e-6 on the reference workload, so 1/16 h is the coarsest first step.
+Against 1/32 h it gives the reference workload 897 grid nodes instead of 953 (one step per
+dosing interval less) and takes 4-6 % off the kernel's time.
 
 Linear PK itself is exact on any grid; the grid only matters for the integrated parts, and
 for bracketing the extrema, so PK alone and direct effects take the coarse default too.

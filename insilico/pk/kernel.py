@@ -566,10 +566,11 @@ def rate_lobatto_step(h, al, emag, kin, kout, f0, fa, fb, f1, R, buf):
     exponential Lobatto rule for the rate ``z / h`` (as :func:`_lobatto_coefficients`, here
     per patient and step: their Taylor series in z, :data:`RATE_WEIGHT_TAYLOR`, and
     :func:`_exp_small`, so the loop is SIMD code; a second pass redoes the rare patients
-    with ``z`` or ``delta`` beyond 1 in closed form). Exact for a constant rate. ETDRK4, used
-    until session 24, left ``kout al Emax f R`` to its polynomial part, stiff where Emax is
-    large: irm4 up to 4e-4 on its default grid (``wip/irm_rate_lobatto_prototype.py``). The
-    fused steps call this too (``fused._rate_tails``), so both paths compute the same bits."""
+    with ``z`` or ``delta`` beyond 1 in closed form). Exact for a constant rate. ETDRK4, which
+    integrates only ``-kout R`` exactly, leaves ``kout al Emax f R`` to its polynomial part,
+    stiff where Emax is large (irm4 errors up to 4e-4 on its default grid); this rule
+    integrates the whole rate. The fused steps call this too (``fused._rate_tails``), so both
+    paths compute the same bits."""
     nbk = R.shape[0]
     LP = LOBATTO_PARTIAL
     C = RATE_WEIGHT_TAYLOR

@@ -310,8 +310,8 @@ def simulate(
         float64 either way and rounds each value once when it stores it, so float32 time
         courses are exactly the float64 ones rounded (relative error <= 6e-8); metrics and
         states stay float64. Half the memory and memory traffic: hourly C and R over 28
-        days ran at 65,780 instead of 62,313 patients/s on this project's VM (16.0 -> 15.2 µs
-        per patient, ``benchmarks/bench_engine.py``, one run). Both precisions run the same
+        days take about 5 % less time per patient (``benchmarks/bench_engine.py`` prints
+        both rates). Both precisions run the same
         compiled kernel (its outputs are passed as bytes, :mod:`insilico.pk.stream`).
     """
     dtype = _output_dtype(output_dtype)

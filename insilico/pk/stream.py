@@ -6,16 +6,16 @@ stay in the cache.
 views (:func:`as_bytes`) and a flag ``f32``; :func:`store_row` and :func:`store_value` write
 each value as float64, or round it once to float32 exactly as an assignment into a float32
 array would. A float32 array argument would otherwise type a second specialization
-of the kernels, which took 75-150 s to compile on this project's VM (every first float32 call,
-and the test suite).
+of the kernels, one to two and a half minutes more of compiling (at every first float32 call,
+and in the test suite).
 
 **Non-temporal stores.** The linear kernel writes a block's values at every output time into
 one row of the ``(n_out, n)`` output arrays. For hourly concentration and response over 28
-days in chunks of 10,000 patients these are two 54 MB arrays: larger than this machine's 32 MB
-L3, so an ordinary store first reads the cache line it writes into ("read for ownership") and
+days in chunks of 10,000 patients these are two 54 MB arrays: larger than a 32 MB L3
+cache, so an ordinary store first reads the cache line it writes into ("read for ownership") and
 later writes it back, twice the traffic of the data itself. A non-temporal store writes whole
-lines through the processor's write-combining buffers without reading them. Measured on this
-project's VM (673 rows of 10,000 float64 written in blocks of 1,000, as the kernel does):
+lines through the processor's write-combining buffers without reading them. Measured with 673
+rows of 10,000 float64 written in blocks of 1,000, as the kernel does:
 0.87-1.10 µs per patient per array with ordinary stores, 0.45-0.60 with non-temporal ones.
 
 numba has no non-temporal store, so :func:`_nt_store` emits one with llvmlite: a 32-byte
@@ -41,7 +41,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 #: Output arrays (together) at least this large are written with non-temporal stores: half of
-#: this machine's 32 MB L3 (smaller ones may still be in cache when the caller reads them).
+#: a 32 MB L3 cache (smaller ones may still be in cache when the caller reads them).
 STREAM_MIN_BYTES = 16 * 2**20
 
 #: Bytes of one non-temporal vector store (AVX: ``vmovntpd`` / ``vmovntps``).

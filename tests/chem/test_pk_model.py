@@ -318,7 +318,7 @@ def test_full_retraining_reproduces_shipped_artifact(tmp_path):
     old_meta = json.loads((MODEL_DIR / "meta.json").read_text())
     # the fitted floats of the metadata (the uncertainty model's least-squares coefficients, the
     # conformal quantile) go through BLAS, whose kernels differ between CPUs: on a Zen 5
-    # (AVX-512) machine they came out 1-3 ulp from the shipped ones (session 24) while every
+    # (AVX-512) machine they come out 1-3 ulp from the shipped ones while every
     # model array and out-of-fold prediction above and below was bit-identical
     assert _close(new_meta["endpoints"], old_meta["endpoints"], rtol=1e-12)
     new_oof = pd.read_csv(tmp_path / "oof_predictions.csv")

@@ -368,4 +368,4 @@ def test_one_million_patients_in_a_few_seconds():
     df = sample_cohort(spec, 1_000_000, 7)
     elapsed = time.perf_counter() - t0
     assert len(df) == 1_000_000
-    assert elapsed < 10.0, elapsed  # about 1.3 s on an idle core here
+    assert elapsed < 10.0, elapsed  # about 1.3 s on one idle core

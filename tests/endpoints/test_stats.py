@@ -38,7 +38,7 @@ from insilico.endpoints.stats import (
 )
 from insilico.results.summary import wilson_interval as summary_wilson
 
-N_TRIALS = 2000  # simulated trials per coverage check (issue 6)
+N_TRIALS = 2000  # simulated trials per coverage check
 
 
 def _mc_se(p: float, m: int) -> float:
@@ -92,7 +92,7 @@ WILSON_GRID = [(p, n) for p in (0.1, 0.3, 0.5) for n in (200, 1000)] + [(0.3, 50
 
 @pytest.mark.parametrize(("p", "n"), WILSON_GRID)
 def test_wilson_coverage_2000_trials(p, n):
-    """Issue 6: the 95 % interval covers the true rate in 93-97 % of 2,000 simulated trials.
+    """The 95 % interval covers the true rate in 93-97 % of 2,000 simulated trials.
 
     Checked twice: the exact coverage (sum of binomial probabilities of the outcomes whose
     interval covers p) lies in [0.93, 0.97], and the simulated coverage of 2,000 seeded trials
@@ -219,7 +219,7 @@ def test_paired_coverage(cells, n):
 
 
 def test_paired_and_parallel_agree_on_expected_difference():
-    """Issue 6: paired and parallel designs agree on the expected difference between arms.
+    """Paired and parallel designs agree on the expected difference between arms.
 
     Each patient has a latent u ~ U(0, 1); response on A if u < 0.55, on B if u < 0.35 (the same
     patient, strongly correlated outcomes). The paired estimate (same patients) and the parallel
@@ -327,7 +327,7 @@ POWER_GRID = [(0.5, 0.3, 100), (0.4, 0.25, 150), (0.6, 0.5, 300), (0.35, 0.2, 80
 
 @pytest.mark.parametrize(("p1", "p2", "n"), POWER_GRID)
 def test_replicate_power_matches_analytic(p1, p2, n):
-    """Issue 6: replicate-based power (M = 2,000 simulated trials of two binomial arms, each
+    """Replicate-based power (M = 2,000 simulated trials of two binomial arms, each
     analysed with the one-sided pooled z-test at 0.05) agrees with the analytic power within 3
     points; it is also within 4 SE of the exact rejection probability, and the normal
     approximation is within 1 point of the exact one."""
@@ -574,7 +574,7 @@ def test_interval_properties(a, b, c, d, level):
 
 
 def test_variance_decomposition_binomial_trials_in_compound_draws():
-    """The use in issue 6: responder rates of replicate trials (100 patients) nested in compound
+    """The trial layer's use: responder rates of replicate trials (100 patients) nested in compound
     draws whose true rate p ~ Beta with mean 0.4 and SD 0.05. Compound variance 0.0025, trial
     sampling variance E[p(1-p)]/100 = 0.002375: the adjusted between-draw variance averages
     0.0025 over 100 seeded experiments (4 SE) and its fraction is about 0.51; the plug-in

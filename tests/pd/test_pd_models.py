@@ -1,4 +1,4 @@
-"""PD models against closed forms (issue 2, item 4).
+"""PD models against closed forms.
 
 Direct effects are algebraic in the unbound concentration ``fu C`` (Holford & Sheiner 1981);
 the effect compartment after a one-compartment IV bolus is

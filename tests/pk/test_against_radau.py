@@ -1,10 +1,10 @@
-"""The batched engine against an independent scipy Radau solution (issue 2).
+"""The batched engine against an independent scipy Radau solution.
 
 Reference: ``solve_ivp(method="Radau", rtol=1e-10, atol=1e-12)`` per patient, integrated
 segment by segment between events (restarted at each event, boluses added to the state), see
 ``pk_reference.py``. Patients are random (seeded), with 30 % log-normal variability.
 
-Tolerance (issue 2): max relative error <= 1e-6 on concentrations, effects and exposure
+Tolerance: max relative error <= 1e-6 on concentrations, effects and exposure
 metrics, relative error ``|a - b| / max(|b|, floor)`` with ``b`` the reference and the floors
 below (values this small are "zero" for the purpose of the check: concentrations before the
 first dose arrives, for instance).
@@ -23,7 +23,7 @@ from insilico.pk.models import PKModel
 from insilico.pk.regimen import build_event_table
 from insilico.pk.simulate import Window, simulate
 
-RTOL_ENGINE = 1e-6  # issue 2: max relative error against Radau
+RTOL_ENGINE = 1e-6  # the engine's accuracy bound: max relative error against Radau
 CONC_FLOOR_MG_PER_L = 1e-9
 EFFECT_FLOOR = 1e-9
 TIME_FLOOR_H = 1e-6  # time above threshold
@@ -44,14 +44,14 @@ REGIMENS = {
     "oral": "100 mg PO q6h x3",
 }
 
-try:  # the Michaelis-Menten path is still being written: skip its tests until it imports
+try:  # the Michaelis-Menten tests need insilico.pk.nonlinear: skipped if it does not import
     import insilico.pk.nonlinear  # noqa: F401
 
     HAS_NONLINEAR = True
 except ImportError:
     HAS_NONLINEAR = False
 
-#: max relative errors measured in this session, per case (printed with -s)
+#: max relative errors measured in this test run, per case (printed with -s)
 MEASURED: dict[str, dict[str, float]] = {}
 
 
@@ -293,8 +293,8 @@ IRM_CASES = [
 ]
 # per-patient lag times: the grid is graded after the dose times (it must not depend on the
 # patients of a call), so each patient's absorption start falls inside a coarse step; the
-# kernel walks those steps on the patient's own grading (``kernel._irm_walk``). Before it, irm3
-# here measured 7.5e-6.
+# kernel walks those steps on the patient's own grading (``kernel._irm_walk``); without the
+# walk, irm3 here measures 7.5e-6.
 IRM_LAG = [(kind, "oral", 2, "per_patient") for kind in ("irm1", "irm2", "irm3", "irm4")]
 
 
@@ -366,7 +366,7 @@ def test_indirect_response_coarse_tail_of_long_intervals(kind):
     grid's own steps (1/16 h after each dose, doubling to 1 h, then 1 h) carry the exponential
     Lobatto quadrature; on the q6h cases above, output times and window bounds cut many of
     them. The response at 48 h and its extrema over the last interval and the whole run within
-    1e-6 relative. Measured 4.4e-7 (irm1 minimum); a 2 h maximum step gave 1.2e-6 here."""
+    1e-6 relative. Measured 4.4e-7 (irm1 minimum); a 2 h maximum step gives 1.2e-6 here."""
     n = 3
     params = random_params(90 + int(kind[-1]), n, 2, kind, "none", "linear")
     events = build_event_table("100 mg PO q12h x4", n)
@@ -380,10 +380,11 @@ def test_indirect_response_extrema_under_irregular_doses(kind):
     """Whole-run extrema of the response when every dose differs (log-normal, CV 20 %) and
     some are missed, as titration and missed doses make them: the troughs then differ a little
     and sit at different phases of the grid. Under such histories, choosing the trough by its
-    grid values went wrong for 1-3 % of patients, by up to ~1e-3 (50,000 patients,
-    ``benchmarks/bench_baseline_kernel.py``, session 19); the engine evaluates every trough's
-    Hermite estimate and refines the best. The response at 96 h and its extrema over the last
-    interval and the whole run within 1e-6 of Radau. Measured 1.9e-7 (irm3 maximum)."""
+    grid values goes wrong for 1-3 % of patients, by up to ~1e-3 (50,000 patients, the
+    two-pass variant of ``benchmarks/bench_baseline_kernel.py``); the engine evaluates every
+    trough's Hermite estimate and refines the best. The response at 96 h and its extrema over
+    the last interval and the whole run within 1e-6 of Radau. Measured 1.9e-7 (irm3
+    maximum)."""
     n = 3
     params = random_params(95 + int(kind[-1]), n, 2, kind, "none", "linear")
     factor = np.exp(0.2 * np.random.default_rng(19).standard_normal((n, 8)))
@@ -481,8 +482,8 @@ def test_indirect_response_default_grid_on_twenty_random_patients(kind):
     around the same typical values, 2-compartment oral q6h, no lag) show how the grid does
     across a population: R at the outputs and its window extrema within 1e-6 of Radau for
     every patient. Measured max 8.4e-7 (irm1), 2.3e-9 (irm2), 7.2e-7 (irm3), 9.8e-8 (irm4).
-    Before session 24: irm2 and irm4 by ETDRK4, 7.5e-6 and 4.3e-4; irm3 on one step per size
-    level, 2.2e-6 (3 of 20 above 1e-6)."""
+    For comparison: irm2 and irm4 by ETDRK4 give 7.5e-6 and 4.3e-4; irm3 on one step per size
+    level 2.2e-6 (3 of 20 above 1e-6)."""
     n = 20
     params = random_params(1234, n, 2, kind, "none", "linear")
     errs = compare(f"2cmt-oral-{kind}-twenty", PKModel(2), PDModel(kind), REGIMENS["oral"], params)

@@ -1,4 +1,4 @@
-"""Mass balance and non-negativity (issue 2): at every output time, drug in all compartments
+"""Mass balance and non-negativity: at every output time, drug in all compartments
 plus the cumulative eliminated amount equals the dose given so far (bioavailable fraction for
 extravascular doses, the infused part of running infusions), rtol 1e-9; concentrations are
 never negative, also far in the tail where they underflow towards 0."""
@@ -12,7 +12,7 @@ from insilico.pk.models import PKModel
 from insilico.pk.regimen import BOLUS_CENTRAL, BOLUS_DEPOT, INFUSION, build_event_table
 from insilico.pk.simulate import simulate
 
-RTOL = 1e-9  # issue 2
+RTOL = 1e-9  # mass balance holds to 1e-9 relative
 N = 6
 REGIMENS = {
     "bolus": "100 mg IV q12h x5",
@@ -22,7 +22,7 @@ REGIMENS = {
     "loading": "300 mg PO once then 100 mg PO q8h x6",
 }
 T_OUT = np.concatenate([np.linspace(0.0, 72.0, 289), [72.3, 100.0, 150.0]])
-try:  # the Michaelis-Menten path is still being written: skip its tests until it imports
+try:  # the Michaelis-Menten tests need insilico.pk.nonlinear: skipped if it does not import
     import insilico.pk.nonlinear  # noqa: F401
 
     HAS_NONLINEAR = True

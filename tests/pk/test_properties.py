@@ -1,4 +1,4 @@
-"""Hypothesis properties of the simulation core (issue 2): dose linearity of linear PK;
+"""Hypothesis properties of the simulation core: dose linearity of linear PK;
 results invariant (bit-identical) to the order of patients and to the ``block`` argument."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Dosing regimens: the compact text form, event tables, validation (issue 2, item 1)."""
+"""Dosing regimens: the compact text form, event tables, validation."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from insilico.pk.regimen import (
     parse_regimen,
 )
 
-# --- text forms of the issue -------------------------------------------------------------
+# --- documented text forms -------------------------------------------------------------
 
 
 def test_oral_q12h_x56():

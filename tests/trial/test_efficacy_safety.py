@@ -1,6 +1,6 @@
-"""Issue 6 checks through the whole pipeline: QT known answers, placebo analytic rate, paired vs
-parallel, replicate power vs analytic power, dropout and missed doses, titration, dose scan,
-compound uncertainty, determinism of the new random parts."""
+"""Efficacy and safety through the whole pipeline: QT known answers, placebo analytic rate,
+paired vs parallel, replicate power vs analytic power, dropout and missed doses, titration,
+dose scan, compound uncertainty, determinism of the random parts."""
 
 from __future__ import annotations
 
