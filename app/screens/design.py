@@ -1,6 +1,7 @@
-"""Trial design: arms as compound x regimen, placebo, duration, design type, and the rest of the
-protocol as YAML; validated as you type by the same function as ``insilico run``; export and
-import ``workflows/`` YAML files."""
+"""Trial design: arms as compound x regimen, placebo, duration, design type, the PK model (the
+built-in twin, a ``models/`` file or a custom structure), the biomarker's PD model, and the rest
+of the protocol as YAML; validated as you type by the same function as ``insilico run``; export
+and import ``workflows/`` YAML files."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from insilico.errors import InsilicoError
+from insilico.model.catalogue import ABSORPTIONS, COMPARTMENTS, ELIMINATIONS
 from insilico.ui import cohorts as ui_cohorts
 from insilico.ui import design as ui
+from insilico.ui import models as ui_models
 
 st.title("Trial design")
 d = common.design()
@@ -73,6 +76,134 @@ else:
     ids = []
     st.markdown(f"**Compounds** from the file `{(comps or {}).get('path')}`")
 new["compounds"] = comps
+
+# PK model: the built-in twin, a shipped model file, or a custom structure
+st.subheader("PK model")
+shipped = ui_models.shipped_models()
+model_now = d.get("model")
+model_pick0 = ui_models.model_choice(model_now, shipped)
+model_labels = {ui_models.BUILTIN: "Built-in (one compartment)"}
+model_labels |= {m.reference: m.label for m in shipped}
+if model_pick0 == ui_models.OTHER_FILE:
+    model_labels[ui_models.OTHER_FILE] = f"As in the protocol: {model_now}"
+model_labels[ui_models.CUSTOM] = "Custom structure"
+model_pick = st.selectbox(
+    "PK model",
+    list(model_labels),
+    index=list(model_labels).index(model_pick0),
+    format_func=model_labels.get,
+    help="Built-in: one compartment, first-order absorption, allometry on weight and renal "
+    "scaling of the excreted fraction. A model sets the structure, covariate effects, IIV and "
+    "residual error of every twin; compounds supply CL, Vss (shared among the volumes in the "
+    "model's proportions), ka, F and fu.",
+    key=f"model_{v}",
+)
+if model_pick == ui_models.CUSTOM:
+    cf = ui_models.custom_fields(model_now)
+    with st.container(border=True):
+        c1, c2, c3 = st.columns(3)
+        n_cmt = c1.selectbox(
+            "Compartments",
+            list(COMPARTMENTS),
+            index=list(COMPARTMENTS).index(cf.compartments)
+            if cf.compartments in COMPARTMENTS
+            else 0,
+            key=f"model_cmt_{v}",
+        )
+        absorption = c2.selectbox(
+            "Absorption",
+            list(ABSORPTIONS),
+            index=list(ABSORPTIONS).index(cf.absorption) if cf.absorption in ABSORPTIONS else 0,
+            help="none: doses enter the central compartment; first_order: from a depot (ka); "
+            "zero_order: infused over d1_h; transit: through n_transit compartments (mtt_h).",
+            key=f"model_abs_{v}",
+        )
+        elimination = c3.selectbox(
+            "Elimination",
+            list(ELIMINATIONS),
+            index=list(ELIMINATIONS).index(cf.elimination) if cf.elimination in ELIMINATIONS else 0,
+            help="linear: CL·C; michaelis_menten: Vmax·C/(Km + C); or their sum.",
+            key=f"model_elim_{v}",
+        )
+        st.caption(
+            "Typical values and IIV (CV %, 0 = none). In the trial each compound's CL, ka, F "
+            "and fu replace these and its Vss is shared among the volumes in these "
+            "proportions; the other values (Q, Vmax, Km, transit, lag) are used as given."
+        )
+        values: dict = {}
+        cvs: dict = {}
+        names = [
+            *ui_models.structure_parameters(n_cmt, absorption, elimination),
+            *ui_models.CUSTOM_OPTIONAL,
+        ]
+        for k, name in enumerate(names):
+            if k % 2 == 0:
+                cols = st.columns(4)
+            a, b = cols[2 * (k % 2)], cols[2 * (k % 2) + 1]
+            if ui_models.is_integer_parameter(name):
+                values[name] = a.number_input(
+                    ui_models.parameter_label(name),
+                    value=int(cf.value(name)),
+                    step=1,
+                    help=ui_models.parameter_help(name),
+                    key=f"model_p_{name}_{v}",
+                )
+                b.caption("(whole number: no IIV)")
+                continue
+            values[name] = a.number_input(
+                ui_models.parameter_label(name)
+                + (" (0 = none)" if name in ui_models.CUSTOM_OPTIONAL else ""),
+                value=float(cf.value(name)),
+                format="%.4g",
+                help=ui_models.parameter_help(name),
+                key=f"model_p_{name}_{v}",
+            )
+            cvs[name] = b.number_input(
+                f"IIV CV % of {name}",
+                min_value=0.0,
+                max_value=1000.0,
+                value=float(cf.cv_pct.get(name, 0.0)),
+                step=5.0,
+                format="%.4g",
+                key=f"model_cv_{name}_{v}",
+            )
+        allometric = st.checkbox(
+            "Allometric weight scaling: clearances × (weight_kg / 70)^0.75, volumes × "
+            "(weight_kg / 70)",
+            value=cf.allometric,
+            help="Clearances (CL, Q, Vmax) with exponent 0.75 and volumes with exponent 1, "
+            "around 70 kg, on the cohort column weight_kg.",
+            key=f"model_allometric_{v}",
+        )
+        cf = ui_models.CustomStructure(
+            compartments=int(n_cmt),
+            absorption=absorption,
+            elimination=elimination,
+            parameters={**cf.parameters, **values},
+            cv_pct={**cf.cv_pct, **cvs},
+            allometric=allometric,
+            rest=cf.rest,
+        )
+        kept = [k for k in cf.rest if k not in ("name", "description")]
+        if kept:
+            st.caption(
+                "Kept from the protocol's model as they are: " + ", ".join(f"`{k}`" for k in kept)
+            )
+    new["model"] = ui_models.custom_model(cf)
+elif model_pick == ui_models.OTHER_FILE:
+    new["model"] = model_now
+elif model_pick != ui_models.BUILTIN:
+    new["model"] = model_pick
+model_msg = ui_models.check_model(new.get("model"))
+if model_msg:
+    st.error(model_msg)
+elif new.get("model") is not None:
+    chosen = ui_models.load_design_model(new["model"])
+    st.caption(
+        f"`{chosen.name}`: {ui_models.structure_text(chosen.pk)}"
+        + (f" — {chosen.description}" if chosen.description else "")
+    )
+    st.caption("  \n".join(ui_models.describe_model(chosen)))
 
 # regimens and arms
 st.subheader("Arms")
@@ -369,6 +500,64 @@ try:
 except InsilicoError as exc:
     st.error(str(exc).splitlines()[0])
     new.update(ui.advanced_part(d))
+
+
+def _set_pd(kind_key: str, eff_key: str) -> None:
+    """Selector changed: the biomarker's PD model (and its parameters) in the design."""
+    changed, filled = ui.with_pd(
+        common.design(),
+        kind=st.session_state.get(kind_key),
+        effect_compartment=st.session_state.get(eff_key),
+    )
+    st.session_state["pd_filled"] = filled
+    common.set_design(changed, reset_widgets=True)
+
+
+pd_now = (new.get("biomarker") or {}).get("pd") if isinstance(new.get("biomarker"), dict) else None
+if isinstance(pd_now, dict):
+    has_model = new.get("model") is not None
+    kind_now = str(pd_now.get("kind", ""))
+    eff_now = bool(pd_now.get("effect_compartment", False))
+    kind_key, eff_key = f"pd_kind_{v}", f"pd_effect_{v}"
+    # the selectors follow the YAML when it is edited there
+    if st.session_state.get(kind_key) != kind_now:
+        st.session_state[kind_key] = kind_now
+    if st.session_state.get(eff_key) != eff_now:
+        st.session_state[eff_key] = eff_now
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    kinds = ui.pd_kind_options(kind_now)
+    c1.selectbox(
+        "Biomarker PD model (biomarker.pd.kind)",
+        kinds,
+        format_func=lambda k: ui.pd_kind_label(k, has_model),
+        help="Any model of the PD registry. Changing it keeps the parameters the new model "
+        "shares and sets the others to starting values in the YAML above; models other than "
+        "the built-in direct and indirect-response ones need a PK model.",
+        on_change=_set_pd,
+        args=(kind_key, eff_key),
+        key=kind_key,
+    )
+    eff_ok, eff_help = ui.effect_compartment_help(kind_now, has_model)
+    c2.checkbox(
+        "Effect compartment (ke0_per_h)",
+        disabled=not eff_ok and not eff_now,
+        help=eff_help,
+        on_change=_set_pd,
+        args=(kind_key, eff_key),
+        key=eff_key,
+    )
+    filled = st.session_state.pop("pd_filled", None)
+    if filled:
+        st.info(
+            "Starting values (edit them in the YAML above): "
+            + ", ".join(f"`{k}: {pd_now['params'][k]:g}`" for k in filled if k in pd_now["params"])
+        )
+    if pd_now.get("c50_from") == "potency":
+        st.caption("The C50 of each compound is its potency (c50_from: potency).")
+    if (new.get("biomarker") or {}).get("by_compound"):
+        st.caption("Per-compound PD models (biomarker.by_compound) are edited in the YAML.")
+elif "biomarker" not in new:
+    st.caption("No biomarker: add a `biomarker:` section above to choose its PD model.")
 
 common.set_design(new)
 if not cross and add_clicked:  # after the whole design is read from the widgets

@@ -291,6 +291,15 @@ def predict_records(
             "steady-state dosing",
             "steady state only for linear models (no Michaelis-Menten elimination or PD states)",
         )
+    if (status == 3).any():
+        si = int(np.flatnonzero(status == 3)[0])
+        where = records.offsets[si]
+        who = records.columns["ID"][where] if "ID" in records.columns else si
+        raise SpecError(
+            f"subject {who}",
+            "more than 256 doses or infusion ends pending at one time",
+            "fewer overlapping infusions (shorter infusions, or SS records instead of history)",
+        )
     pred = observe(model, layout, records, out, P)
     failed = np.flatnonzero(status == 1)
     for si in failed:

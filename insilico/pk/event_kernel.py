@@ -336,6 +336,8 @@ def steady_state_linear(x, c, a, R, D, L, tau, s, A, rr, ev_t, ev_c, ev_v):
                 xs[i] += gam[i, c] * R
             if tt >= 0.0 and not late:
                 # this infusion still runs at the record time: its end is pending
+                if nev >= ev_t.shape[0]:
+                    return -1
                 rr[c] += R
                 ev_t[nev] = D - tt
                 ev_c[nev] = c
@@ -355,6 +357,8 @@ def steady_state_linear(x, c, a, R, D, L, tau, s, A, rr, ev_t, ev_c, ev_v):
             y[i] = acc + gam[i, c] * R * nrun
         xs[:] = y
         for kk in range(nrun):
+            if nev >= ev_t.shape[0]:
+                return -1
             rr[c] += R
             ev_t[nev] = D - dt - kk * tau
             ev_c[nev] = c
@@ -461,7 +465,9 @@ def kernel(
                 tcur = te
                 if isgen:
                     gc = g_c[which]
-                    if g_r[which] > 0.0:
+                    if g_r[which] > 0.0 and nev >= cap:
+                        status[si] = 3
+                    elif g_r[which] > 0.0:
                         r[gc] += g_r[which]
                         ev_t[nev] = te + g_d[which]
                         ev_c[nev] = gc
@@ -521,13 +527,19 @@ def kernel(
                         nev = steady_state_linear(
                             x, c, a, R, D, L, ii[k], s, A, r, tmp_t, tmp_c, tmp_v
                         )
+                        if nev < 0 or n0 + nev > cap:
+                            status[si] = 3
+                            nev = 0
                         for e in range(nev):
                             ev_t[n0 + e] = t + tmp_t[e]
                             ev_c[n0 + e] = tmp_c[e]
                             ev_v[n0 + e] = tmp_v[e]
                             ev_k[n0 + e] = 1
                         nev = n0 + nev
-                if a > 0.0:
+                if a > 0.0 and (nev > cap - 2 or ngen >= cap):
+                    # more pending doses and infusion ends than the queue holds
+                    status[si] = 3
+                elif a > 0.0:
                     if R > 0.0:
                         # infusion: start at t + L (kind 1 with +R), end at t + L + D
                         ev_t[nev] = t + L
@@ -555,9 +567,5 @@ def kernel(
                         g_r[ngen] = R
                         g_d[ngen] = D
                         ngen += 1
-                if nev > cap - 8 or ngen > cap - 2:
-                    status[si] = 3
-                    nev = min(nev, cap - 8)
-                    ngen = min(ngen, cap - 2)
             for i in range(nst):
                 out[k, i] = x[i]

@@ -213,6 +213,15 @@ def _compound_chemistry(smiles: str) -> tuple[float, tuple[str, ...]]:
     return clogp, tuple(match_alerts(smiles))
 
 
+def _c50_name(kind: str) -> str:
+    """The PD parameter a compound's potency fills (EC50, IC50 or SC50 of ``kind``)."""
+    if kind in C50_NAME:
+        return C50_NAME[kind]
+    from insilico.pd.registry import get_pd_model
+
+    return next(p for p in get_pd_model(kind).parameters if "c50" in p)
+
+
 def _protocol_model(spec: TrialSpec):
     """The protocol's model (``model:`` file or inline mapping), or None."""
     if spec.model is None:
@@ -336,7 +345,7 @@ def build_context(
             pd_kind, eff = pdspec.kind, pdspec.effect_compartment
             params = dict(pdspec.params)
             if pdspec.c50_from == "potency":
-                params[C50_NAME[pd_kind]] = float(prof.potency_mg_per_L.value)
+                params[_c50_name(pd_kind)] = float(prof.potency_mg_per_L.value)
             for k, v in params.items():
                 if k == "fu":
                     typical["fu"] = float(v)
@@ -350,7 +359,7 @@ def build_context(
 
             pd_params = dict(pdspec.params) if pdspec is not None else {}
             if pdspec is not None and pdspec.c50_from == "potency":
-                pd_params[C50_NAME[pd_kind]] = float(prof.potency_mg_per_L.value)
+                pd_params[_c50_name(pd_kind)] = float(prof.potency_mg_per_L.value)
             model = arm_model(base_model, typical, pdspec, pd_params, dict(spec.iiv.cv))
         if spec.safety.liver and cid not in chemistry:
             chemistry[cid] = _compound_chemistry(prof.smiles)

@@ -15,8 +15,10 @@ model the rest:
 
 Covariate effects are the model's alone (the built-in allometry and renal scaling of
 protocols without a model do not apply); covariates are the cohort's columns, matched by name
-without regard to case. IIV is the model's ``iiv`` plus the protocol's ``iiv.cv`` on
-parameters the model has no IIV for (``omega² = ln(1 + cv²)``).
+without regard to case, and NONMEM-style names stand for them (``WT`` for ``weight_kg``,
+``AGE``, ``CRCL``, ``EGFR``, ...: :data:`COVARIATE_ALIASES`). IIV is the model's ``iiv``
+plus the protocol's ``iiv.cv`` on parameters the model has no IIV for
+(``omega² = ln(1 + cv²)``).
 
 AUCs integrate the concentration with the other states (exactly for linear models); Cmax,
 Tmax and times above a threshold are read from the output times, so a finer
@@ -99,11 +101,33 @@ def arm_model(base, typical: dict[str, float], pd_spec, pd_params: dict[str, flo
     return model_from_dict(data, source=f"model of arm ({base.name})")
 
 
+#: NONMEM-style covariate names a model may use for the cohort's columns
+COVARIATE_ALIASES = {
+    "WT": "weight_kg",
+    "AGE": "age_years",
+    "HT": "height_cm",
+    "BMI": "bmi_kg_m2",
+    "BSA": "bsa_m2",
+    "CRCL": "crcl_mL_per_min",
+    "EGFR": "egfr_mL_min_1_73m2",
+    "ALB": "albumin_g_per_L",
+    "SCR": "serum_creatinine_mg_dL",
+}
+
+
+def covariate_table(cov: pd.DataFrame) -> pd.DataFrame:
+    """The twins' covariates plus NONMEM-style aliases (``WT`` for ``weight_kg``, ...) where
+    the cohort has no column of that name."""
+    have = {str(c).upper() for c in cov.columns}
+    extra = {a: cov[c] for a, c in COVARIATE_ALIASES.items() if a not in have and c in cov}
+    return cov.assign(**extra) if extra else cov
+
+
 def twin_values(ctx, arm, cov: pd.DataFrame, start: int, stop: int, keep: np.ndarray) -> dict:
     """Individual parameters (by model name) of the arm's twins, shape (n,) each."""
     model = arm.model
     n = len(cov)
-    values = typical_parameters(model, cov, n)
+    values = typical_parameters(model, covariate_table(cov), n)
     if model.eta_names():
         eta = sample_eta_for_patients(model, ctx.seed, start, stop, f"iiv:{arm.compound_id}")
         values = apply_eta(values, model, eta[keep])

@@ -169,6 +169,11 @@ class PDSpec(FrozenSpec):
                 raise ValueError(f"kind: one of {list(pd_model_names())}") from None
         need = required | ({"ke0_per_h"} if self.effect_compartment else set())
         c50 = [n for n in need if "c50" in n]
+        if self.c50_from == "potency" and not c50:
+            raise ValueError(
+                f"c50_from: 'params' for kind {self.kind!r} (it has no EC50/IC50/SC50 for the "
+                "potency to fill)"
+            )
         allowed = need | {"hill", "fu"}
         if self.kind not in PD_REQUIRED:
             from insilico.pd.registry import get_pd_model

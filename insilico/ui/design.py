@@ -41,6 +41,7 @@ OPTIONAL_WIDGET_KEYS = (
     "endpoints",
     "primary",
     "adverse_events",
+    "model",
 )
 #: ``design`` sub-keys with widgets (the others, e.g. ``ratios``, ``titration``, stay in YAML).
 DESIGN_WIDGET_KEYS = ("type", "dropout", "adherence")
@@ -111,7 +112,9 @@ def design_to_yaml(design: dict[str, Any]) -> str:
         "#   insilico run workflows/<this file>.yaml\n"
         "# (relative paths are relative to this file's folder, workflows/)\n"
     )
-    ordered = {k: design[k] for k in (*COMMON_KEYS, "design", "safety") if k in design}
+    order = list(COMMON_KEYS)
+    order.insert(order.index("cohort") + 1, "model")
+    ordered = {k: design[k] for k in (*order, "design", "safety") if k in design}
     ordered.update({k: v for k, v in design.items() if k not in ordered})
     return head + yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, width=100)
 
@@ -187,10 +190,19 @@ def parse_doses(text: str) -> list[float]:
 
 def validate_design(design: dict[str, Any], base_dir: str | Path = WORKFLOWS_DIR):
     """The design as a :class:`insilico.trial.spec.TrialSpec` (relative paths against
-    ``base_dir``, the ``workflows/`` folder). Raises SpecError naming field, value, allowed."""
-    from insilico.trial.spec import trial_spec_from_dict
+    ``base_dir``, the ``workflows/`` folder). Raises SpecError naming field, value, allowed.
 
-    return trial_spec_from_dict(copy.deepcopy(design), source="design", base_dir=base_dir)
+    Beyond the spec, a ``model:`` must load and fit the cohort, the regimens and the biomarker
+    (:func:`insilico.ui.models.check_trial_model`), and a PD model whose C50 comes from the
+    compounds' potency must have one, so that what validates here also runs.
+    """
+    from insilico.trial.spec import trial_spec_from_dict
+    from insilico.ui.models import check_pd_potency, check_trial_model
+
+    spec = trial_spec_from_dict(copy.deepcopy(design), source="design", base_dir=base_dir)
+    check_pd_potency(spec)
+    check_trial_model(spec)
+    return spec
 
 
 def check_regimen(text: str) -> str:
@@ -370,3 +382,180 @@ def design_summary(spec) -> dict[str, object]:
         "design": spec.design.type,
         "spec_sha256": spec.sha256(),
     }
+
+
+# ------------------------------------------------------------------ biomarker PD model
+#: Values a PD parameter starts from when another kind is chosen and the protocol has none
+#: (starting points to edit, not estimates). ``kin_per_h`` is set from the baseline ``e0``
+#: (and ``e0`` from ``kin_per_h / kout_per_h``) when the previous kind had it.
+PD_STARTING_VALUES: dict[str, float] = {
+    "e0": 100.0,
+    "emax": -50.0,
+    "ec50_mg_per_L": 1.0,
+    "slope_L_per_mg": -10.0,
+    "kin_per_h": 10.0,
+    "kout_per_h": 0.1,
+    "imax": 0.5,
+    "ic50_mg_per_L": 1.0,
+    "smax": 1.0,
+    "sc50_mg_per_L": 1.0,
+    "ke0_per_h": 0.5,
+}
+
+
+def pd_kind_options(current: str | None = None) -> list[str]:
+    """Every PD model of the registry (built-in and registered user models), and ``current``
+    if the registry does not have it."""
+    from insilico.pd.registry import pd_model_names
+
+    names = list(pd_model_names())
+    if current and current not in names:
+        names.append(current)
+    return names
+
+
+def is_builtin_pd(kind: str) -> bool:
+    """Whether the built-in twins (no ``model:``) can run a PD kind."""
+    from insilico.pd.models import REQUIRED
+
+    return kind in REQUIRED and kind != "none"
+
+
+def pd_kind_label(kind: str, has_model: bool) -> str:
+    """``irm1 — indirect response: inhibition of production`` (and what it needs)."""
+    from insilico.pd.registry import get_pd_model
+
+    try:
+        description = get_pd_model(kind).description
+    except SpecError:
+        description = "not a registered PD model"
+    label = f"{kind} — {description}" if description else kind
+    if not has_model and not is_builtin_pd(kind):
+        label += " (needs a PK model)"
+    return label
+
+
+def effect_compartment_help(kind: str, has_model: bool) -> tuple[bool, str]:
+    """Whether an effect compartment may be put in front of ``kind``, and why (help text)."""
+    what = (
+        "An effect compartment delays the effect: the PD model is driven by Ce, "
+        "dCe/dt = ke0_per_h · (C − Ce); ke0_per_h is added to the parameters."
+    )
+    if kind.startswith("irm") and not has_model:
+        return False, (
+            f"{what} In front of an indirect response ({kind}) it needs a PK model (choose "
+            "one under PK model): the built-in one-compartment twins drive indirect "
+            "responses by the plasma concentration only."
+        )
+    return True, what
+
+
+def _pd_parameters(kind: str, effect_compartment: bool) -> tuple[list[str], set[str]]:
+    """Required parameters of a PD kind (with ``ke0_per_h``) and every parameter it takes."""
+    from insilico.pd.models import REQUIRED
+    from insilico.pd.registry import get_pd_model
+
+    try:
+        record = get_pd_model(kind)
+        required, allowed = list(record.required), set(record.parameters)
+    except SpecError:
+        required = list(REQUIRED.get(kind, ()))
+        allowed = set(required)
+    allowed.add("fu")
+    if effect_compartment:
+        required.append("ke0_per_h")
+        allowed.add("ke0_per_h")
+    return required, allowed | set(required)
+
+
+def _pd_order(kind: str, effect_compartment: bool) -> list[str]:
+    from insilico.pd.models import REQUIRED
+    from insilico.pd.registry import get_pd_model
+
+    try:
+        names = list(get_pd_model(kind).parameters)
+    except SpecError:
+        names = list(REQUIRED.get(kind, ()))
+    return names + (["ke0_per_h"] if effect_compartment else [])
+
+
+def _c50_name(kind: str) -> str | None:
+    from insilico.trial.context import C50_NAME
+
+    return C50_NAME.get(kind)
+
+
+def with_pd(
+    design: dict[str, Any], kind: str | None = None, effect_compartment: bool | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The design with the biomarker's PD model changed to ``kind`` and/or the effect
+    compartment switched, its parameters adapted; and the names set to starting values.
+
+    Parameters the new kind takes are kept (the baseline carries over between ``e0`` and
+    ``kin_per_h / kout_per_h``, a C50 between kinds); the others are dropped; missing
+    required ones take :data:`PD_STARTING_VALUES` (a C50 comes from the compounds' potency
+    when the protocol says so, and ``c50_from`` falls back to ``params`` for a kind without
+    a C50). The protocol's ``iiv.cv`` follows a renamed C50 and drops parameters the kind no
+    longer has. The input is not changed.
+    """
+    out = copy.deepcopy(design)
+    bm = out.get("biomarker")
+    if not isinstance(bm, dict) or not isinstance(bm.get("pd"), dict):
+        return out, []
+    pd = bm["pd"]
+    old_kind = str(pd.get("kind", ""))
+    kind = old_kind if kind is None else str(kind)
+    eff = (
+        bool(pd.get("effect_compartment", False))
+        if effect_compartment is None
+        else bool(effect_compartment)
+    )
+    old = dict(pd.get("params") or {})
+    _, old_allowed = _pd_parameters(old_kind, bool(pd.get("effect_compartment", False)))
+    required, allowed = _pd_parameters(kind, eff)
+    params = {k: v for k, v in old.items() if k in allowed}
+    c50_old, c50_new = _c50_name(old_kind), _c50_name(kind)
+    c50_from = pd.get("c50_from", "params")
+    if c50_from == "potency" and c50_new is None:
+        c50_from = "params"
+    if c50_old and c50_new and c50_old in old and c50_new not in params:
+        params[c50_new] = old[c50_old]
+    # the baseline carries over: R0 = kin / kout of an indirect response, E0 of a direct one
+    filled = []
+    for name in required:
+        if name in params or (c50_from == "potency" and name == c50_new):
+            continue
+        if name in PD_STARTING_VALUES:
+            params[name] = PD_STARTING_VALUES[name]
+            filled.append(name)
+    if "kin_per_h" in filled and "e0" in old:
+        params["kin_per_h"] = float(old["e0"]) * float(params["kout_per_h"])
+        filled.remove("kin_per_h")
+    if "e0" in filled and {"kin_per_h", "kout_per_h"} <= set(old):
+        params["e0"] = float(old["kin_per_h"]) / float(old["kout_per_h"])
+        filled.remove("e0")
+    # in the order of the model's parameters, then the others (fu)
+    order = {n: k for k, n in enumerate(_pd_order(kind, eff))}
+    params = dict(sorted(params.items(), key=lambda kv: order.get(kv[0], len(order))))
+    pd["kind"] = kind
+    if eff:
+        pd["effect_compartment"] = True
+    else:
+        pd.pop("effect_compartment", None)
+    pd["params"] = params
+    if "c50_from" in pd or c50_from != "params":
+        pd["c50_from"] = c50_from
+    iiv = out.get("iiv")
+    if isinstance(iiv, dict) and isinstance(iiv.get("cv"), dict):
+        rename = {c50_old: c50_new} if c50_old and c50_new and c50_old != c50_new else {}
+        gone = (old_allowed - allowed - {"fu"}) - set(rename)
+        cv = {rename.get(k, k): v for k, v in iiv["cv"].items() if k not in gone}
+        corr = [
+            [rename.get(a, a), rename.get(b, b), r]
+            for a, b, r in iiv.get("correlation") or []
+            if a not in gone and b not in gone
+        ]
+        iiv["cv"] = cv
+        if "correlation" in iiv:
+            iiv["correlation"] = corr
+    return out, filled

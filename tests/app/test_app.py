@@ -4,6 +4,7 @@ run id that tries to leave the runs folder is refused."""
 
 from __future__ import annotations
 
+import math
 import time
 
 import pandas as pd
@@ -263,3 +264,189 @@ def test_endpoints_and_primary_are_widgets_and_export_like_the_file(tmp_path, mo
     a = ui_design.validate_design(edited, base)
     b = ui_design.validate_design(dict(original, primary="sustained_responder"), base)
     assert a.sha256() == b.sha256()
+
+
+# ------------------------------------------------------------------ PK model and PD kind
+def _design_page(tmp_path, monkeypatch, design: dict | None = None) -> AppTest:
+    at = _app(tmp_path / "runs", monkeypatch)
+    if design is not None:
+        at.session_state["design"] = design
+        at.session_state["design_version"] = 0
+    at.run()
+    at.switch_page("screens/design.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _no_protocol_iiv(at: AppTest) -> None:
+    """Clear the protocol's iiv.cv in the YAML (a model with its own IIV must not repeat it)."""
+    import yaml
+
+    v = at.session_state["design_version"]
+    adv = at.text_area(key=f"advanced_{v}")
+    data = yaml.safe_load(adv.value)
+    data["iiv"] = {"cv": {}}
+    adv.input(yaml.safe_dump(data, sort_keys=False)).run()
+    assert not at.exception
+
+
+def test_pk_model_shipped_and_custom_structures(tmp_path, monkeypatch):
+    """A shipped model file and a custom 2-compartment structure end in designs that validate
+    as `insilico run` validates and carry the structure; an invalid value shows the error."""
+    from insilico.model import load_model
+    from insilico.trial.spec import trial_spec_from_dict
+    from insilico.ui import design as ui_design
+    from insilico.ui import models as ui_models
+
+    at = _design_page(tmp_path, monkeypatch)
+    _no_protocol_iiv(at)
+    v = at.session_state["design_version"]
+    pick = at.selectbox(key=f"model_{v}")
+    assert pick.value == ui_models.BUILTIN
+    assert "model" not in at.session_state["design"]
+    labels = pick.options
+    assert labels[0] == "Built-in (one compartment)" and labels[-1] == "Custom structure"
+    assert (
+        "oral_1cpt_lag_allometric — 1 compartment, first_order absorption, linear elimination"
+        in labels
+    )
+    assert len(labels) == 2 + len(ui_models.shipped_models())
+
+    # custom structure: two compartments, allometry, IIV on Q
+    pick.select(ui_models.CUSTOM).run()
+    at.selectbox(key=f"model_cmt_{v}").select(2).run()
+    at.number_input(key=f"model_p_q2_L_per_h_{v}").set_value(15.0).run()
+    at.number_input(key=f"model_cv_q2_L_per_h_{v}").set_value(40.0).run()
+    assert not at.exception
+    assert at.checkbox(key=f"model_allometric_{v}").value is True
+    design = at.session_state["design"]
+    model = design["model"]
+    assert model["pk"] == {"compartments": 2, "absorption": "first_order", "elimination": "linear"}
+    assert model["parameters"]["q2_L_per_h"] == 15.0 and "v2_L" in model["parameters"]
+    assert model["covariates"]["v2_L"] == {"weight_kg": {"power": 1.0, "reference": 70.0}}
+    assert model["iiv"] == {"q2_L_per_h": pytest.approx(math.log(1 + 0.4**2))}
+    spec = ui_design.validate_design(design)
+    assert spec.model["pk"]["compartments"] == 2
+    assert any("Valid protocol" in s.value for s in at.success)
+    assert "compartments: 2" in ui_design.design_to_yaml(design)
+
+    # a non-positive volume: the model's error (key, value, allowed), nothing valid to run
+    at.number_input(key=f"model_p_v2_L_{v}").set_value(0.0).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("model.parameters.v2_L" in e and "> 0" in e for e in errors), errors
+    assert not any("Valid protocol" in s.value for s in at.success)
+    assert at.get("download_button")[0].proto.disabled
+    at.number_input(key=f"model_p_v2_L_{v}").set_value(90.0).run()
+    assert any("Valid protocol" in s.value for s in at.success)
+
+    # a shipped model file: a path the spec resolves from workflows/
+    ref = "../models/oral_1cpt_lag_allometric.yaml"
+    at.selectbox(key=f"model_{v}").select(ref).run()
+    assert not at.exception
+    design = at.session_state["design"]
+    assert design["model"] == ref
+    spec = trial_spec_from_dict(design, base_dir=ui_design.WORKFLOWS_DIR)
+    shipped = load_model(spec.model)
+    assert shipped.name == "oral_1cpt_lag_allometric"
+    assert (shipped.pk.compartments, shipped.pk.absorption) == (1, "first_order")
+    assert any("1 compartment, first_order absorption" in c.value for c in at.caption)
+
+    # back to the built-in twin: no model in the protocol
+    at.selectbox(key=f"model_{v}").select(ui_models.BUILTIN).run()
+    assert "model" not in at.session_state["design"]
+
+
+def test_effect_compartment_before_an_indirect_response_needs_a_model(tmp_path, monkeypatch):
+    from insilico.pd.registry import pd_model_names
+    from insilico.ui import design as ui_design
+    from insilico.ui import models as ui_models
+
+    at = _design_page(tmp_path, monkeypatch)
+    v = at.session_state["design_version"]
+    kind = at.selectbox(key=f"pd_kind_{v}")
+    assert kind.value == "emax"
+    # labels "name — description": every model of the PD registry is offered
+    assert {o.split(" — ")[0] for o in kind.options} >= set(pd_model_names())
+    kind.select("irm1").run()
+    assert not at.exception
+    v = at.session_state["design_version"]  # the YAML is rewritten with irm1's parameters
+    pd_spec = at.session_state["design"]["biomarker"]["pd"]
+    assert pd_spec["kind"] == "irm1" and {"kin_per_h", "kout_per_h", "imax"} <= set(
+        pd_spec["params"]
+    )
+    assert "kind: irm1" in at.text_area(key=f"advanced_{v}").value
+    eff = at.checkbox(key=f"pd_effect_{v}")
+    assert eff.disabled and "needs a PK model" in eff.help
+    assert any("Valid protocol" in s.value for s in at.success)
+
+    # with a PK model the effect compartment is allowed and the protocol validates
+    at.selectbox(key=f"model_{v}").select(ui_models.CUSTOM).run()
+    eff = at.checkbox(key=f"pd_effect_{v}")
+    assert not eff.disabled
+    eff.check().run()
+    assert not at.exception
+    v = at.session_state["design_version"]
+    design = at.session_state["design"]
+    assert design["biomarker"]["pd"]["effect_compartment"] is True
+    assert "ke0_per_h" in design["biomarker"]["pd"]["params"]
+    assert ui_design.validate_design(design).biomarker.pd.effect_compartment
+    assert any("Valid protocol" in s.value for s in at.success), [e.value for e in at.error]
+
+    # without the model: the error says why, and the box can still be unticked
+    at.selectbox(key=f"model_{v}").select(ui_models.BUILTIN).run()
+    errors = [e.value for e in at.error]
+    assert any("biomarker.pd.effect_compartment" in e for e in errors), errors
+    eff = at.checkbox(key=f"pd_effect_{v}")
+    assert eff.value and not eff.disabled
+    eff.uncheck().run()
+    assert not at.exception
+    assert "effect_compartment" not in at.session_state["design"]["biomarker"]["pd"]
+    assert any("Valid protocol" in s.value for s in at.success)
+
+
+def test_importing_a_protocol_with_a_model_restores_the_control(tmp_path, monkeypatch):
+    from insilico.ui import design as ui_design
+    from insilico.ui import models as ui_models
+
+    base = ui_design.default_design()
+    base["iiv"] = {"cv": {}}
+    at = _design_page(tmp_path, monkeypatch)
+
+    # a shipped model file
+    ref = "../models/oral_1cpt_lag_allometric.yaml"
+    text = ui_design.design_to_yaml(dict(base, name="with_file", model=ref))
+    v = at.session_state["design_version"]
+    at.file_uploader(key=f"import_{v}").upload("with_file.yaml", text.encode(), "text/yaml")
+    at.run()
+    assert not at.exception
+    v = at.session_state["design_version"]
+    assert at.selectbox(key=f"model_{v}").value == ref
+    assert at.session_state["design"]["model"] == ref
+
+    # an inline (custom) model: the editor shows it and the design keeps it unchanged
+    inline = ui_models.custom_model(
+        ui_models.CustomStructure(
+            compartments=3,
+            absorption="transit",
+            elimination="linear",
+            parameters={"cl_L_per_h": 9.0, "v2_L": 33.0, "n_transit": 4, "tlag_h": 0.25},
+            cv_pct={"mtt_h": 25.0},
+            allometric=True,
+            rest={"name": "imported", "residual_error": {"proportional": 0.2}},
+        )
+    )
+    text = ui_design.design_to_yaml(dict(base, name="with_inline", model=inline))
+    at.file_uploader(key=f"import_{v}").upload("with_inline.yaml", text.encode(), "text/yaml")
+    at.run()
+    assert not at.exception
+    v = at.session_state["design_version"]
+    assert at.selectbox(key=f"model_{v}").value == ui_models.CUSTOM
+    assert at.selectbox(key=f"model_cmt_{v}").value == 3
+    assert at.selectbox(key=f"model_abs_{v}").value == "transit"
+    assert at.number_input(key=f"model_p_v2_L_{v}").value == 33.0
+    assert at.number_input(key=f"model_p_n_transit_{v}").value == 4
+    assert at.number_input(key=f"model_cv_mtt_h_{v}").value == pytest.approx(25.0)
+    assert at.checkbox(key=f"model_allometric_{v}").value is True
+    assert at.session_state["design"]["model"] == inline
+    assert any("Valid protocol" in s.value for s in at.success), [e.value for e in at.error]

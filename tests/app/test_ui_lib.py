@@ -252,6 +252,41 @@ def test_advanced_yaml_refuses_widget_keys_and_bad_yaml():
         ui_design.design_from_yaml("!!python/object/apply:os.system ['true']\n")
 
 
+def test_the_model_is_a_widget_key_and_round_trips_through_the_yaml():
+    """``model:`` is set by the PK model control: not in the advanced YAML, refused there,
+    kept by the merge and written after the cohort (a path or an inline mapping)."""
+    d = ui_design.default_design()
+    assert "model" in ui_design.widget_keys()
+    for model in ("../models/oral_1cpt_lag_allometric.yaml", {"kind": "model", "name": "m"}):
+        with_model = dict(d, model=model)
+        assert "model:" not in ui_design.advanced_yaml(with_model)
+        widgets = {k: v for k, v in with_model.items() if k in ui_design.widget_keys()}
+        merged = ui_design.with_advanced(widgets, ui_design.advanced_yaml(with_model))
+        assert merged["model"] == model
+        text = ui_design.design_to_yaml(with_model)
+        assert ui_design.design_from_yaml(text) == with_model
+        assert text.index("\nmodel:") > text.index("\ncohort:")
+    with pytest.raises(SpecError) as err:
+        ui_design.with_advanced(d, "model: ../models/x.yaml\n")
+    assert "model" in str(err.value.value)
+
+
+def test_the_pd_kind_follows_the_yaml_and_the_widget():
+    """The PD kind stays in the YAML (a protocol written there still works); the selector's
+    change rewrites the parameters for the new kind."""
+    d = ui_design.default_design()
+    assert "kind: emax" in ui_design.advanced_yaml(d)
+    changed, filled = ui_design.with_pd(d, kind="irm3")
+    pd = changed["biomarker"]["pd"]
+    assert list(pd["params"]) == ["kin_per_h", "kout_per_h", "smax"]  # registry order
+    assert filled == ["kout_per_h", "smax"] and pd["c50_from"] == "potency"
+    ui_design.validate_design(changed)
+    assert ui_design.with_pd({"name": "no biomarker"}, kind="irm1") == (
+        {"name": "no biomarker"},
+        [],
+    )
+
+
 def test_regimen_check_as_you_type():
     assert ui_design.check_regimen("100 mg PO q12h x56") == ""
     msg = ui_design.check_regimen("100 mg PX q12h x56")
