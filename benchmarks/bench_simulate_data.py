@@ -1,11 +1,15 @@
-"""Throughput of ``insilico simulate`` on a large NONMEM-format dataset.
+"""Throughput and memory of ``insilico simulate`` on large NONMEM-format datasets.
 
-Writes a dataset of ``--rows`` records (oral doses every 12 h with ADDL, observations every
-hour, a weight covariate), then runs the command line ``insilico simulate`` on it in a fresh
-process (``/usr/bin/time``-style peak memory from ``resource``) and prints rows per second.
-A first run on a small file compiles the kernel and writes bytecode caches, so the table shows
-the command's steady cost (reading, both predictions, writing), not one-off compilation.
+Writes a dataset of each ``--rows`` records (oral doses every 12 h with ADDL, observations
+every hour, a weight covariate), then runs the command line ``insilico simulate`` on it in a
+fresh process ``--repeat`` times (``/usr/bin/time``-style peak memory from ``resource``) and
+prints rows per second: every run, then the best and the spread. A first run on a small file
+compiles the kernel and writes bytecode caches, so the table shows the command's steady cost
+(imports, reading, both predictions, writing), not one-off compilation. The file is read and
+simulated in chunks of whole subjects, so the peak memory should be the same for 1e5 and 1e6
+rows once the file is larger than a chunk.
 
+    python benchmarks/bench_simulate_data.py                  # 1e5 and 1e6 rows, 3 runs each
     python benchmarks/bench_simulate_data.py --rows 1000000
 """
 
@@ -16,7 +20,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -72,31 +75,49 @@ def run(args: list[str]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--replicates", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per dataset (default 3)")
+    parser.add_argument("--chunk-records", type=int, default=None)
     opts = parser.parse_args()
+    reps = opts.replicates or 1
+    extra = ["--replicates", str(opts.replicates)] if opts.replicates else []
+    if opts.chunk_records:
+        extra += ["--chunk-records", str(opts.chunk_records)]
+    header = (
+        f"{'rows':>10} {'subjects':>9} {'replicates':>10} {'seconds':>8} "
+        f"{'rows/s':>10} {'peak MB':>8}"
+    )
+    summary = []
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data.csv"
         small = Path(tmp) / "small.csv"
         make_dataset(small, 2000)
         run(["simulate", str(MODEL), "--data", str(small), "--out", str(Path(tmp) / "w.csv")])
-        t0 = time.perf_counter()
-        n_subjects = make_dataset(data, opts.rows)
-        t_make = time.perf_counter() - t0
-        rows = len(pd.read_csv(data, usecols=["ID"]))
-        extra = ["--replicates", str(opts.replicates)] if opts.replicates else []
-        out = Path(tmp) / "out.csv"
-        wall, mb = run(["simulate", str(MODEL), "--data", str(data), "--out", str(out), *extra])
-        reps = opts.replicates or 1
+        print(header)
+        for n_rows in opts.rows:
+            data = Path(tmp) / f"data{n_rows}.csv"
+            n_subjects = make_dataset(data, n_rows)
+            rows = len(pd.read_csv(data, usecols=["ID"]))
+            out = Path(tmp) / "out.csv"
+            speeds, peaks = [], []
+            for _ in range(opts.repeat):
+                args = ["simulate", str(MODEL), "--data", str(data), "--out", str(out), *extra]
+                wall, mb = run(args)
+                speeds.append(rows * reps / wall)
+                peaks.append(mb)
+                print(
+                    f"{rows:>10} {n_subjects:>9} {reps:>10} {wall:>8.2f} "
+                    f"{rows * reps / wall:>10.0f} {mb:>8.0f}"
+                )
+            summary.append((rows, speeds, peaks))
+            data.unlink()
+    print("(simulate = imports + read + PRED + IPRED + write, in a fresh process)")
+    for rows, speeds, peaks in summary:
         print(
-            f"{'rows':>10} {'subjects':>9} {'replicates':>10} {'seconds':>8} "
-            f"{'rows/s':>10} {'peak MB':>8}"
+            f"{rows:>10} rows: best {max(speeds):,.0f} rows/s (spread {min(speeds):,.0f}-"
+            f"{max(speeds):,.0f} over {len(speeds)} runs); peak RSS {min(peaks):.0f}-"
+            f"{max(peaks):.0f} MB"
         )
-        print(
-            f"{rows:>10} {n_subjects:>9} {reps:>10} {wall:>8.2f} "
-            f"{rows * reps / wall:>10.0f} {mb:>8.0f}"
-        )
-        print(f"(dataset written in {t_make:.1f} s; simulate = read + PRED + IPRED + write)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ Commands::
     insilico runs show RUN [--root DIR]
     insilico cohort COHORT.yaml -n N --seed S -o FILE.parquet
     insilico simulate MODEL.yaml --data DATA.csv --out OUT.csv [--replicates N] [--seed S]
+                      [--chunk-records N]
+    insilico twin MODEL.yaml --data DATA.csv --out DIR [--until T]
+                  [--target METRIC=LO..HI --regimen "X mg PO q12h x14"]
     insilico featurize INPUT -o OUT.parquet
     insilico predict-pk INPUT.csv --out OUT.csv
     insilico app [--port P] [--root DIR]
@@ -112,8 +115,7 @@ def cmd_cohort(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import time
 
-    from insilico.dataset import read_dataset, write_dataset
-    from insilico.dataset.simulate import simulate_dataset
+    from insilico.dataset.stream import simulate_file
     from insilico.errors import SpecError
     from insilico.model import load_model
 
@@ -121,18 +123,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise SpecError("--replicates", args.replicates, "an integer from 1 to 10000")
     if args.seed < 0:
         raise SpecError("--seed", args.seed, "a non-negative integer")
+    if args.chunk_records < 1:
+        raise SpecError("--chunk-records", args.chunk_records, "an integer >= 1")
     out = Path(args.out)
     if not out.parent.is_dir() or out.is_dir():
         raise SpecError("--out", args.out, "a file path in an existing directory")
     start = time.perf_counter()
     model = load_model(args.model)
-    dataset = read_dataset(args.data, compartments=model.compartment_map(), require_dv=False)
-    extra = simulate_dataset(model, dataset, replicates=args.replicates, seed=args.seed)
-    write_dataset(dataset.raw, extra, out)
+    summary = simulate_file(
+        model,
+        args.data,
+        out,
+        replicates=args.replicates,
+        seed=args.seed,
+        chunk_records=args.chunk_records,
+    )
     seconds = time.perf_counter() - start
     reps = f" x {args.replicates} replicates" if args.replicates else ""
     print(
-        f"simulated {len(dataset.raw)} records of {dataset.subjects()} subjects{reps} "
+        f"simulated {summary.records} records of {summary.subjects} subjects{reps} "
         f"with {model.name} in {seconds:.1f} s -> {out}"
     )
     return 0
@@ -241,7 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--replicates", type=int, default=None, help="simulated replicates with residual error"
     )
     sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument(
+        "--chunk-records",
+        type=int,
+        default=200_000,
+        metavar="N",
+        help="records read and simulated at a time, in whole subjects (default 200000); "
+        "bounds the memory, not the results",
+    )
     sm.set_defaults(func=cmd_simulate)
+
+    from insilico.fit.commands import add_twin_parser
+
+    add_twin_parser(sub)
 
     f = sub.add_parser("featurize", help="RDKit features of a CSV/SDF to Parquet")
     f.add_argument("input")

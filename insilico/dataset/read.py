@@ -191,27 +191,11 @@ def _read_text(path: Path, source: str) -> tuple[pd.DataFrame, np.ndarray]:
     """The data records of a CSV file as text, and the line number of each."""
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(
-            source, None, "file", "not found", "an existing NONMEM-format CSV file"
-        ) from None
     except OSError as exc:
-        raise DatasetError(
-            source, None, "file", exc.strerror or str(exc), "a readable file"
-        ) from None
+        raise open_error(exc, source) from None
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise DatasetError(
-            source,
-            line,
-            "encoding",
-            data[exc.start : exc.end],
-            "UTF-8 text; the file is not valid UTF-8 (save it as CSV UTF-8)",
-        ) from None
+    check_utf8(data, source)
     if not data or data.isspace():
         raise DatasetError(
             source, None, "file", "empty", "a header line and at least one data record"
@@ -219,21 +203,78 @@ def _read_text(path: Path, source: str) -> tuple[pd.DataFrame, np.ndarray]:
 
     end = data.find(b"\n")
     header, body = (data, b"") if end < 0 else (data[:end], data[end + 1 :])
+    names = parse_header(header, source)
+    table, lines = parse_body(body, names, source)
+    if table is None:
+        raise DatasetError(
+            source, None, "file", "header only", "at least one data record after the header"
+        )
+    return text_frame(table, names), lines
+
+
+def open_error(exc: OSError, source: str) -> DatasetError:
+    """The error for a data file that cannot be opened or read."""
+    if isinstance(exc, FileNotFoundError):
+        return DatasetError(source, None, "file", "not found", "an existing NONMEM-format CSV file")
+    return DatasetError(source, None, "file", exc.strerror or str(exc), "a readable file")
+
+
+def check_utf8(data: bytes, source: str, first_line: int = 1) -> None:
+    """Raise unless ``data`` (starting at line ``first_line`` of the file) is UTF-8 text."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + first_line
+        raise DatasetError(
+            source,
+            line,
+            "encoding",
+            data[exc.start : exc.end],
+            "UTF-8 text; the file is not valid UTF-8 (save it as CSV UTF-8)",
+        ) from None
+
+
+def parse_header(header: bytes, source: str) -> list[str]:
+    """The column names of a header line (``#``/``@`` before the first one dropped), checked."""
     names = [name.strip() for name in next(csv.reader([header.decode("utf-8").rstrip("\r")]))]
     if names and names[0].startswith(("#", "@")):
         names[0] = names[0][1:].strip()
     check_header(names, source)
+    return names
 
+
+def parse_body(
+    body: bytes, names: list[str], source: str, first_line: int = 2
+) -> tuple[pa.Table | None, np.ndarray]:
+    """The records of whole lines of a CSV body as text, and the line number of each.
+
+    Parameters
+    ----------
+    body : bytes
+        Whole lines of the file after the header, UTF-8.
+    names : list of str
+        Column names from the header.
+    source : str
+        File name for messages.
+    first_line : int
+        Line number in the file of the first line of ``body`` (header = 1).
+
+    Returns
+    -------
+    table : pyarrow.Table or None
+        One ``large_string`` column per name; ``None`` when ``body`` has no record (only
+        comment and blank lines).
+    lines : ndarray of int
+        Line number of each record.
+    """
     kept, comment, starts = _classify_lines(body, names)
     if not kept.any():
-        raise DatasetError(
-            source, None, "file", "header only", "at least one data record after the header"
-        )
-    lines = np.flatnonzero(kept).astype(np.int64) + 2
-    parse_body = _without_lines(body, starts, comment) if comment.any() else body
+        return None, np.empty(0, dtype=np.int64)
+    lines = np.flatnonzero(kept).astype(np.int64) + first_line
+    text = _without_lines(body, starts, comment) if comment.any() else body
     try:
         table = pacsv.read_csv(
-            io.BytesIO(parse_body),
+            io.BytesIO(text),
             read_options=pacsv.ReadOptions(column_names=names),
             parse_options=pacsv.ParseOptions(ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(
@@ -243,17 +284,21 @@ def _read_text(path: Path, source: str) -> tuple[pd.DataFrame, np.ndarray]:
             ),
         )
     except pa.ArrowInvalid as exc:
-        _raise_ragged(body, kept, names, source)
+        _raise_ragged(body, kept, names, source, first_line)
         raise DatasetError(
             source, None, "file", str(exc), "comma-separated text, one record per line"
         ) from None
     if table.num_rows != len(lines):
         # A quoted cell spanning lines: the records no longer match physical lines.
-        lines = np.arange(table.num_rows, dtype=np.int64) + 2
-    raw = pd.DataFrame(
+        lines = np.arange(table.num_rows, dtype=np.int64) + first_line
+    return table, lines
+
+
+def text_frame(table: pa.Table, names: list[str]) -> pd.DataFrame:
+    """Records parsed by :func:`parse_body` as a data frame of text columns."""
+    return pd.DataFrame(
         {name: pd.Series(table.column(i).to_pandas(), dtype="str") for i, name in enumerate(names)}
     )
-    return raw, lines
 
 
 def _classify_lines(body: bytes, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -287,7 +332,9 @@ def _without_lines(body: bytes, starts: np.ndarray, drop: np.ndarray) -> bytes:
     return bytes_[~removed].tobytes()
 
 
-def _raise_ragged(body: bytes, kept: np.ndarray, names: list[str], source: str) -> None:
+def _raise_ragged(
+    body: bytes, kept: np.ndarray, names: list[str], source: str, first_line: int = 2
+) -> None:
     """Raise for the first record line whose number of fields differs from the header's."""
     expected = len(names)
     physical = body.decode("utf-8").split("\n")
@@ -298,7 +345,7 @@ def _raise_ragged(body: bytes, kept: np.ndarray, names: list[str], source: str) 
         if len(fields) != expected:
             raise DatasetError(
                 source,
-                index + 2,
+                index + first_line,
                 "fields",
                 len(fields),
                 f"{expected} comma-separated fields, as in the header ({', '.join(names)})",

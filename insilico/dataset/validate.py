@@ -138,7 +138,9 @@ def drop_comment_records(raw: pd.DataFrame, lines: np.ndarray) -> tuple[pd.DataF
     return raw.loc[keep].reset_index(drop=True), lines[keep]
 
 
-def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_numbers(
+    column: pd.Series | pa.Array | pa.ChunkedArray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse a text column: values (NaN where missing or not a number), missing, bad.
 
     The common case (every cell a plain number or ``.``/empty) is one Arrow cast; only a
@@ -263,7 +265,7 @@ def normalize_records(
     extra: dict[str, object] = {}
     extra_numeric: list[str] = []
     for column in raw.columns:
-        parsed, empty, bad = _parse_numbers(raw[column])
+        parsed, empty, bad = parse_numbers(raw[column])
         canonical = str(column).upper()
         if canonical in names and names[canonical] == column:
             at.fail(bad, canonical, _NUMBER)
