@@ -27,7 +27,6 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from insilico.dataset.read import (
@@ -44,6 +43,7 @@ from insilico.dataset.validate import (
     normalize_records,
     parse_numbers,
 )
+from insilico.dataset.write import column_text, quote_name
 from insilico.errors import DatasetError, SpecError
 
 __all__ = ["SimulationSummary", "simulate_file"]
@@ -467,13 +467,14 @@ class _Output:
     def write(self, text: pa.Table, columns: Mapping[str, np.ndarray], part: int) -> None:
         """Append the rows of a chunk (its text and computed columns) to part ``part``."""
         arrays = [
-            text.column(name) if key is None else _text(columns[key]) for name, key in self.layout
+            text.column(name) if key is None else column_text(columns[key])
+            for name, key in self.layout
         ]
         table = pa.table(arrays, names=self.names)
         path = self.paths[part]
         with open(path, "ab" if self.written[part] else "wb") as handle:
             if part == 0 and not self.written[0]:
-                header = ",".join(_quoted(name) for name in self.names) + "\n"
+                header = ",".join(quote_name(name) for name in self.names) + "\n"
                 handle.write(header.encode("utf-8"))
             self.written[part] = True
             try:
@@ -497,19 +498,3 @@ class _Output:
         """Remove every temporary file."""
         for path in self.paths:
             path.unlink(missing_ok=True)
-
-
-def _quoted(name: str) -> str:
-    return f'"{name.replace(chr(34), chr(34) * 2)}"' if any(c in name for c in ',"\n') else name
-
-
-def _text(values: np.ndarray) -> pa.Array:
-    """Numbers in shortest round-trip form, missing values as ``.`` (as write_dataset)."""
-    values = np.asarray(values)
-    if values.dtype.kind in "iub":
-        return pa.array(values.astype(np.int64)).cast(pa.string())
-    finite = np.isfinite(values)
-    if finite.all():
-        return pa.array(values).cast(pa.string())
-    text = pa.array(np.where(finite, values, 0.0)).cast(pa.string())
-    return pc.if_else(pa.array(finite), text, _MISSING)

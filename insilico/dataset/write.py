@@ -88,21 +88,21 @@ def write_dataset(raw: pd.DataFrame, extra: pd.DataFrame, path: str | os.PathLik
     if replicate is not None and str(replicate).upper() not in raw_names:
         rep = next(v for c, v in appended if c == str(replicate))
         appended = [(c, v) for c, v in appended if c != str(replicate)]
-        columns.append((str(replicate), _text(rep)))
+        columns.append((str(replicate), column_text(rep)))
     order = np.tile(np.arange(n_records), copies) if copies > 1 else None
     for column in raw.columns:
         name = str(column)
         if name in replaced:
-            columns.append((name, _text(replaced[name])))
+            columns.append((name, column_text(replaced[name])))
         else:
             text = _raw_text(raw[column])
             columns.append((name, text.take(pa.array(order)) if order is not None else text))
-    columns += [(c, _text(v)) for c, v in appended]
+    columns += [(c, column_text(v)) for c, v in appended]
     table = pa.table([v for _, v in columns], names=[c for c, _ in columns])
 
     temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     try:
-        header = ",".join(_quoted(c) for c in table.column_names) + "\n"
+        header = ",".join(quote_name(c) for c in table.column_names) + "\n"
         for style in ("none", "needed"):
             try:
                 with open(temporary, "wb") as handle:
@@ -131,17 +131,20 @@ def _raw_text(column: pd.Series) -> pa.Array:
     return text
 
 
-def _quoted(name: str) -> str:
+def quote_name(name: str) -> str:
+    """A CSV header cell: quoted where it holds a comma, a quote or a line break."""
     return f'"{name.replace(chr(34), chr(34) * 2)}"' if any(c in name for c in ',"\n') else name
 
 
-def _text(values: np.ndarray) -> pa.Array:
+def column_text(values: np.ndarray) -> pa.Array:
     """Column text: numbers in shortest round-trip form, missing values as ``.``."""
     values = np.asarray(values)
     if values.dtype.kind in "iub":
         return pa.array(values.astype(np.int64)).cast(pa.string())
     if values.dtype.kind == "f":
         finite = np.isfinite(values)
+        if finite.all():
+            return pa.array(values).cast(pa.string())
         text = pa.array(np.where(finite, values, 0.0)).cast(pa.string())
         return pc.if_else(pa.array(finite), text, _MISSING)
     text = pd.Series(values, dtype=object).astype(str).to_numpy(dtype=object)

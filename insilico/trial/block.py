@@ -326,20 +326,7 @@ def simulate_arm_block(
         )
     else:
         params = twin_parameters(ctx, arm, cov, start, stop, keep)
-        regimen = parse_regimen(arm.regimen_text)
-        events = build_event_table(
-            regimen,
-            weight_kg=cov["weight_kg"].to_numpy(dtype=float),
-            bsa_m2=cov["bsa_m2"].to_numpy(dtype=float) if "bsa_m2" in cov else None,
-        )
-        daily = conduct.daily_dose_mg(events, arm.dose_days)
-        planned = events.amount_mg > 0
-        if design.adherence is not None and design.adherence.p_miss_dose > 0:
-            u = _uniform(ctx, "adherence", start, stop, keep, cols=events.time_h.size)
-            events = conduct.miss_doses(events, u, design.adherence.p_miss_dose)
-        if np.isfinite(dropout_h).any():
-            events = conduct.drop_out(events, dropout_h)
-        missed = (planned & (events.amount_mg == 0)).sum(axis=1)
+        events, daily, missed = _conducted_events(ctx, arm, cov, start, stop, keep, dropout_h)
         pd_model = PDModel(arm.pd_kind, arm.pd_effect_compartment)
         e0 = None
         if ctx.has_biomarker:
