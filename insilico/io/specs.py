@@ -56,15 +56,80 @@ def spec_error_from_validation(
     return SpecError(field, value, allowed, source)
 
 
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses anchors and aliases (no alias bombs).
+
+    Duplicate keys are found by :func:`parse_yaml`, which reports their key path.
+    """
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _check_duplicate_keys(loader: StrictLoader, node: yaml.Node, path: str, source: str):
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            sub = f"{path}.{key}" if path else str(key)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key; the constructor refuses it
+                duplicate = False
+            if duplicate:
+                line = key_node.start_mark.line + 1
+                raise SpecError(
+                    sub, key, f"each key once per mapping (repeated at line {line})", source
+                )
+            _check_duplicate_keys(loader, value_node, sub, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(loader, item, f"{path}[{i}]", source)
+
+
+def parse_yaml(text: str, source: str = "<text>") -> Any:
+    """Parse YAML text strictly: duplicate keys, anchors and aliases are :class:`SpecError`."""
+    loader = StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_duplicate_keys(loader, node, "", source)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        mark = getattr(exc, "problem_mark", None)
+        if mark is None:
+            raise SpecError("<file>", source, f"valid YAML ({problem})", source) from None
+        lines = text.splitlines()
+        line = lines[mark.line].strip()[:60] if mark.line < len(lines) else ""
+        raise SpecError(f"line {mark.line + 1}", line, f"valid YAML ({problem})", source) from None
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing or malformed file is a :class:`SpecError`."""
+    """Read a YAML mapping strictly (:func:`parse_yaml`); a missing, non-UTF-8 or malformed file
+    is a :class:`SpecError`."""
     p = Path(path)
     if not p.is_file():
         raise SpecError("path", str(path), "an existing YAML file")
+    raw = p.read_bytes()
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError("<file>", str(path), f"valid YAML ({exc})", str(path)) from None
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            "<file>", str(path), f"UTF-8 text (byte {exc.start} is not)", str(path)
+        ) from None
+    if "\x00" in text:
+        raise SpecError("<file>", str(path), "a text file (it holds NUL bytes)", str(path))
+    data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise SpecError("<root>", type(data).__name__, "a YAML mapping", str(path))
     return data

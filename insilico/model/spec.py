@@ -835,71 +835,12 @@ def _spec_error(exc: ValidationError, source: str | None) -> SpecError:
 # -- strict YAML ------------------------------------------------------------------------------
 
 
-class StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses anchors and aliases (no alias bombs).
-
-    Duplicate keys are found by :func:`read_model_yaml`, which reports their key path.
-    """
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(
-                None, None, "anchors and aliases are not allowed", event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-
-def _check_duplicate_keys(loader: StrictLoader, node: yaml.Node, path: str, source: str):
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            sub = f"{path}.{key}" if path else str(key)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key; the constructor refuses it
-                duplicate = False
-            if duplicate:
-                line = key_node.start_mark.line + 1
-                raise SpecError(
-                    sub, key, f"each key once per mapping (repeated at line {line})", source
-                )
-            _check_duplicate_keys(loader, value_node, sub, source)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_duplicate_keys(loader, item, f"{path}[{i}]", source)
-
-
 def read_model_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping strictly: no duplicate keys, anchors or aliases.
+    """Read a YAML mapping strictly (:func:`insilico.io.specs.read_yaml`: no duplicate keys,
+    anchors or aliases)."""
+    from insilico.io.specs import read_yaml
 
-    Raises
-    ------
-    SpecError
-        For a missing file, malformed YAML, a duplicate key (named by its key path), an anchor
-        or alias, or a document that is not a mapping.
-    """
-    p = Path(path)
-    source = str(path)
-    if not p.is_file():
-        raise SpecError("path", source, "an existing YAML file")
-    loader = StrictLoader(p.read_text(encoding="utf-8"))
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            data = None
-        else:
-            _check_duplicate_keys(loader, node, "", source)
-            data = loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        raise SpecError("<file>", source, f"valid YAML ({exc})", source) from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        raise SpecError("<root>", type(data).__name__, "a YAML mapping", source)
-    return data
+    return read_yaml(path)
 
 
 # -- public API ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from insilico.cohort import CohortSpec
 from insilico.cohort.from_data import DatasetCohortSpec
@@ -277,8 +277,8 @@ class TrialSpec(FrozenSpec):
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = Field(ge=0, lt=2**63)
-    n_patients: int = Field(gt=0, le=100_000_000)
+    seed: StrictInt = Field(ge=0, lt=2**63)
+    n_patients: StrictInt = Field(gt=0, le=100_000_000)
     cohort: str | CohortSpec | DatasetCohortSpec
     model: str | dict[str, Any] | None = None
     compounds: list[CompoundSpec] | CompoundFileSpec
@@ -336,6 +336,18 @@ class TrialSpec(FrozenSpec):
                         )
         if self.responder is not None and self.biomarker is None:
             raise ValueError("responder: needs a biomarker model")
+        if self.model is None:
+            known = {"cl_L_per_h", "v1_L", "ka_per_h", "f_bio", "fu"}
+            if self.biomarker is not None:
+                for pd in [self.biomarker.pd, *self.biomarker.by_compound.values()]:
+                    known |= set(PD_REQUIRED.get(pd.kind, ())) | {"hill", "ke0_per_h"}
+            for name in self.iiv.cv:
+                if name not in known:
+                    near = [k for k in known if k.lower() == name.lower()]
+                    hint = f" (did you mean {near[0]!r}?)" if near else ""
+                    raise ValueError(
+                        f"iiv.cv.{name}: a parameter of the twins {sorted(known)}{hint}"
+                    )
         if self.model is None and self.biomarker is not None:
             for key, pd in [("pd", self.biomarker.pd), *self.biomarker.by_compound.items()]:
                 field = "biomarker.pd" if key == "pd" else f"biomarker.by_compound.{key}"

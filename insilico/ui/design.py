@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from insilico.errors import SpecError
+from insilico.io.specs import parse_yaml
 from insilico.ui.cohorts import WORKFLOWS_DIR
 
 #: Keys the app edits with widgets; every other key is edited as YAML ("advanced").
@@ -89,13 +90,8 @@ def design_from_yaml(text: str) -> dict[str, Any]:
     """Parse a trial YAML text (``kind: trial``) into the design mapping (safe loader only)."""
     if len(text.encode("utf-8")) > MAX_YAML_BYTES:
         raise SpecError("YAML", f"{len(text)} characters", f"at most {MAX_YAML_BYTES} bytes")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the text"
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError("YAML", where, f"valid YAML ({reason})") from None
+    # strict: duplicate keys, anchors and aliases (alias bombs) are refused
+    data = parse_yaml(text, "YAML")
     if not isinstance(data, dict):
         raise SpecError("YAML", type(data).__name__, "a mapping (key: value lines)")
     if data.get("kind", "trial") != "trial":
@@ -146,13 +142,7 @@ def with_advanced(design: dict[str, Any], text: str) -> dict[str, Any]:
     """
     if len(text.encode("utf-8")) > MAX_YAML_BYTES:
         raise SpecError("advanced", f"{len(text)} characters", f"at most {MAX_YAML_BYTES} bytes")
-    try:
-        adv = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "the text"
-        reason = getattr(exc, "problem", None) or "a YAML error"
-        raise SpecError("advanced", where, f"valid YAML ({reason})") from None
+    adv = parse_yaml(text, "advanced") if text.strip() else {}
     if adv is None:
         adv = {}
     if not isinstance(adv, dict):
