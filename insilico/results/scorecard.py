@@ -35,6 +35,25 @@ from insilico.endpoints.efficacy import median_time_interval
 from insilico.endpoints.safety import HERG_MARGIN_FLAG
 from insilico.results.summary import arm_groups, summarize_patients
 
+#: ICH E14: a thorough QT study is negative when the one-sided 95 % upper bound of the mean
+#: placebo-corrected change (ddQTc) stays below 10 ms
+E14_THRESHOLD_MS = 10.0
+
+
+def ddqtc_summary(ddqtc_ms: np.ndarray) -> dict[str, float | bool]:
+    """Mean ddQTc (ms) with its two-sided 95 % interval, the one-sided 95 % upper bound
+    (``ddqtc_ms_upper90``: the upper limit of the two-sided 90 % interval) and the ICH E14 flag
+    ``ddqtc_positive`` (that bound at or above 10 ms)."""
+    m, lo, hi = stats.mean_interval(ddqtc_ms)
+    _, _, upper90 = stats.mean_interval(ddqtc_ms, level=0.90)
+    return {
+        "ddqtc_ms_mean": float(m),
+        "ddqtc_ms_ci_low": float(lo),
+        "ddqtc_ms_ci_high": float(hi),
+        "ddqtc_ms_upper90": float(upper90),
+        "ddqtc_positive": bool(upper90 >= E14_THRESHOLD_MS),
+    }
+
 
 def _flags(values: pd.Series) -> np.ndarray:
     """Boolean array, NA as False (callers drop NA first where it matters)."""
@@ -186,15 +205,7 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
                 }
             )
         if "ddqtc_ms" in g:
-            m, lo, hi = stats.mean_interval(g["ddqtc_ms"].to_numpy(dtype=float))
-            row.update(
-                {
-                    "ddqtc_ms_mean": float(m),
-                    "ddqtc_ms_ci_low": float(lo),
-                    "ddqtc_ms_ci_high": float(hi),
-                    "ddqtc_positive": bool(hi > 10.0),
-                }
-            )
+            row.update(ddqtc_summary(g["ddqtc_ms"].to_numpy(dtype=float)))
         if primary is not None and comparator is not None and arm.name != comparator:
             ref = groups.get(comparator, empty)
             cmp = _comparison(g, ref, ctx, primary, direction)

@@ -15,6 +15,20 @@ from insilico.endpoints.efficacy import first_time_meeting, meets, target_attain
 from insilico.rng import draw_by_block
 
 
+def _bioavailable_fraction(arm) -> float:
+    """The fraction of the arm's dose that reaches the circulation: ``f_bio`` for
+    extravascular doses, 1 for IV doses, weighted by the amount given by each route."""
+    from insilico.pk.regimen import parse_regimen
+
+    f = float(arm.typical.get("f_bio", 1.0))
+    given = reached = 0.0
+    for series in parse_regimen(arm.regimen_text).series:
+        amount = series.amount * series.n_doses
+        given += amount
+        reached += amount * (1.0 if series.route == "iv" else f)
+    return reached / given if given > 0 else f
+
+
 def _expit(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -196,7 +210,7 @@ def safety_columns(
             logp, n_alerts = 0.0, 0
         else:
             typical_auc = (
-                arm.typical.get("f_bio", 1.0)
+                _bioavailable_fraction(arm)
                 * np.asarray(daily_dose_mg)
                 * arm.dose_days
                 / arm.typical["cl_L_per_h"]

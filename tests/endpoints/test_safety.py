@@ -278,3 +278,24 @@ def test_moxifloxacin_plausibility():
     low, high = QTModel().ddqtc_drug_ms(b)
     assert low < 7.5 and high > 12.5
     assert low > 2.0 and high < 40.0  # and the range is not absurdly wide
+
+
+def test_e14_flag_uses_the_one_sided_95_percent_bound():
+    """ICH E14: negative when the one-sided 95 % upper bound (two-sided 90 % upper limit) of
+    the mean ddQTc is below 10 ms. Mean 9.4 ms, bound 9.98 ms: negative, although the
+    two-sided 95 % upper limit (10.09 ms) is above 10."""
+    from scipy import stats as sps
+
+    from insilico.results.scorecard import ddqtc_summary
+
+    n = 100
+    t90 = sps.t.ppf(0.95, n - 1)
+    sd = (9.98 - 9.4) * np.sqrt(n) / t90
+    z = np.random.default_rng(3).standard_normal(n)
+    x = 9.4 + sd * (z - z.mean()) / z.std(ddof=1)
+    out = ddqtc_summary(x)
+    assert out["ddqtc_ms_mean"] == pytest.approx(9.4)
+    assert out["ddqtc_ms_upper90"] == pytest.approx(9.98, abs=1e-9)
+    assert out["ddqtc_ms_ci_high"] > 10.0
+    assert out["ddqtc_positive"] is False
+    assert ddqtc_summary(x + 0.03)["ddqtc_positive"] is True
