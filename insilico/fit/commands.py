@@ -29,6 +29,59 @@ def add_twin_parser(sub) -> None:
     t.set_defaults(func=cmd_twin)
 
 
+def add_vpc_parser(sub) -> None:
+    """Register ``insilico vpc`` on the CLI's sub-parsers."""
+    v = sub.add_parser("vpc", help="visual predictive check of a model against a dataset")
+    v.add_argument("model", help="model file (kind: model), e.g. a fit's fit.yaml")
+    v.add_argument("--data", required=True, help="NONMEM-format CSV with observations")
+    v.add_argument("--out", required=True, help="output directory (created)")
+    v.add_argument("--replicates", type=int, default=200)
+    v.add_argument("--bins", type=int, default=8, help="time bins (equal numbers of points)")
+    v.add_argument("--seed", type=int, default=0)
+    v.set_defaults(func=cmd_vpc)
+
+
+def cmd_vpc(args: argparse.Namespace) -> int:
+    """Run ``insilico vpc``; returns the exit code."""
+    from insilico.dataset import read_dataset
+    from insilico.fit.vpc import plot_vpc, vpc_table
+    from insilico.model import load_model
+
+    if not 20 <= args.replicates <= 10_000:
+        raise SpecError("--replicates", args.replicates, "an integer from 20 to 10000")
+    if not 1 <= args.bins <= 100:
+        raise SpecError("--bins", args.bins, "an integer from 1 to 100")
+    out = Path(args.out)
+    if (out.exists() and not out.is_dir()) or not out.parent.is_dir():
+        raise SpecError("--out", args.out, "a directory in an existing directory")
+    model = load_model(args.model)
+    dataset = read_dataset(args.data, compartments=model.compartment_map())
+    tables = {}
+    for name, corrected in (("vpc", False), ("pcvpc", True)):
+        tables[name] = vpc_table(
+            model,
+            dataset,
+            n_replicates=args.replicates,
+            n_bins=args.bins,
+            seed=args.seed,
+            prediction_corrected=corrected,
+        )
+    out.mkdir(exist_ok=True)
+    unit = model.data.dv_unit
+    for name, table in tables.items():
+        table.to_csv(out / f"{name}.csv", index=False)
+        title = f"{model.name}: {'prediction-corrected ' if name == 'pcvpc' else ''}VPC"
+        plot_vpc(table, out / f"{name}.png", title=title, ylabel=f"DV ({unit})")
+    for name, table in tables.items():
+        share = table["inside"].mean() if len(table) else float("nan")
+        print(
+            f"{name}: {int(table['inside'].sum())} of {len(table)} observed percentiles "
+            f"({share:.0%}) inside the simulated 90 % intervals"
+        )
+    print(f"-> {out}")
+    return 0
+
+
 def cmd_twin(args: argparse.Namespace) -> int:
     """Run ``insilico twin``; returns the exit code."""
     from insilico.dataset import read_dataset, write_dataset
