@@ -69,6 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(result.summary))
     for row in result.failed.to_dict("records"):
         print(f"failed compound {row['id']}: {row['error']}")
+    for row in result.context.compound_warnings:
+        print(f"warning: compound {row['id']}: {row['warning']}")
     t = result.manifest["timings_s"]
     print(
         f"run: {path}  ({result.context.n_patients} patients x {len(result.context.arms)} "

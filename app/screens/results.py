@@ -47,6 +47,8 @@ st.caption(
 )
 for row in m.get("failed_compounds", []):
     st.warning(f"Compound {row['id']} was not run: {row['error']}")
+for row in m.get("compound_warnings", []):
+    st.warning(f"Compound {row['id']}: {row['warning']}")
 
 tabs = st.tabs(
     [

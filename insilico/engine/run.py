@@ -154,6 +154,7 @@ def run_trial(
             for a in ctx.arms
         ],
         "failed_compounds": failed.to_dict("records"),
+        "compound_warnings": [dict(w) for w in ctx.compound_warnings],
         "execution": {
             **info,
             "n_tasks": len(tasks),

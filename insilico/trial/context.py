@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,7 @@ class TrialContext:
     n_trials: int = 1
     compound_draws: int = 0
     success: SuccessSpec | None = None
+    compound_warnings: tuple[dict[str, str], ...] = ()
     conc_grid: BandGrid = CONC_GRID
     biomarker_grid: BandGrid = BIOMARKER_GRID
 
@@ -211,6 +212,28 @@ def _compound_chemistry(smiles: str) -> tuple[float, tuple[str, ...]]:
 
     clogp = float(compute_descriptors([smiles])["clogp"].iloc[0])
     return clogp, tuple(match_alerts(smiles))
+
+
+def compound_warnings(profiles) -> list[dict[str, str]]:
+    """Compounds whose predicted PK comes from outside the structure model's applicability
+    domain (their nearest training structures are too dissimilar or their descriptors out of
+    the training ranges): the prediction may be far off."""
+    out = []
+    for p in profiles:
+        predicted = [
+            name
+            for name in ("cl_L_per_h", "v_L", "fu", "ka_per_h", "f_bio")
+            if getattr(p, name, None) is not None and getattr(p, name).source == "predicted"
+        ]
+        if predicted and p.in_domain is False:
+            out.append(
+                {
+                    "id": p.id,
+                    "warning": "outside the PK model's applicability domain; predicted "
+                    f"{', '.join(predicted)} may be far off (give measured values)",
+                }
+            )
+    return out
 
 
 def _c50_name(kind: str) -> str:
@@ -474,5 +497,6 @@ def build_context(
         has_biomarker=spec.biomarker is not None,
         biomarker_name=spec.biomarker.name if spec.biomarker is not None else "",
     )
+    ctx = replace(ctx, compound_warnings=tuple(compound_warnings(profiles)))
     ctx.iiv.omega()  # a bad correlation matrix is a SpecError now, not in a worker
     return ctx, pd.DataFrame(failed_rows, columns=["id", "error"])

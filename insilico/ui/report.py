@@ -156,6 +156,11 @@ def report_html(
             f"<p>Compound {html.escape(str(row['id']))} not run: "
             f"{html.escape(str(row['error']))}</p>"
         )
+    for row in m.get("compound_warnings", []):
+        parts.append(
+            f"<p>Warning: compound {html.escape(str(row['id']))}: "
+            f"{html.escape(str(row['warning']))}</p>"
+        )
     if metric is not None:
         rk = rank_arms(run.summary, metric.prefix)
         scale = metric.scale

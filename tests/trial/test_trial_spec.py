@@ -211,3 +211,23 @@ def test_yaml_text_round_trip(tmp_path):
     path.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     again = load_trial_spec(path)
     assert again == spec and again.sha256() == spec.sha256()
+
+
+def test_out_of_domain_compound_is_warned_in_the_context_and_the_manifest():
+    """A siloxane has no near neighbour among the PK model's training structures: its
+    predicted PK runs, with a warning the terminal and the run directory carry."""
+    from insilico.engine.run import prepare_trial, run_trial
+    from insilico.trial.examples import small_trial
+
+    siloxane = {"id": "siloxane", "smiles": "C[Si](C)(C)O[Si](C)(C)O[Si](C)(C)C", "potency_nM": 100}
+    data = small_trial(n_patients=4, compounds=[siloxane], placebo=False)
+    _, ctx, _, _ = prepare_trial(trial_spec_from_dict(data))
+    assert [w["id"] for w in ctx.compound_warnings] == ["siloxane"]
+    assert "applicability domain" in ctx.compound_warnings[0]["warning"]
+    result = run_trial(trial_spec_from_dict(data), executor="serial")
+    assert result.manifest["compound_warnings"][0]["id"] == "siloxane"
+    measured = dict(siloxane, cl_L_per_h=5.0, v_L=50.0, fu=0.5, ka_per_h=1.0, f_bio=0.5)
+    _, ctx, _, _ = prepare_trial(
+        trial_spec_from_dict(small_trial(n_patients=4, compounds=[measured]))
+    )
+    assert ctx.compound_warnings == ()
