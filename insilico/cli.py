@@ -9,6 +9,7 @@ Commands::
     insilico cohort COHORT.yaml -n N --seed S -o FILE.parquet
     insilico simulate MODEL.yaml --data DATA.csv --out OUT.csv [--replicates N] [--seed S]
                       [--chunk-records N]
+    insilico fit MODEL.yaml --data DATA.csv --out DIR [--method focei]
     insilico vpc MODEL.yaml --data DATA.csv --out DIR [--replicates N] [--bins K]
     insilico twin MODEL.yaml --data DATA.csv --out DIR [--until T]
                   [--target METRIC=LO..HI --regimen "X mg PO q12h x14"]
@@ -263,8 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sm.set_defaults(func=cmd_simulate)
 
-    from insilico.fit.commands import add_twin_parser, add_vpc_parser
+    from insilico.fit.commands import add_fit_parser, add_twin_parser, add_vpc_parser
 
+    add_fit_parser(sub)
     add_twin_parser(sub)
     add_vpc_parser(sub)
 

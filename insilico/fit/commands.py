@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from insilico.errors import SpecError
 
 
@@ -27,6 +29,104 @@ def add_twin_parser(sub) -> None:
     t.add_argument("--draws", type=int, default=500, help="posterior draws (default 500)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_twin)
+
+
+def add_fit_parser(sub) -> None:
+    """Register ``insilico fit`` on the CLI's sub-parsers."""
+    f = sub.add_parser("fit", help="estimate a model's population parameters from a dataset")
+    f.add_argument("model", help="model file with starting values (kind: model)")
+    f.add_argument("--data", required=True, help="NONMEM-format CSV with observations")
+    f.add_argument("--out", required=True, help="output directory (created)")
+    f.add_argument("--method", default="focei", help="focei (FOCE with interaction)")
+    f.add_argument("--vpc-replicates", type=int, default=200)
+    f.set_defaults(func=cmd_fit)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Run ``insilico fit``; returns the exit code (2 when the fit did not converge)."""
+    from insilico.dataset import read_dataset, write_dataset
+    from insilico.fit.population import diagnostics, fit_focei, individual_table
+    from insilico.fit.vpc import plot_vpc, vpc_table
+    from insilico.model import dump_model, load_model
+
+    if args.method != "focei":
+        raise SpecError("--method", args.method, "focei (SAEM is not available in this version)")
+    out = Path(args.out)
+    if (out.exists() and not out.is_dir()) or not out.parent.is_dir():
+        raise SpecError("--out", args.out, "a directory in an existing directory")
+    model = load_model(args.model)
+    dataset = read_dataset(args.data, compartments=model.compartment_map())
+    table = dataset.table
+    obs = (table["EVID"] == 0) & (table["MDV"] == 0) & table["DV"].notna()
+    if not obs.any():
+        raise SpecError("--data", args.data, "records with observations (EVID 0, a DV)")
+    fit = fit_focei(model, dataset)
+    out.mkdir(exist_ok=True)
+    fit.estimates.to_csv(out / "estimates.csv", index=False)
+    dump_model(fit.model, out / "fit.yaml")
+    individual_table(fit, dataset).to_csv(out / "individual.csv", index=False)
+    diag = diagnostics(fit, dataset)
+    write_dataset(dataset.raw, diag, out / "predictions.csv")
+    _gof_plot(dataset, diag, out / "gof.png", model.data.dv_unit)
+    vpc = vpc_table(fit.model, dataset, n_replicates=args.vpc_replicates, prediction_corrected=True)
+    vpc.to_csv(out / "pcvpc.csv", index=False)
+    plot_vpc(vpc, out / "pcvpc.png", title=f"{model.name}: prediction-corrected VPC")
+    summary = {
+        "method": "FOCE-I",
+        "model": model.name,
+        "ofv": fit.ofv,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "subjects": fit.n_subjects,
+        "observations": fit.n_observations,
+        "iterations": fit.iterations,
+        "converged": fit.converged,
+        "runtime_s": round(fit.runtime_s, 3),
+        "messages": fit.messages,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(fit.estimates.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(
+        f"FOCE-I: OFV {fit.ofv:.3f}, {fit.n_subjects} subjects, {fit.n_observations} "
+        f"observations, {fit.iterations} iterations, {fit.runtime_s:.1f} s -> {out}"
+    )
+    for message in fit.messages:
+        print(f"warning: {message}")
+    if not fit.converged:
+        return 2
+    return 0
+
+
+def _gof_plot(dataset, diag, path, unit: str) -> None:
+    """Goodness of fit: observations against PRED and IPRED, CWRES against time and PRED."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = dataset.table
+    obs = ((t["EVID"] == 0) & (t["MDV"] == 0) & t["DV"].notna()).to_numpy()
+    dv = t["DV"].to_numpy()[obs]
+    fig, axes = plt.subplots(2, 2, figsize=(9, 8), dpi=100)
+    for ax, col in zip(axes[0], ("PRED", "IPRED"), strict=True):
+        x = diag[col].to_numpy()[obs]
+        ax.scatter(x, dv, s=6, alpha=0.5)
+        hi = max(np.nanmax(x), np.nanmax(dv))
+        ax.plot([0, hi], [0, hi], color="k", lw=1)
+        ax.set_xlabel(f"{col} ({unit})")
+        ax.set_ylabel(f"DV ({unit})")
+    cw = diag["CWRES"].to_numpy()[obs]
+    for ax, x, label in (
+        (axes[1][0], t["TIME"].to_numpy()[obs], "time (h)"),
+        (axes[1][1], diag["PRED"].to_numpy()[obs], f"PRED ({unit})"),
+    ):
+        ax.scatter(x, cw, s=6, alpha=0.5)
+        ax.axhline(0, color="k", lw=1)
+        ax.set_xlabel(label)
+        ax.set_ylabel("CWRES")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def add_vpc_parser(sub) -> None:

@@ -18,6 +18,7 @@ The approximate posterior covariance is the inverse of that information at the o
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,10 +98,26 @@ class SubjectProblem:
         if self.exponential and (dv[obs] <= 0).any():
             raise SpecError("DV", float(dv[obs].min()), "> 0 for an exponential error model")
 
+    def with_model(self, model) -> SubjectProblem:
+        """The same records under another model of the same structure (new typical values,
+        covariate effects, IIV or residual error): nothing is read or prepared again."""
+        new = copy.copy(self)
+        new.model = model
+        new.typical = typical_parameters(model, self.table, len(self.table))
+        new.omega = model.omega_matrix()
+        new.omega_inv = np.linalg.inv(new.omega)
+        new.exponential = model.residual_error.exponential is not None
+        return new
+
     def predictions(self, eta: np.ndarray) -> np.ndarray:
         """Predictions at every record for per-subject ``eta`` (n_subjects, n_eta)."""
         values = apply_eta(self.typical, self.model, eta[self.subject])
-        return predict_records(self.model, self.records, values, self.layout)
+        try:
+            return predict_records(self.model, self.records, values, self.layout)
+        except np.linalg.LinAlgError:
+            # parameters so extreme that a steady state does not exist (no elimination):
+            # no likelihood, so a step there is refused
+            return np.full(len(self.table), np.nan)
 
     def residual_terms(self, f: np.ndarray):
         """Per observation: -log likelihood, its derivative in f and the Fisher weight."""
@@ -188,10 +205,26 @@ def map_estimates(
         an iteration below this.
     """
     problem = SubjectProblem(model, table, until_h)
+    return solve_map(problem, max_iterations=max_iterations, tolerance=tolerance)
+
+
+def solve_map(
+    problem: SubjectProblem,
+    eta0: np.ndarray | None = None,
+    *,
+    max_iterations: int = 100,
+    tolerance: float = 1e-8,
+) -> Posterior:
+    """:func:`map_estimates` on a prepared problem, from ``eta0`` (zeros by default)."""
+    model, table = problem.model, problem.table
     k = len(model.eta_names())
-    eta = np.zeros((problem.n_subjects, k))
+    eta = np.zeros((problem.n_subjects, k)) if eta0 is None else np.array(eta0, dtype=float)
     f = problem.predictions(eta)
     obj = problem.objective(eta, f)
+    if not np.isfinite(obj).all() and eta0 is not None:
+        eta = np.zeros_like(eta)
+        f = problem.predictions(eta)
+        obj = problem.objective(eta, f)
     if not np.isfinite(obj).all():
         bad = int(np.flatnonzero(~np.isfinite(obj))[0])
         raise SpecError(
@@ -206,6 +239,9 @@ def map_estimates(
         J = problem.jacobian(eta)
         grad, info = problem.information(eta, f, J)
         step = -np.linalg.solve(info, grad[:, :, None])[:, :, 0]
+        # at most 2 on the log scale per iteration: far steps leave the model's valid range
+        big = np.abs(step).max(axis=1, keepdims=True)
+        step = np.where(big > 2.0, step * 2.0 / np.maximum(big, 1e-300), step)
         scaled = np.abs(np.einsum("ij,ij->i", grad, step))
         converged = (np.abs(step).max(axis=1) < tolerance) | (scaled < tolerance**2) | stuck
         if converged.all():
