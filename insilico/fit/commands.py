@@ -12,6 +12,24 @@ import numpy as np
 from insilico.errors import SpecError
 
 
+def _model_and_data(args: argparse.Namespace):
+    """The model file and its dataset (with observations) named on the command line; the
+    output directory checked first."""
+    from insilico.dataset import read_dataset
+    from insilico.model import load_model
+
+    out = Path(args.out)
+    if (out.exists() and not out.is_dir()) or not out.parent.is_dir():
+        raise SpecError("--out", args.out, "a directory in an existing directory")
+    model = load_model(args.model)
+    dataset = read_dataset(args.data, compartments=model.compartment_map())
+    table = dataset.table
+    obs = (table["EVID"] == 0) & (table["MDV"] == 0) & table["DV"].notna()
+    if not obs.any():
+        raise SpecError("--data", args.data, "records with observations (EVID 0, a DV)")
+    return model, dataset, out
+
+
 def add_twin_parser(sub) -> None:
     """Register ``insilico twin`` on the CLI's sub-parsers."""
     t = sub.add_parser(
@@ -44,22 +62,14 @@ def add_fit_parser(sub) -> None:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Run ``insilico fit``; returns the exit code (2 when the fit did not converge)."""
-    from insilico.dataset import read_dataset, write_dataset
+    from insilico.dataset import write_dataset
     from insilico.fit.population import diagnostics, fit_focei, individual_table
     from insilico.fit.vpc import plot_vpc, vpc_table
-    from insilico.model import dump_model, load_model
+    from insilico.model import dump_model
 
     if args.method != "focei":
         raise SpecError("--method", args.method, "focei (SAEM is not available in this version)")
-    out = Path(args.out)
-    if (out.exists() and not out.is_dir()) or not out.parent.is_dir():
-        raise SpecError("--out", args.out, "a directory in an existing directory")
-    model = load_model(args.model)
-    dataset = read_dataset(args.data, compartments=model.compartment_map())
-    table = dataset.table
-    obs = (table["EVID"] == 0) & (table["MDV"] == 0) & table["DV"].notna()
-    if not obs.any():
-        raise SpecError("--data", args.data, "records with observations (EVID 0, a DV)")
+    model, dataset, out = _model_and_data(args)
     fit = fit_focei(model, dataset)
     out.mkdir(exist_ok=True)
     fit.estimates.to_csv(out / "estimates.csv", index=False)
@@ -143,19 +153,13 @@ def add_vpc_parser(sub) -> None:
 
 def cmd_vpc(args: argparse.Namespace) -> int:
     """Run ``insilico vpc``; returns the exit code."""
-    from insilico.dataset import read_dataset
     from insilico.fit.vpc import plot_vpc, vpc_table
-    from insilico.model import load_model
 
     if not 20 <= args.replicates <= 10_000:
         raise SpecError("--replicates", args.replicates, "an integer from 20 to 10000")
     if not 1 <= args.bins <= 100:
         raise SpecError("--bins", args.bins, "an integer from 1 to 100")
-    out = Path(args.out)
-    if (out.exists() and not out.is_dir()) or not out.parent.is_dir():
-        raise SpecError("--out", args.out, "a directory in an existing directory")
-    model = load_model(args.model)
-    dataset = read_dataset(args.data, compartments=model.compartment_map())
+    model, dataset, out = _model_and_data(args)
     tables = {}
     for name, corrected in (("vpc", False), ("pcvpc", True)):
         tables[name] = vpc_table(
@@ -184,27 +188,16 @@ def cmd_vpc(args: argparse.Namespace) -> int:
 
 def cmd_twin(args: argparse.Namespace) -> int:
     """Run ``insilico twin``; returns the exit code."""
-    from insilico.dataset import read_dataset, write_dataset
+    from insilico.dataset import write_dataset
     from insilico.fit.forecast import forecast, parse_target, recommend_dose
-    from insilico.model import load_model
 
     if (args.target is None) != (args.regimen is None):
         raise SpecError("--target/--regimen", args.target or args.regimen, "both or neither")
     target = parse_target(args.target) if args.target else None
     if not 20 <= args.draws <= 100_000:
         raise SpecError("--draws", args.draws, "an integer from 20 to 100000")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise SpecError("--out", args.out, "a directory (created if missing)")
-    if not out.parent.is_dir():
-        raise SpecError("--out", args.out, "a directory in an existing directory")
     start = time.perf_counter()
-    model = load_model(args.model)
-    dataset = read_dataset(args.data, compartments=model.compartment_map())
-    table = dataset.table
-    obs = (table["EVID"] == 0) & (table["MDV"] == 0) & table["DV"].notna()
-    if not obs.any():
-        raise SpecError("--data", args.data, "records with observations (EVID 0, a DV)")
+    model, dataset, out = _model_and_data(args)
     fc, individual, post = forecast(
         model, dataset, until_h=args.until, n_draws=args.draws, seed=args.seed
     )
