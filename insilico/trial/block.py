@@ -210,7 +210,12 @@ def _conducted_events(ctx, arm, cov, start, stop, keep, dropout_h):
 def _model_arm(ctx, arm, cov, start, stop, keep, baseline, dropout_h):
     """An arm of a protocol with a model file (:mod:`insilico.trial.model_arm`)."""
     from insilico.model.residual import observations_from_normals
-    from insilico.trial.model_arm import exposure_metrics, simulate_model_arm, twin_values
+    from insilico.trial.model_arm import (
+        exposure_metrics,
+        pd_baseline,
+        simulate_model_arm,
+        twin_values,
+    )
 
     n = len(cov)
     t = ctx.output_times_h
@@ -247,7 +252,8 @@ def _model_arm(ctx, arm, cov, start, stop, keep, baseline, dropout_h):
     if ctx.has_biomarker:
         if effect_sim is not None:
             effect = effect_sim[:, cols]
-            e0 = effect_sim[:, 0] if baseline is None else np.asarray(baseline, dtype=float)
+            # the response without drug (a dose at time 0 already acts at the first output)
+            e0 = pd_baseline(arm, values) if baseline is None else np.asarray(baseline, float)
             e0 = np.where(e0 == 0, np.nan, e0)
             model_change = 100.0 * (effect - e0[:, None]) / e0[:, None]
         else:

@@ -256,6 +256,30 @@ def simulate_model_arm(ctx, arm, values: dict, events: EventTable, times: np.nda
     return conc, effect, auc
 
 
+def pd_baseline(arm, values: dict) -> np.ndarray:
+    """Each twin's PD output without drug, shape (n,): the direct response at C = 0, or the
+    model's initial state (``kin / kout`` for an indirect response)."""
+    from insilico.pd.registry import get_pd_model
+
+    record = get_pd_model(arm.model.pd.model)
+    n = len(next(iter(values.values())))
+    P = np.column_stack(
+        [
+            np.asarray(values[p], dtype=float) if p in values else np.full(n, record.defaults[p])
+            for p in record.parameters
+        ]
+    )
+    if not record.has_state:
+        return direct_response(record, np.zeros(n), P)
+    index = record.states.index(record.output)
+    out = np.empty(n)
+    y0 = np.zeros(len(record.states))
+    for i in range(n):  # once per twin and arm, outside the simulation
+        record.initial(np.ascontiguousarray(P[i]), y0)
+        out[i] = y0[index]
+    return out
+
+
 def grid_time_above(t: np.ndarray, c: np.ndarray, a: float, b: float, level: float):
     """Time (h) between ``a`` and ``b`` with the concentration above ``level`` (linear
     interpolation between output times), shape (n,)."""

@@ -172,3 +172,20 @@ def test_a_studys_subjects_get_twins():
     data["n_patients"] = 13
     with pytest.raises(SpecError, match="12 subjects"):
         run_trial(trial_spec_from_dict(data), executor="serial")
+
+
+def test_biomarker_change_is_relative_to_the_drug_free_response():
+    # an IV bolus at time 0 acts at the first output time already: the baseline is E0
+    pd = {"kind": "emax", "params": {"e0": 100.0, "emax": -50.0}, "c50_from": "potency"}
+    model = _model(
+        pk={"compartments": 1, "absorption": "none", "elimination": "linear"},
+        parameters={"cl_L_per_h": 1.0, "v1_L": 1.0},
+    )
+    data = _protocol(
+        model, regimens=[{"name": "r", "text": "100 mg IV once"}], output={"interval_h": 1.0}
+    )
+    data["biomarker"] = {"name": "hr", "pd": pd}
+    data["responder"] = {"time_h": 0.0, "change_pct": -1}
+    p = run_trial(trial_spec_from_dict(data), executor="serial").patients
+    np.testing.assert_allclose(p["biomarker_baseline"], 100.0)
+    assert (p["responder"]).all()  # the bolus lowers the response at once
