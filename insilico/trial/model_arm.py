@@ -147,8 +147,9 @@ def twin_values(ctx, arm, cov: pd.DataFrame, start: int, stop: int, keep: np.nda
     return values
 
 
-def _records(model, layout, events: EventTable, times: np.ndarray) -> tuple[Records, np.ndarray]:
-    """Records of every twin: the doses of ``events`` then observations at ``times``."""
+def _records(model, layout, events: EventTable, times: np.ndarray):
+    """Records of every twin: the doses of ``events`` then observations at ``times``; also
+    which output times are observations and which records are extravascular doses."""
     n = events.n_patients
     n_ev = events.time_h.shape[0]
     t_all = np.r_[events.time_h, times]
@@ -205,7 +206,7 @@ def _records(model, layout, events: EventTable, times: np.ndarray) -> tuple[Reco
         obs_name=np.full(n * m, "central", dtype=object),
         columns={},
     )
-    return records, obs_cols
+    return records, obs_cols, np.tile(kind == BOLUS_DEPOT, n)
 
 
 def simulate_model_arm(ctx, arm, values: dict, events: EventTable, times: np.ndarray):
@@ -222,9 +223,12 @@ def simulate_model_arm(ctx, arm, values: dict, events: EventTable, times: np.nda
     model = arm.model
     layout = model_layout(model, auc=True)
     n = events.n_patients
-    records, obs_cols = _records(model, layout, events, times)
+    records, obs_cols, extravascular = _records(model, layout, events, times)
     m = records.n // max(n, 1)
     per_record = {k: np.repeat(np.asarray(v, dtype=float), m) for k, v in values.items()}
+    if "f_bio" in per_record:
+        # the compound's bioavailability is that of extravascular doses; IV doses get all
+        per_record["f_bio"] = np.where(extravascular, per_record["f_bio"], 1.0)
     _, x = predict_records(model, records, per_record, layout, states=True)
     x = x.reshape(n, m, -1)[:, obs_cols, :]
     v1 = np.asarray(values["v1_L"], dtype=float)[:, None]

@@ -189,3 +189,21 @@ def test_biomarker_change_is_relative_to_the_drug_free_response():
     p = run_trial(trial_spec_from_dict(data), executor="serial").patients
     np.testing.assert_allclose(p["biomarker_baseline"], 100.0)
     assert (p["responder"]).all()  # the bolus lowers the response at once
+
+
+def test_iv_doses_are_fully_bioavailable_whatever_the_compounds_oral_f():
+    # the compound's F (0.26) is that of oral doses; an IV dose of a model without
+    # absorption reaches the circulation whole: AUC = dose / CL
+    model = _model(
+        pk={"compartments": 1, "absorption": "none", "elimination": "linear"},
+        parameters={"cl_L_per_h": 1.0, "v1_L": 1.0},
+    )
+    data = _protocol(
+        model,
+        regimens=[{"name": "r", "text": "80 mg IV over 1 h once"}],
+        duration_h=400.0,
+        output={"interval_h": 1.0},
+    )
+    data["responder"] = {"time_h": 400.0, "change_pct": -15}
+    p = run_trial(trial_spec_from_dict(data), executor="serial").patients
+    np.testing.assert_allclose(p["auc_total_mg_h_per_L"], 80.0 / p["cl_L_per_h"], rtol=1e-8)
