@@ -63,6 +63,7 @@ def add_fit_parser(sub) -> None:
 def cmd_fit(args: argparse.Namespace) -> int:
     """Run ``insilico fit``; returns the exit code (2 when the fit did not converge)."""
     from insilico.dataset import write_dataset
+    from insilico.fit.npde import npde
     from insilico.fit.population import diagnostics, fit_focei, individual_table
     from insilico.fit.vpc import plot_vpc, vpc_table
     from insilico.model import dump_model
@@ -76,6 +77,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     dump_model(fit.model, out / "fit.yaml")
     individual_table(fit, dataset).to_csv(out / "individual.csv", index=False)
     diag = diagnostics(fit, dataset)
+    diag["NPDE"] = npde(fit.model, dataset, n_replicates=args.vpc_replicates * 2)
     write_dataset(dataset.raw, diag, out / "predictions.csv")
     _gof_plot(dataset, diag, out / "gof.png", model.data.dv_unit)
     vpc = vpc_table(fit.model, dataset, n_replicates=args.vpc_replicates, prediction_corrected=True)

@@ -91,7 +91,7 @@ def test_cli_fit_writes_the_fit_directory_and_the_fit_is_a_twin_prior(tmp_path, 
     assert summary["method"] == "FOCE-I" and summary["converged"] is True
     assert summary["subjects"] == 40 and summary["observations"] == 400
     preds = pd.read_csv(out / "predictions.csv")
-    assert {"PRED", "IPRED", "IWRES", "CWRES"} <= set(preds.columns)
+    assert {"PRED", "IPRED", "IWRES", "CWRES", "NPDE"} <= set(preds.columns)
     fitted = load_model(out / "fit.yaml")
     assert fitted.parameters["cl_L_per_h"] == pytest.approx(
         float(est.loc[est["parameter"] == "cl_L_per_h", "estimate"].iloc[0])
@@ -145,3 +145,19 @@ def test_focei_on_acop2016_oral_one_compartment():
     true_cl = ds.table.groupby("SUBJECT")["CL"].first().to_numpy()
     ebe_cl = est["cl_L_per_h"] * np.exp(fit.eta[:, 0])
     assert np.corrcoef(np.log(ebe_cl), np.log(true_cl))[0, 1] >= 0.9
+
+
+def test_npde_are_standard_normal_under_the_true_model():
+    from insilico.fit.npde import npde
+
+    model = _model()
+    table = _study(80, seed=31)
+    ds = dataset_from_frame(table, compartments=model.compartment_map())
+    values = npde(model, ds, n_replicates=300, seed=2)
+    obs = (table["EVID"] == 0).to_numpy()
+    assert np.isnan(values[~obs]).all()
+    v = values[obs]
+    # 800 observations: SE of the mean ~0.035, of the SD ~0.025
+    assert abs(v.mean()) < 0.14 and 0.9 < v.std() < 1.1
+    wrong = npde(model.with_parameters(cl_L_per_h=4.0), ds, n_replicates=300, seed=2)[obs]
+    assert abs(wrong.mean()) > 0.3
