@@ -36,6 +36,10 @@ PAGES = {
     "results": st.Page(
         str(HERE / "screens" / "results.py"), title="Results", icon=":material/monitoring:"
     ),
+    "twin": st.Page(
+        str(HERE / "screens" / "twin.py"), title="Patient twin", icon=":material/person:"
+    ),
+    "fit": st.Page(str(HERE / "screens" / "fit.py"), title="Fit", icon=":material/query_stats:"),
 }
 st.session_state["_pages"] = PAGES
 address = str(st.get_option("server.address") or "")
