@@ -102,29 +102,23 @@ def forecast(model, dataset, *, until_h=None, n_draws: int = 500, seed: int = 0,
 
 def _tile(records, copies: int):
     """``records`` (one subject) repeated ``copies`` times as separate subjects."""
-    from dataclasses import replace
+    from dataclasses import fields, replace
 
     m = records.n
 
     def rep(a):
         return np.tile(a, copies)
 
+    per_record = {
+        f.name: rep(getattr(records, f.name))
+        for f in fields(records)
+        if f.name not in ("offsets", "columns")
+    }
     return replace(
         records,
         offsets=np.arange(0, copies * m + 1, m, dtype=np.int64),
-        time=rep(records.time),
-        evid=rep(records.evid),
-        amt=rep(records.amt),
-        rate=rep(records.rate),
-        dose_state=rep(records.dose_state),
-        dose_compartment=rep(records.dose_compartment),
-        ss=rep(records.ss),
-        ii=rep(records.ii),
-        addl=rep(records.addl),
-        obs_kind=rep(records.obs_kind),
-        obs_state=rep(records.obs_state),
-        obs_name=rep(records.obs_name),
         columns={k: rep(v) for k, v in records.columns.items()},
+        **per_record,
     )
 
 

@@ -13,9 +13,9 @@ from insilico.cli import main
 from insilico.dataset import dataset_from_frame, read_dataset
 from insilico.dataset.simulate import simulate_dataset
 from insilico.fit.population import diagnostics, fit_focei
-from insilico.model import dump_model, load_model, model_from_dict
+from insilico.model import dump_model, load_model
 
-from .test_twin import TIMES, _model
+from .test_twin import TIMES, _model, acop_oral_model
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 TRUE = {"cl_L_per_h": 2.0, "v1_L": 30.0, "ka_per_h": 1.2}
@@ -120,20 +120,7 @@ ACOP = DATA / "estimation_acop2016_oral_1cpt.csv"
 def test_focei_on_acop2016_oral_one_compartment():
     """Schoemaker et al. (ACOP 2016) simulated set, true CL 4 L/h, V 70 L, KA 1 /h, 30 % IIV
     (omega^2 0.09) and 20 % proportional error; started 1.5x away from the truth."""
-    model = model_from_dict(
-        {
-            "name": "acop_oral_1cpt",
-            "pk": {"compartments": 1, "absorption": "first_order", "elimination": "linear"},
-            "parameters": {"cl_L_per_h": 6.0, "v1_L": 105.0, "ka_per_h": 1.5},
-            "iiv": {"cl_L_per_h": 0.2, "v1_L": 0.2, "ka_per_h": 0.2},
-            "residual_error": {"proportional": 0.3},
-            "data": {
-                "amt_unit": "ug",
-                "dv_unit": "ug/L",
-                "compartments": {1: "depot", 2: "central"},
-            },
-        }
-    )
+    model = acop_oral_model(1.5, omega2=0.2, sigma=0.3)
     ds = read_dataset(ACOP, compartments=model.compartment_map())
     fit = fit_focei(model, ds)
     assert fit.converged

@@ -179,16 +179,16 @@ def test_model_without_variability_cannot_be_updated():
 ACOP = DATA / "estimation_acop2016_oral_1cpt.csv"
 
 
-@pytest.mark.skipif(not ACOP.is_file(), reason=f"{ACOP} not present")
-def test_ebes_recover_the_true_clearances_of_a_rich_study():
-    # ACOP 2016 oral one-compartment set, with its true population model as the prior
-    model = model_from_dict(
+def acop_oral_model(factor: float, omega2: float, sigma: float):
+    """The ACOP 2016 oral one-compartment model (true CL 4 L/h, V 70 L, KA 1 /h), its typical
+    values times ``factor``, IIV ``omega2`` on each and a proportional error ``sigma``."""
+    return model_from_dict(
         {
             "name": "acop_oral_1cpt",
             "pk": {"compartments": 1, "absorption": "first_order", "elimination": "linear"},
-            "parameters": {"cl_L_per_h": 4.0, "v1_L": 70.0, "ka_per_h": 1.0},
-            "iiv": {"cl_L_per_h": 0.09, "v1_L": 0.09, "ka_per_h": 0.09},
-            "residual_error": {"proportional": 0.2},
+            "parameters": {"cl_L_per_h": 4.0 * factor, "v1_L": 70.0 * factor, "ka_per_h": factor},
+            "iiv": {"cl_L_per_h": omega2, "v1_L": omega2, "ka_per_h": omega2},
+            "residual_error": {"proportional": sigma},
             "data": {
                 "amt_unit": "ug",
                 "dv_unit": "ug/L",
@@ -196,6 +196,12 @@ def test_ebes_recover_the_true_clearances_of_a_rich_study():
             },
         }
     )
+
+
+@pytest.mark.skipif(not ACOP.is_file(), reason=f"{ACOP} not present")
+def test_ebes_recover_the_true_clearances_of_a_rich_study():
+    # ACOP 2016 oral one-compartment set, with its true population model as the prior
+    model = acop_oral_model(1.0, omega2=0.09, sigma=0.2)
     ds = read_dataset(ACOP, compartments=model.compartment_map())
     post = map_estimates(model, ds.table)
     assert post.converged.all()
