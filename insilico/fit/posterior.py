@@ -70,12 +70,11 @@ class SubjectProblem:
             raise SpecError("iiv", None, "a model with between-subject variability (iiv)")
         if model.residual_error is None:
             raise SpecError("residual_error", None, "a model with a residual error model")
-        self.model = model
         self.table = table
         self.layout = model_layout(model)
         self.records = prepare_records(model, table, self.layout)
         n = len(table)
-        self.typical = typical_parameters(model, table, n)
+        self._set_model(model)
         self.subject = table["SUBJECT"].to_numpy()
         self.n_subjects = int(self.subject[-1]) + 1 if n else 0
         dv = table["DV"].to_numpy(dtype=float)
@@ -86,15 +85,11 @@ class SubjectProblem:
         self.obs = obs
         self.y = dv
         self.n_observations = np.bincount(self.subject[obs], minlength=self.n_subjects)
-        self.omega = model.omega_matrix()
         names = model.eta_names()
         keep = np.diag(self.omega) > 0
         if not keep.all():
             fixed = [n for n, k in zip(names, keep, strict=True) if not k]
             raise SpecError("iiv", fixed, "variances > 0 for every parameter with IIV")
-        self.omega_inv = np.linalg.inv(self.omega)
-        err = model.residual_error
-        self.exponential = err.exponential is not None
         if self.exponential and (dv[obs] <= 0).any():
             raise SpecError("DV", float(dv[obs].min()), "> 0 for an exponential error model")
 
@@ -102,12 +97,18 @@ class SubjectProblem:
         """The same records under another model of the same structure (new typical values,
         covariate effects, IIV or residual error): nothing is read or prepared again."""
         new = copy.copy(self)
-        new.model = model
-        new.typical = typical_parameters(model, self.table, len(self.table))
-        new.omega = model.omega_matrix()
-        new.omega_inv = np.linalg.inv(new.omega)
-        new.exponential = model.residual_error.exponential is not None
+        new._set_model(model)
         return new
+
+    def _set_model(self, model) -> None:
+        """What depends on the model's values: typical parameters, Omega, the error model."""
+        self.model = model
+        self.typical = typical_parameters(model, self.table, len(self.table))
+        self.omega = model.omega_matrix()
+        # a zero variance is refused by the constructor, which names the parameter
+        ok = (np.diag(self.omega) > 0).all()
+        self.omega_inv = np.linalg.inv(self.omega) if ok else None
+        self.exponential = model.residual_error.exponential is not None
 
     def predictions(self, eta: np.ndarray) -> np.ndarray:
         """Predictions at every record for per-subject ``eta`` (n_subjects, n_eta)."""

@@ -356,6 +356,26 @@ def direct_response(record, c: np.ndarray, P: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.cache
+def _initial_loop(initial, n_states: int):
+    @nb.njit
+    def run(P, out):
+        y0 = np.zeros(n_states)
+        for i in range(P.shape[0]):
+            initial(P[i], y0)
+            out[i] = y0
+
+    return run
+
+
+def initial_states(record, P: np.ndarray) -> np.ndarray:
+    """A stateful PD model's states before any dose, shape (n, n_states); ``P`` holds the
+    record's parameters per row, shape (n, n_pd_parameters)."""
+    out = np.empty((P.shape[0], len(record.states)))
+    _initial_loop(record.initial, len(record.states))(np.ascontiguousarray(P), out)
+    return out
+
+
 def observe(model, layout: Layout, records: Records, x: np.ndarray, P: np.ndarray) -> np.ndarray:
     """Each record's observed quantity from the states ``x`` (see :func:`predict_records`)."""
     n = records.n

@@ -239,29 +239,18 @@ register_pd_model(
         description="E0 + Emax C^h/(EC50^h+C^h)",
     )
 )
-for _name, _rhs, _what in (
-    ("irm1", _irm1, "inhibition of production"),
-    ("irm2", _irm2, "inhibition of loss"),
+_INHIBITION = ("kin_per_h", "kout_per_h", "imax", "ic50_mg_per_L", "hill")
+_STIMULATION = ("kin_per_h", "kout_per_h", "smax", "sc50_mg_per_L", "hill")
+for _name, _rhs, _parameters, _what in (
+    ("irm1", _irm1, _INHIBITION, "inhibition of production"),
+    ("irm2", _irm2, _INHIBITION, "inhibition of loss"),
+    ("irm3", _irm3, _STIMULATION, "stimulation of production"),
+    ("irm4", _irm4, _STIMULATION, "stimulation of loss"),
 ):
     register_pd_model(
         PDRecord(
             _name,
-            ("kin_per_h", "kout_per_h", "imax", "ic50_mg_per_L", "hill"),
-            states=("response",),
-            rhs=_rhs,
-            initial=_irm_initial,
-            defaults={"hill": 1.0},
-            description=f"indirect response: {_what}",
-        )
-    )
-for _name, _rhs, _what in (
-    ("irm3", _irm3, "stimulation of production"),
-    ("irm4", _irm4, "stimulation of loss"),
-):
-    register_pd_model(
-        PDRecord(
-            _name,
-            ("kin_per_h", "kout_per_h", "smax", "sc50_mg_per_L", "hill"),
+            _parameters,
             states=("response",),
             rhs=_rhs,
             initial=_irm_initial,

@@ -36,8 +36,14 @@ import pandas as pd
 from insilico.errors import SpecError
 from insilico.model import model_from_dict, model_to_dict
 from insilico.model.covariates import typical_parameters
-from insilico.model.layout import model_layout
-from insilico.model.predict import OBS_CONC, Records, direct_response, predict_records
+from insilico.model.layout import model_layout, pack_parameters
+from insilico.model.predict import (
+    OBS_CONC,
+    Records,
+    direct_response,
+    initial_states,
+    predict_records,
+)
 from insilico.model.variability import apply_eta, sample_eta_for_patients
 from insilico.pk import event_kernel as ek
 from insilico.pk.regimen import BOLUS_DEPOT, INFUSION, EventTable
@@ -245,14 +251,7 @@ def simulate_model_arm(ctx, arm, values: dict, events: EventTable, times: np.nda
             if drive_state != layout.structure[ek.S_EFFECT]:
                 drive = drive / v1
             fu = np.asarray(values.get("fu", np.ones(n)), dtype=float)[:, None]
-            P = np.column_stack(
-                [
-                    np.asarray(values[p], dtype=float)
-                    if p in values
-                    else np.full(n, record.defaults[p])
-                    for p in layout.pd_parameters
-                ]
-            )
+            P = _pd_matrix(model, layout, values, n)
             flat = direct_response(
                 record, (fu * drive).reshape(-1), np.repeat(P, times.size, axis=0)
             )
@@ -267,21 +266,15 @@ def pd_baseline(arm, values: dict) -> np.ndarray:
 
     record = get_pd_model(arm.model.pd.model)
     n = len(next(iter(values.values())))
-    P = np.column_stack(
-        [
-            np.asarray(values[p], dtype=float) if p in values else np.full(n, record.defaults[p])
-            for p in record.parameters
-        ]
-    )
+    P = _pd_matrix(arm.model, model_layout(arm.model), values, n)
     if not record.has_state:
         return direct_response(record, np.zeros(n), P)
-    index = record.states.index(record.output)
-    out = np.empty(n)
-    y0 = np.zeros(len(record.states))
-    for i in range(n):  # once per twin and arm, outside the simulation
-        record.initial(np.ascontiguousarray(P[i]), y0)
-        out[i] = y0[index]
-    return out
+    return initial_states(record, P)[:, record.states.index(record.output)]
+
+
+def _pd_matrix(model, layout, values: dict, n: int) -> np.ndarray:
+    """Each twin's PD parameters in the record's order (defaults filled), shape (n, n_pd)."""
+    return pack_parameters(model, layout, values, n)[:, ek.P_PD :]
 
 
 def grid_time_above(t: np.ndarray, c: np.ndarray, a: float, b: float, level: float):
