@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from insilico.engine.run import run_and_write
     from insilico.results.summary import format_summary
 
-    executor = "serial" if args.serial else "dask"
+    executor = "serial" if args.serial else "auto"
     dose_scan = None
     if args.dose_scan:
         try:
@@ -67,6 +67,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         dose_scan=dose_scan,
     )
+    execution = result.manifest["execution"]
+    if args.serial is False and execution["executor"] == "serial":
+        print(f"note: {execution['executor_reason']}")
     print(format_summary(result.summary))
     for row in result.failed.to_dict("records"):
         print(f"failed compound {row['id']}: {row['error']}")
@@ -211,9 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler",
         default=None,
         help="Dask scheduler address or scheduler JSON file (default: "
-        "DASK_SCHEDULER_ADDRESS, else a local cluster)",
+        "DASK_SCHEDULER_ADDRESS, else a local cluster for a large trial and this process "
+        "for a small one)",
     )
-    r.add_argument("--workers", type=int, default=None, help="local cluster worker processes")
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local cluster worker processes (starts a cluster whatever the trial's size)",
+    )
     r.add_argument("--chunk-size", type=int, default=None, help="patients per task")
     r.add_argument("--n-patients", type=int, default=None)
     r.add_argument("--seed", type=int, default=None)

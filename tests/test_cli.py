@@ -198,6 +198,17 @@ def test_cohort_command(tmp_path, capsys):
     )
 
 
+def test_a_small_trial_runs_in_this_process_and_says_so(tmp_path, capsys):
+    wf = _workflow(tmp_path, small_trial(n_patients=100, compounds=[ATENOLOL]))
+    out = tmp_path / "runs"
+    assert main(["run", str(wf), "--out", str(out), "--no-progress"]) == 0
+    assert "note: a small trial runs in this process" in capsys.readouterr().out
+    path = Path(list_runs(out)["path"].iloc[0])
+    execution = json.loads((path / "manifest.json").read_text())["execution"]
+    assert execution["executor"] == "serial"
+    assert "--workers" in execution["executor_reason"]
+
+
 def test_quickstart_on_local_cluster_under_a_minute(tmp_path):
     """The quickstart as a user runs it: default executor (local Dask cluster), 2 workers."""
     t0 = time.perf_counter()

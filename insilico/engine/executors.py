@@ -22,7 +22,12 @@ from insilico.engine.task import Partial, run_task
 from insilico.errors import SpecError
 from insilico.trial.context import TrialContext
 
-EXECUTORS = ("serial", "dask")
+EXECUTORS = ("auto", "serial", "dask")
+#: ``auto`` runs a trial in this process when its work (patients x arms x output times) is
+#: below this: starting a local cluster (about 3-5 s for two worker processes) would cost more
+#: than the cores it adds save. Serially the kernel covers about 1.5e7 patient-times per
+#: second on one core, so this is about 7 s of serial work.
+SERIAL_BELOW_PATIENT_TIMES = 1e8
 #: How long to try to reach an existing scheduler.
 CONNECT_TIMEOUT = "10s"
 
@@ -45,6 +50,26 @@ def run_serial(
             callback(i + 1, len(tasks))
 
 
+def choose_executor(
+    executor: str, ctx: TrialContext, scheduler: str | None, workers: int | None
+) -> tuple[str, str]:
+    """The executor to use and why: ``auto`` becomes ``dask`` when a scheduler or a number of
+    workers is given or the trial is large, else ``serial``."""
+    if executor != "auto":
+        return executor, "asked for"
+    if scheduler_address(scheduler):
+        return "dask", "a scheduler is given"
+    if workers is not None:
+        return "dask", "a number of workers is given"
+    work = ctx.n_patients * len(ctx.arms) * max(len(ctx.output_times_h), 1)
+    if work < SERIAL_BELOW_PATIENT_TIMES:
+        return "serial", (
+            "a small trial runs in this process: starting a local cluster would take longer "
+            "than it saves (--workers N starts one anyway)"
+        )
+    return "dask", "a large trial runs on a local cluster"
+
+
 def scheduler_address(scheduler: str | None = None) -> str | None:
     """The scheduler to use: the argument, else ``DASK_SCHEDULER_ADDRESS``, else None (local)."""
     return scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
@@ -64,7 +89,13 @@ def warm_up(ctx: TrialContext) -> None:
             return
 
 
-def _client(scheduler: str | None, workers: int | None, ctx: TrialContext | None = None):
+def connect(scheduler: str | None, workers: int | None, ctx: TrialContext | None = None):
+    """A Dask client and the local cluster it owns (None for an existing scheduler).
+
+    ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``) names an existing scheduler by address or
+    scheduler file; otherwise a local cluster of ``workers`` processes (one per core by
+    default) starts, after ``ctx``'s kernels are compiled here when a trial is given.
+    """
     from dask.distributed import Client
 
     address = scheduler_address(scheduler)
@@ -127,7 +158,7 @@ def run_dask(
 
     if workers is not None and workers < 1:
         raise SpecError("workers", workers, "a number of workers >= 1")
-    client, cluster = _client(scheduler, workers, ctx)
+    client, cluster = connect(scheduler, workers, ctx)
     try:
         if info is not None:
             info["scheduler"] = client.scheduler.address

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from insilico.engine.executors import EXECUTORS, run_dask, run_serial
+from insilico.engine.executors import EXECUTORS, choose_executor, run_dask, run_serial
 from insilico.engine.merge import Merger
 from insilico.engine.plan import effective_chunk_size, plan_tasks
 from insilico.errors import SpecError
@@ -81,9 +81,11 @@ def run_trial(
     ----------
     spec : TrialSpec or path
         The protocol (a path is loaded with :func:`insilico.trial.spec.load_trial_spec`).
-    executor : {"serial", "dask"}
+    executor : {"serial", "dask", "auto"}
         ``dask`` uses ``scheduler`` / ``DASK_SCHEDULER_ADDRESS`` or a local cluster of
-        ``workers`` processes.
+        ``workers`` processes; ``auto`` is ``dask`` when a scheduler or ``workers`` is given
+        or the trial is large, else ``serial`` (:func:`insilico.engine.executors.choose_executor`;
+        the manifest's ``execution.executor_reason`` says which and why).
     n_patients, seed : int, optional
         Override the spec's values.
     chunk_size : int, optional
@@ -102,7 +104,8 @@ def run_trial(
     t_start = time.perf_counter()
     spec, ctx, failed, timings = prepare_trial(spec, n_patients, seed, source, dose_scan)
     tasks = plan_tasks(len(ctx.arms), ctx.n_patients, chunk_size)
-    info: dict = {"executor": executor}
+    executor, reason = choose_executor(executor, ctx, scheduler, workers)
+    info: dict = {"executor": executor, "executor_reason": reason}
     t0 = time.perf_counter()
     if executor == "serial":
         items = run_serial(ctx, tasks, progress=progress, callback=callback)
