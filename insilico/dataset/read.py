@@ -44,7 +44,10 @@ class Dataset:
         :func:`insilico.dataset.write_dataset` writes back.
     table : DataFrame
         One row per record, in file order: the NONMEM items ``ID, TIME, EVID, AMT, RATE,
-        CMT, SS, II, ADDL, MDV, DV`` (float64, NaN for missing; defaults filled in), then
+        CMT, SS, II, ADDL, MDV, DV`` (float64, NaN for missing; defaults filled in); when
+        the file has a ``BLQ``, ``CENS`` or ``LLOQ`` column, ``BLQ`` (1.0 on an observation
+        below its quantification limit, else 0.0) and ``LLOQ`` (the record's limit in DV
+        units, NaN where none is known); then
         every other column under its own name (float64 when every non-missing cell is a
         number, with covariates filled within the individual; otherwise text), then
         ``SUBJECT`` (int64, 0-based index of the individual) and ``ROW`` (int64, 0-based
@@ -113,9 +116,10 @@ def read_dataset(
     * Without ``EVID``, a record is a dose (1) when ``AMT > 0`` or it is a constant
       infusion at steady state (``SS`` 1, ``RATE > 0``), otherwise an observation (0), as
       NM-TRAN does. ``MDV`` is 1 on every non-observation record
-      (EVID 1-4) and wherever ``DV`` is missing; elsewhere it is the file's value (0 when
-      absent). So ``EVID == 0 & MDV == 0`` selects exactly the observations to fit;
-      observation records with ``MDV`` 1 still get a prediction.
+      (EVID 1-4) and wherever ``DV`` is missing, except on an observation below its
+      quantification limit (see below); elsewhere it is the file's value (0 when absent). So
+      ``EVID == 0 & MDV == 0`` selects exactly the observations to fit; observation records
+      with ``MDV`` 1 still get a prediction.
     * Individuals are contiguous runs of the same ``ID``: an ``ID`` that comes back after
       another one is a new individual (``SUBJECT``).
     * Within an individual ``TIME`` never decreases, except on a reset record (EVID 3 or
@@ -128,6 +132,18 @@ def read_dataset(
       value is refused as ambiguous. A dose (EVID 1, 4) needs ``AMT > 0``, except a
       constant infusion at steady state (``SS`` 1, ``RATE > 0``, ``AMT`` 0). ``SS`` 1 or 2
       and ``ADDL > 0`` need ``II > 0`` (again except that infusion).
+    * Observations below the lower limit of quantification (BLQ) are marked by a ``BLQ``
+      column (1 below the limit, 0 or missing quantified) with the limit in an ``LLOQ``
+      column (DV units, per record, may vary); ``DV`` is ignored on a ``BLQ`` 1 record and
+      may be missing. The nlmixr2 and Monolix convention is accepted too: ``CENS`` 1 marks
+      a left-censored observation whose ``DV`` holds the limit (an ``LLOQ`` value on that
+      record, if any, must equal it). ``CENS`` -1 (above an upper limit) is refused, and so
+      is a finite ``LIMIT`` on a ``CENS`` 1 record (interval censoring, M4): a censored
+      observation is anywhere below its limit (Beal's M3). With both ``BLQ`` and ``CENS``,
+      they must agree on every record. Only observations (EVID 0) may be flagged, and a
+      flagged record needs a finite limit unless its ``MDV`` is 1 (then it is left out of
+      fits, Beal's M1). An ``LLOQ`` column alone flags nothing; it gives the limit below
+      which simulated observations count as BLQ in visual predictive checks.
 
     ``TIME``, ``II`` and ``RATE`` are read as written; insilico's simulators take them in
     hours and amount per hour.

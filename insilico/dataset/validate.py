@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from insilico.errors import DatasetError
 
 __all__ = [
+    "CENSORING_COLUMNS",
     "COMMENT_COLUMN",
     "RESERVED_COLUMNS",
     "STANDARD_COLUMNS",
@@ -39,6 +40,14 @@ STANDARD_COLUMNS: tuple[str, ...] = (
     "DV",
 )
 """NONMEM data items recognised by name, whatever their case in the file."""
+
+CENSORING_COLUMNS: tuple[str, ...] = ("BLQ", "CENS", "LLOQ")
+"""Columns marking observations below the quantification limit, recognised in any case:
+``BLQ`` (1 below the limit, 0 quantified), ``CENS`` (nlmixr2 and Monolix: 1 below the limit
+held in ``DV``) and ``LLOQ`` (the record's lower limit of quantification, in DV units)."""
+
+LIMIT_COLUMN = "LIMIT"
+"""nlmixr2's and Monolix's other bound of a censored interval (only missing or -Inf accepted)."""
 
 RESERVED_COLUMNS: tuple[str, ...] = ("SUBJECT", "ROW")
 """Columns added to ``Dataset.table``; a file may not use these names."""
@@ -73,6 +82,11 @@ def check_header(names: Iterable[object], source: str) -> dict[str, str]:
     DatasetError
         An empty or repeated name, two names that are the same standard item in different
         case (``dv`` and ``DV``), or a reserved name (``SUBJECT``, ``ROW``).
+
+    Notes
+    -----
+    The censoring columns ``BLQ``, ``CENS`` and ``LLOQ`` (:data:`CENSORING_COLUMNS`) are
+    recognised and mapped in the same way.
     """
     standard: dict[str, str] = {}
     seen: set[str] = set()
@@ -94,14 +108,15 @@ def check_header(names: Iterable[object], source: str) -> dict[str, str]:
                 f"a name other than {' and '.join(RESERVED_COLUMNS)} (added by the reader)",
             )
         canonical = text.upper()
-        if canonical in STANDARD_COLUMNS:
+        if canonical in STANDARD_COLUMNS or canonical in CENSORING_COLUMNS:
             if canonical in standard:
+                kind = "NONMEM " if canonical in STANDARD_COLUMNS else ""
                 raise DatasetError(
                     source,
                     1,
                     text,
                     text,
-                    f"one column for the NONMEM item {canonical} (names are matched without "
+                    f"one column for the {kind}item {canonical} (names are matched without "
                     f"regard to case; {standard[canonical]!r} is already {canonical})",
                 )
             standard[canonical] = text
@@ -206,6 +221,109 @@ def _is_integer(values: np.ndarray) -> np.ndarray:
     return np.isfinite(values) & (np.floor(values) == values)
 
 
+def _censoring(
+    at: _Records,
+    values: dict[str, np.ndarray],
+    missing: dict[str, np.ndarray],
+    evid: np.ndarray,
+    dv: np.ndarray,
+    mdv: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The below-limit flag (0/1) and the limit (DV units, NaN for none) of every record.
+
+    ``None`` when the records have none of the censoring columns (:data:`CENSORING_COLUMNS`).
+    ``mdv`` is the file's ``MDV`` (0 where absent): a flagged record with ``MDV`` 1 is left
+    out of fits like any other, so it needs no limit.
+    """
+    given = [item for item in CENSORING_COLUMNS if item in values]
+    if not given:
+        return None
+    n = evid.shape[0]
+    observation = evid == 0.0
+    flags: dict[str, np.ndarray] = {}
+    for item in ("BLQ", "CENS"):
+        if item not in values:
+            continue
+        flag = np.where(missing[item], 0.0, values[item])
+        if item == "CENS":
+            at.fail(
+                flag == -1.0,
+                item,
+                "0 (quantified) or 1 (below the limit held in DV); -1 (above an upper limit) "
+                "is not supported",
+            )
+            meaning = (
+                "1 (below the quantification limit, which DV holds, as in nlmixr2 and Monolix)"
+            )
+        else:
+            meaning = "1 (below the quantification limit given in LLOQ)"
+        at.fail(~np.isin(flag, (0.0, 1.0)), item, f"0 (quantified), {meaning} or missing (0)")
+        at.fail(
+            (flag == 1.0) & ~observation,
+            item,
+            "0 or missing on a record that is not an observation (EVID 0): only observations "
+            "are below a quantification limit",
+        )
+        flags[item] = flag
+    if len(flags) == 2:
+        at.fail(
+            flags["BLQ"] != flags["CENS"],
+            "CENS",
+            f"the same value as {at.names['BLQ']!r} on every record (both mark observations "
+            "below the quantification limit)",
+            flags["CENS"],
+        )
+    below = next(iter(flags.values())) if flags else np.zeros(n)
+    lloq = (
+        np.where(missing["LLOQ"], np.nan, values["LLOQ"])
+        if "LLOQ" in values
+        else np.full(n, np.nan)
+    )
+    if "CENS" in flags:
+        cens = flags["CENS"] == 1.0
+        at.fail(
+            cens & np.isfinite(lloq) & np.isfinite(dv) & (dv != lloq),
+            "LLOQ",
+            "the value of DV or missing on a censored record (CENS 1): DV holds its limit",
+            lloq,
+        )
+        lloq = np.where(cens & np.isnan(lloq), dv, lloq)
+        limit = next((c for c in at.raw.columns if str(c).upper() == LIMIT_COLUMN), None)
+        if limit is not None:
+            other, _, _ = parse_numbers(at.raw[limit])
+            at.fail(
+                cens & ~(np.isnan(other) | (other == -np.inf)),
+                limit,
+                "missing or -Inf on a censored record (CENS 1): a censored observation is "
+                "anywhere below its limit (Beal's M3); an interval between LIMIT and DV (M4) "
+                "is not supported",
+            )
+    used = (below == 1.0) & (mdv != 1.0)
+    no_limit = used & np.isnan(lloq)
+    if "LLOQ" in values:
+        at.fail(
+            no_limit,
+            "LLOQ",
+            "a finite quantification limit (DV units) on an observation below the limit "
+            f"({' or '.join(f'{k} 1' for k in flags)})",
+        )
+    elif "CENS" in flags:
+        at.fail(
+            no_limit,
+            "DV",
+            "the quantification limit (DV units) on a censored record (CENS 1), or an LLOQ "
+            "column giving it",
+        )
+    else:
+        at.fail(
+            no_limit,
+            "BLQ",
+            "0, or 1 with an LLOQ column giving the record's quantification limit (DV units); "
+            "no LLOQ column was found",
+        )
+    return below, lloq
+
+
 def normalize_records(
     raw: pd.DataFrame,
     lines: np.ndarray,
@@ -235,8 +353,9 @@ def normalize_records(
     Returns
     -------
     DataFrame
-        ``ID, TIME, EVID, AMT, RATE, CMT, SS, II, ADDL, MDV, DV`` (float64), the other
-        columns under their own names, ``SUBJECT`` and ``ROW`` (int64); see
+        ``ID, TIME, EVID, AMT, RATE, CMT, SS, II, ADDL, MDV, DV`` (float64), ``BLQ`` and
+        ``LLOQ`` (float64) when the records have a ``BLQ``, ``CENS`` or ``LLOQ`` column, the
+        other columns under their own names, ``SUBJECT`` and ``ROW`` (int64); see
         :func:`insilico.dataset.read_dataset` for the rules.
 
     Raises
@@ -389,7 +508,10 @@ def normalize_records(
         mdv = np.where(missing["MDV"], 0.0, mdv_given)
     else:
         mdv = np.zeros(n)
-    mdv = np.where((evid != 0) | np.isnan(dv), 1.0, mdv)
+    censoring = _censoring(at, values, missing, evid, dv, mdv)
+    below = np.zeros(n, dtype=bool) if censoring is None else censoring[0] == 1.0
+    # a below-limit observation needs no DV: its limit is the information
+    mdv = np.where((evid != 0) | (np.isnan(dv) & ~below), 1.0, mdv)
 
     standard = {
         "ID": identifier,
@@ -412,6 +534,8 @@ def normalize_records(
         for column in extra_numeric:
             extra[column] = covariates[column].to_numpy(dtype=np.float64)
     columns: dict[str, object] = {k: np.asarray(v, dtype=np.float64) for k, v in standard.items()}
+    if censoring is not None:
+        columns["BLQ"], columns["LLOQ"] = censoring
     for column in raw.columns:
         if column in extra:
             columns[column] = extra[column]

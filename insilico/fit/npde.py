@@ -6,6 +6,9 @@ simulated vector are decorrelated with the Cholesky factor of the simulated cova
 (``y* = L^-1 (y - E)``); the prediction discrepancy of an observation is the fraction of
 simulated values below it (kept inside ``[1/(2K), 1 - 1/(2K)]``), and the NPDE is its normal
 quantile. Under the model, NPDE are independent standard normal.
+
+Observations below their quantification limit (``BLQ`` 1) have no value to compare: their NPDE
+is NaN and they are left out of their subject's decorrelation.
 """
 
 from __future__ import annotations
@@ -15,15 +18,16 @@ import pandas as pd
 from scipy.stats import norm
 
 from insilico.dataset.simulate import simulate_dataset
+from insilico.fit.posterior import censored_records
 
 
 def npde(model, dataset, *, n_replicates: int = 500, seed: int = 0) -> np.ndarray:
-    """NPDE of every record (NaN where the record is not an observation), shape (n,)."""
+    """NPDE of every record (NaN where the record is not a quantified observation), shape (n,)."""
     table = dataset.table
     n = len(table)
     obs = (table["EVID"].to_numpy() == 0) & (table["MDV"].to_numpy() == 0)
     y = table["DV"].to_numpy(dtype=float)
-    obs &= np.isfinite(y)
+    obs &= np.isfinite(y) & ~censored_records(table)
     sims = simulate_dataset(model, dataset, replicates=n_replicates, seed=seed)
     ysim = sims["DV"].to_numpy().reshape(n_replicates, n)
     out = np.full(n, np.nan)

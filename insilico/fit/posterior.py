@@ -8,12 +8,20 @@ minimizes the negative log posterior
                           + eta_i' Omega^-1 eta_i / 2 + const,
 
 with ``v_ij = additive^2 + (proportional f_ij)^2`` (or, for ``exponential`` error, the same on
-``log y`` and ``log f``). All subjects are updated together by Fisher scoring (the
-Gauss-Newton step of NONMEM's and nlmixr2's inner problem, with the Fisher information of
-``v``): one pass of the event kernel per eta and direction gives every subject's Jacobian
-by central differences; each subject takes a damped step that must lower its own objective.
-The approximate posterior covariance is the inverse of that information at the optimum
-(Laplace approximation).
+``log y`` and ``log f``). An observation below its lower limit of quantification ``LLOQ_ij``
+(``BLQ`` 1, see :func:`insilico.dataset.read_dataset`) contributes instead the probability
+of a value below the limit, Beal's M3 method (Beal 2001, J Pharmacokinet Pharmacodyn 28:481):
+
+    -log Phi((LLOQ_ij - f_ij) / sqrt(v_ij)),
+
+with ``Phi`` the standard normal distribution function (for ``exponential`` error,
+``Phi((log LLOQ_ij - log f_ij) / exponential)``). All subjects are updated together by Fisher
+scoring (the Gauss-Newton step of NONMEM's and nlmixr2's inner problem, with the Fisher
+information of ``v``; for a censored observation, the Gauss-Newton weight of its M3 term): one
+pass of the event kernel per eta and direction gives every subject's Jacobian by central
+differences; each subject takes a damped step that must lower its own objective. The
+approximate posterior covariance is the inverse of that information at the optimum (Laplace
+approximation).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import log_ndtr
 
 from insilico.errors import SpecError
 from insilico.model.covariates import typical_parameters
@@ -79,19 +88,40 @@ class SubjectProblem:
         self.n_subjects = int(self.subject[-1]) + 1 if n else 0
         dv = table["DV"].to_numpy(dtype=float)
         mdv = table["MDV"].to_numpy(dtype=float)
-        obs = (table["EVID"].to_numpy() == 0) & (mdv == 0) & np.isfinite(dv)
+        below = censored_records(table)
+        lloq = table["LLOQ"].to_numpy(dtype=float) if "LLOQ" in table else np.full(n, np.nan)
+        obs = (table["EVID"].to_numpy() == 0) & (mdv == 0) & (np.isfinite(dv) | below)
         if until_h is not None:
             obs &= table["TIME"].to_numpy(dtype=float) <= until_h
+        no_limit = obs & below & ~np.isfinite(lloq)
+        if no_limit.any():
+            i = int(np.flatnonzero(no_limit)[0])
+            where = f"line {int(table['ROW'].iloc[i]) + 2}" if "ROW" in table else f"record {i}"
+            raise SpecError(
+                f"LLOQ ({where})",
+                float(lloq[i]),
+                "a finite quantification limit (DV units) on an observation below it (BLQ 1)",
+            )
         self.obs = obs
-        self.y = dv
+        self.y = np.where(below, lloq, dv)
+        #: per observation (in ``self.obs`` order): whether it is below its limit (M3)
+        self.censored = below[obs]
         self.n_observations = np.bincount(self.subject[obs], minlength=self.n_subjects)
+        self.n_censored = np.bincount(
+            self.subject[obs], weights=self.censored, minlength=self.n_subjects
+        ).astype(np.int64)
         names = model.eta_names()
         keep = np.diag(self.omega) > 0
         if not keep.all():
             fixed = [n for n, k in zip(names, keep, strict=True) if not k]
             raise SpecError("iiv", fixed, "variances > 0 for every parameter with IIV")
-        if self.exponential and (dv[obs] <= 0).any():
-            raise SpecError("DV", float(dv[obs].min()), "> 0 for an exponential error model")
+        y = self.y[obs]
+        if self.exponential and (y[~self.censored] <= 0).any():
+            bad = float(y[~self.censored].min())
+            raise SpecError("DV", bad, "> 0 for an exponential error model")
+        if self.exponential and (y[self.censored] <= 0).any():
+            bad = float(y[self.censored].min())
+            raise SpecError("LLOQ", bad, "> 0 for an exponential error model")
 
     def with_model(self, model) -> SubjectProblem:
         """The same records under another model of the same structure (new typical values,
@@ -121,26 +151,58 @@ class SubjectProblem:
             return np.full(len(self.table), np.nan)
 
     def residual_terms(self, f: np.ndarray):
-        """Per observation: -log likelihood, its derivative in f and the Fisher weight."""
+        """Per observation: -log likelihood, its derivative in f and the Fisher weight.
+
+        Parameters
+        ----------
+        f : ndarray, shape (n_records,)
+            Predictions at every record, in the data's DV units.
+
+        Returns
+        -------
+        nll, g, w : ndarray, shape (n_observations,)
+            For every observation of ``self.obs`` in record order: the negative log
+            likelihood, its derivative in ``f`` and the weight of ``(df/deta)^2`` in the
+            Fisher (Gauss-Newton) information. A quantified observation has the normal
+            density (``w`` its expected information in ``f``, with that of the variance); an
+            observation below its limit has Beal's M3 term ``-log Phi(z)``,
+            ``z = (LLOQ - f) / sqrt(v)`` (on the log scale for exponential error), and
+            ``w = lambda (z + lambda) (dz/df)^2`` with ``lambda = phi(z) / Phi(z)``: the
+            second derivative of ``-log Phi`` in ``z`` (in (0, 1), ``-log Phi`` being convex)
+            times the squared derivative of ``z``, the Gauss-Newton weight of the term.
+        """
         err = self.model.residual_error
         y = self.y[self.obs]
         f = f[self.obs]
+        cens = self.censored
         if self.exponential:
             s2 = err.exponential**2
             with np.errstate(divide="ignore", invalid="ignore"):
                 r = np.log(y) - np.log(f)
-            nll = 0.5 * (r * r / s2 + np.log(2 * np.pi * s2))
-            g = -r / (s2 * f)
-            w = 1.0 / (s2 * f * f)
+                nll = 0.5 * (r * r / s2 + np.log(2 * np.pi * s2))
+                g = -r / (s2 * f)
+                w = 1.0 / (s2 * f * f)
+                if cens.any():
+                    sd = np.sqrt(s2)
+                    z = r[cens] / sd
+                    dz = -1.0 / (sd * f[cens])
+                    nll[cens], g[cens], w[cens] = m3_terms(z, dz)
             return nll, g, w
         add = err.additive or 0.0
         prop = err.proportional or 0.0
         v = add * add + (prop * f) ** 2
         dv = 2.0 * prop * prop * f
         r = y - f
-        nll = 0.5 * (r * r / v + np.log(2 * np.pi * v))
-        g = -r / v + 0.5 * (1.0 / v - r * r / (v * v)) * dv
-        w = 1.0 / v + 0.5 * (dv / v) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nll = 0.5 * (r * r / v + np.log(2 * np.pi * v))
+            g = -r / v + 0.5 * (1.0 / v - r * r / (v * v)) * dv
+            w = 1.0 / v + 0.5 * (dv / v) ** 2
+            if cens.any():
+                sd = np.sqrt(v[cens])
+                z = r[cens] / sd
+                # z = (LLOQ - f) / sd(f): dz/df = -1/sd - z (dsd/df) / sd, dsd/df = dv / (2 sd)
+                dz = -1.0 / sd - z * dv[cens] / (2.0 * v[cens])
+                nll[cens], g[cens], w[cens] = m3_terms(z, dz)
         return nll, g, w
 
     def objective(self, eta: np.ndarray, f: np.ndarray | None = None) -> np.ndarray:
@@ -178,6 +240,55 @@ class SubjectProblem:
         np.add.at(info, s, Jo[:, :, None] * Jo[:, None, :] * w[:, None, None])
         info += self.omega_inv
         return grad, info
+
+
+def censored_records(table: pd.DataFrame) -> np.ndarray:
+    """Whether each record is an observation below its quantification limit (``BLQ`` 1).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A dataset's normalized table; without a ``BLQ`` column nothing is censored.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_records,)
+    """
+    if "BLQ" not in table:
+        return np.zeros(len(table), dtype=bool)
+    return table["BLQ"].to_numpy(dtype=float) == 1.0
+
+
+def m3_terms(z: np.ndarray, dz_df: np.ndarray):
+    """Beal's M3 terms of censored observations: ``-log Phi(z)``, its derivative and weight.
+
+    Parameters
+    ----------
+    z : ndarray
+        Standardized distance of the limit above the prediction, ``(LLOQ - f) / sd`` (or on
+        the log scale); dimensionless.
+    dz_df : ndarray
+        Derivative of ``z`` in the prediction ``f`` (per DV unit).
+
+    Returns
+    -------
+    nll, g, w : ndarray
+        ``-log Phi(z)``; its derivative in ``f``, ``-lambda dz/df`` with the inverse Mills
+        ratio ``lambda = phi(z) / Phi(z)``; and the Gauss-Newton weight
+        ``lambda (z + lambda) (dz/df)^2``. ``log Phi`` is evaluated by
+        :func:`scipy.special.log_ndtr`, accurate far into both tails.
+    """
+    log_cdf = log_ndtr(z)
+    with np.errstate(invalid="ignore", over="ignore"):
+        lam = np.exp(-0.5 * z * z - 0.5 * np.log(2 * np.pi) - log_cdf)
+        # d2(-log Phi)/dz2 = lambda (z + lambda), in (0, 1); clipped against rounding far left
+        curvature = np.clip(lam * (z + lam), 0.0, 1.0)
+        # a limit infinitely far above the prediction (a zero prediction with a proportional
+        # or exponential error, before the first dose) is certain: no slope, no information
+        flat = lam == 0.0
+        g = np.where(flat, 0.0, -lam * dz_df)
+        w = np.where(flat, 0.0, curvature * dz_df * dz_df)
+    return -log_cdf, g, w
 
 
 def map_estimates(
