@@ -19,6 +19,14 @@ optional PD model from :mod:`insilico.pd.registry`, and how data files number co
     residual_error: {proportional: 0.15, additive: 0.5}
     data: {amt_unit: mg, dv_unit: mg/L}
 
+A population fit (``insilico fit``) estimates every value of the model by name (see
+:meth:`Model.estimate_names`): the typical values by parameter name, covariate effects as
+``beta_<parameter>_<column>`` (``beta_<parameter>_<column>_<category>`` for each factor of a
+categorical effect), IIV variances ``omega2_<parameter>``, block covariances
+``omega_<parameter>_<parameter>`` and residual SDs ``sigma_<kind>``. ``fixed:`` lists the
+names held at their model values, e.g. ``fixed: [beta_cl_L_per_h_WT]``; an IIV block is
+fixed whole or not at all.
+
 Model files are read with a strict YAML loader: duplicate keys, anchors and aliases are errors.
 Every error is a :class:`insilico.errors.SpecError` naming the file, the key path, the value and
 what is allowed.
@@ -501,6 +509,8 @@ class Model(FrozenSpec):
         Between-occasion variances (log scale), occasions numbered by the ``OCC`` column.
     residual_error : ResidualError, optional
         Residual error SDs.
+    fixed : tuple of str, optional
+        Names of :meth:`estimate_names` a population fit holds at their model values.
     pd : PDSpec, optional
         PD model.
     data : DataSpec
@@ -518,6 +528,7 @@ class Model(FrozenSpec):
     iiv: IIV | None = None
     iov: dict[str, Number] | None = None
     residual_error: ResidualError | None = None
+    fixed: tuple[str, ...] | None = None
     pd: PDSpec | None = None
     data: DataSpec = DataSpec()
 
@@ -529,7 +540,16 @@ class Model(FrozenSpec):
         self._check_dosing()
         self._check_variability()
         self._check_compartment_names()
+        self._check_fixed()
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_fixed(self, handler) -> dict[str, Any]:
+        # a model without ``fixed`` serializes (and hashes) as it did before the key existed
+        d = handler(self)
+        if d.get("fixed") is None:
+            d.pop("fixed", None)
+        return d
 
     # -- validation ----------------------------------------------------------------------------
 
@@ -651,6 +671,34 @@ class Model(FrozenSpec):
                     f"iov.{name}", variance, "a variance (log scale): a finite number >= 0"
                 )
 
+    def _check_fixed(self) -> None:
+        if self.fixed is None:
+            return
+        names = self.estimate_names()
+        seen: set[str] = set()
+        for i, name in enumerate(self.fixed):
+            if name in seen:
+                raise SpecError(f"fixed[{i}]", name, "each name once")
+            seen.add(name)
+            if name not in names:
+                hint = cat.suggest(name, names)
+                did_you_mean = f"did you mean {hint!r}? " if hint else ""
+                raise SpecError(
+                    f"fixed[{i}]",
+                    name,
+                    f"{did_you_mean}the name of a value a fit estimates, one of {list(names)}",
+                )
+        for i in range(len(self.iiv.blocks) if self.iiv is not None else 0):
+            entries = self.block_estimate_names(i)
+            held = [n for n in entries if n in seen]
+            if held and len(held) != len(entries):
+                raise SpecError(
+                    "fixed",
+                    held,
+                    f"all of iiv.blocks[{i}]'s values {list(entries)} or none "
+                    "(a block is estimated or fixed whole)",
+                )
+
     def _check_compartment_names(self) -> None:
         if self.data.compartments is None:
             return
@@ -731,6 +779,53 @@ class Model(FrozenSpec):
         """IOV variances (log scale), shape ``(n_iov,)``, in :meth:`iov_names` order."""
         return np.array(list((self.iov or {}).values()), dtype=float)
 
+    # -- estimated values ----------------------------------------------------------------------
+
+    def covariate_effect_names(self) -> dict[str, tuple[str, str, int | str | None]]:
+        """Names of the covariate-effect values: name -> ``(parameter, column, category)``.
+
+        ``beta_<parameter>_<column>`` for a power, linear or exponential coefficient (category
+        None); ``beta_<parameter>_<column>_<category>`` for each factor of a categorical
+        effect. In the order of ``covariates``.
+        """
+        out: dict[str, tuple[str, str, int | str | None]] = {}
+        for param, effects in (self.covariates or {}).items():
+            for column, effect in effects.items():
+                if effect.kind == "categorical":
+                    for category in effect.categorical:
+                        out[f"beta_{param}_{column}_{category}"] = (param, column, category)
+                else:
+                    out[f"beta_{param}_{column}"] = (param, column, None)
+        return out
+
+    def block_estimate_names(self, index: int) -> tuple[str, ...]:
+        """Names of the values of ``iiv.blocks[index]``: its variances ``omega2_<p>``, then its
+        covariances ``omega_<p1>_<p2>`` (row-wise, upper triangle)."""
+        ps = self.iiv.blocks[index].parameters
+        return tuple(f"omega2_{p}" for p in ps) + tuple(
+            f"omega_{a}_{b}" for i, a in enumerate(ps) for b in ps[i + 1 :]
+        )
+
+    def estimate_names(self) -> tuple[str, ...]:
+        """Every value a population fit may estimate, by name.
+
+        Typical values (by parameter name; not ``n_transit``), covariate effects
+        (:meth:`covariate_effect_names`), IIV variances ``omega2_<parameter>`` in
+        :meth:`eta_names` order, then each block's covariances ``omega_<p1>_<p2>`` (row-wise,
+        upper triangle), and residual SDs ``sigma_<kind>``.
+        """
+        integer = {n for n, info in cat.PARAMETERS.items() if info.integer}
+        names = [p for p in self.parameters if p not in integer]
+        names += list(self.covariate_effect_names())
+        names += [f"omega2_{p}" for p in self.eta_names()]
+        for i in range(len(self.iiv.blocks) if self.iiv is not None else 0):
+            names += [n for n in self.block_estimate_names(i) if not n.startswith("omega2_")]
+        if self.residual_error is not None:
+            names += [
+                f"sigma_{k}" for k in RESIDUAL_KEYS if getattr(self.residual_error, k) is not None
+            ]
+        return tuple(names)
+
     # -- variants ------------------------------------------------------------------------------
 
     def with_parameters(self, **values: float) -> Model:
@@ -747,6 +842,7 @@ class Model(FrozenSpec):
         parameters: Mapping[str, float] | None = None,
         omega: np.ndarray | None = None,
         residual_error: Mapping[str, float] | None = None,
+        covariates: Mapping[str, float] | None = None,
     ) -> Model:
         """A copy with estimated values, validated again.
 
@@ -760,15 +856,46 @@ class Model(FrozenSpec):
         residual_error : mapping, optional
             Residual error standard deviations (keys as in ``residual_error``); replaces the
             current residual error model.
+        covariates : mapping, optional
+            Covariate-effect values by name (:meth:`covariate_effect_names`, e.g.
+            ``{"beta_cl_L_per_h_WT": 0.75}``): the coefficient of a power, linear or
+            exponential effect, or one factor of a categorical effect. The effects' forms and
+            references are kept.
         """
         update: dict[str, Any] = {}
         if parameters is not None:
             update["parameters"] = {**self.parameters, **dict(parameters)}
+        if covariates is not None:
+            update["covariates"] = self._covariates_with(covariates)
         if omega is not None:
             update["iiv"] = self._iiv_from_omega(np.asarray(omega, dtype=float))
         if residual_error is not None:
             update["residual_error"] = dict(residual_error)
         return self._replace(**update)
+
+    def _covariates_with(self, values: Mapping[str, float]) -> dict[str, Any]:
+        names = self.covariate_effect_names()
+        out = {
+            param: {column: effect.model_dump(exclude_none=True) for column, effect in e.items()}
+            for param, e in (self.covariates or {}).items()
+        }
+        for name, value in values.items():
+            if name not in names:
+                hint = cat.suggest(name, list(names))
+                did_you_mean = f"did you mean {hint!r}? " if hint else ""
+                raise SpecError(
+                    f"covariates.{name}",
+                    value,
+                    f"{did_you_mean}a covariate effect of the model, one of {list(names)}",
+                )
+            param, column, category = names[name]
+            entry = out[param][column]
+            if category is None:
+                kind = self.covariates[param][column].kind
+                entry[kind] = value
+            else:
+                entry["categorical"] = {**entry["categorical"], category: value}
+        return out
 
     def _iiv_from_omega(self, omega: np.ndarray) -> dict[str, Any]:
         names = self.eta_names()

@@ -12,8 +12,9 @@ import pytest
 from insilico.cli import main
 from insilico.dataset import dataset_from_frame, read_dataset
 from insilico.dataset.simulate import simulate_dataset
-from insilico.fit.population import diagnostics, fit_focei
-from insilico.model import dump_model, load_model
+from insilico.errors import SpecError
+from insilico.fit.population import _Objective, diagnostics, fit_focei, focei_ofv
+from insilico.model import dump_model, load_model, model_from_dict
 
 from .test_twin import TIMES, _model, acop_oral_model
 
@@ -148,3 +149,171 @@ def test_npde_are_standard_normal_under_the_true_model():
     assert abs(v.mean()) < 0.14 and 0.9 < v.std() < 1.1
     wrong = npde(model.with_parameters(cl_L_per_h=4.0), ds, n_replicates=300, seed=2)[obs]
     assert abs(wrong.mean()) > 0.3
+
+
+# -- covariate effects, IIV blocks and fixed values -------------------------------------------
+
+COV_TRUE = {
+    "cl_L_per_h": 2.0,
+    "v1_L": 30.0,
+    "ka_per_h": 1.2,
+    "beta_cl_L_per_h_WT": 0.75,
+    "beta_v1_L_SEX_1": 0.7,
+    "omega2_cl_L_per_h": 0.09,
+    "omega2_v1_L": 0.04,
+    "omega_cl_L_per_h_v1_L": 0.03,
+}
+
+
+def _covariate_model(**over):
+    spec = {
+        "name": "oral_1cpt_covariates",
+        "pk": {"compartments": 1, "absorption": "first_order", "elimination": "linear"},
+        "parameters": {"cl_L_per_h": 2.0, "v1_L": 30.0, "ka_per_h": 1.2},
+        "covariates": {
+            "cl_L_per_h": {"WT": {"power": 0.75, "reference": 70}},
+            "v1_L": {"SEX": {"categorical": {0: 1.0, 1: 0.7}}},
+        },
+        "iiv": {
+            "ka_per_h": 0.16,
+            "blocks": [
+                {"parameters": ["cl_L_per_h", "v1_L"], "covariance": [[0.09, 0.03], [0.03, 0.04]]}
+            ],
+        },
+        "residual_error": {"additive": 0.05, "proportional": 0.1},
+    }
+    spec.update(over)
+    return model_from_dict(spec)
+
+
+def _covariate_study(model, n=80, seed=5):
+    """n subjects of 40-120 kg, half of them SEX 1, 100 mg, simulated from ``model``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        wt, sex = float(rng.uniform(40, 120)), int(i % 2)
+        cov = {"WT": wt, "SEX": sex}
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "CMT": 1, **cov})
+        for t in TIMES:
+            rows.append({"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "CMT": 2, **cov})
+    table = pd.DataFrame(rows)
+    table["DV"] = np.nan
+    ds = dataset_from_frame(table, compartments=model.compartment_map())
+    sim = simulate_dataset(model, ds, replicates=1, seed=seed)
+    table["DV"] = np.where(table["EVID"] == 0, sim["DV"].to_numpy(), np.nan)
+    return dataset_from_frame(table, compartments=model.compartment_map())
+
+
+def test_focei_estimates_covariate_effects_and_an_iiv_block(tmp_path):
+    truth = _covariate_model()
+    ds = _covariate_study(truth)
+    start = truth.with_estimates(
+        parameters={"cl_L_per_h": 3.0, "v1_L": 45.0, "ka_per_h": 1.8},
+        covariates={"beta_cl_L_per_h_WT": 0.3, "beta_v1_L_SEX_1": 1.0},
+        omega=np.diag([0.3, 0.2, 0.2]),
+    )
+    fit = fit_focei(start, ds)
+    assert fit.converged, fit.messages
+    est = dict(zip(fit.estimates["parameter"], fit.estimates["estimate"], strict=True))
+    se = dict(zip(fit.estimates["parameter"], fit.estimates["se"], strict=True))
+    # SEX 0 is the reference category: held at 1, said so, not estimated
+    assert "beta_v1_L_SEX_0" not in est and fit.fixed == {"beta_v1_L_SEX_0": 1.0}
+    assert any("reference category" in m for m in fit.messages)
+    assert list(est) == [
+        "cl_L_per_h",
+        "v1_L",
+        "ka_per_h",
+        "beta_cl_L_per_h_WT",
+        "beta_v1_L_SEX_1",
+        "omega2_ka_per_h",
+        "omega2_cl_L_per_h",
+        "omega2_v1_L",
+        "omega_cl_L_per_h_v1_L",
+        "sigma_additive",
+        "sigma_proportional",
+    ]
+    # 80 subjects: every estimate within 4 SE of the truth, SEs finite and positive
+    for name, value in COV_TRUE.items():
+        assert 0 < se[name] < np.inf, name
+        assert abs(est[name] - value) < 4 * se[name], (name, est[name], se[name])
+    assert est["beta_cl_L_per_h_WT"] == pytest.approx(0.75, abs=0.3)
+    assert est["beta_v1_L_SEX_1"] == pytest.approx(0.7, rel=0.15)
+    rse = 100 * fit.estimates["se"] / fit.estimates["estimate"].abs()
+    np.testing.assert_allclose(fit.estimates["rse_pct"], rse)
+    # the fitted model holds the estimates: the block as a covariance, the effects by name
+    omega = fit.model.omega_matrix()
+    assert omega[1, 2] == pytest.approx(est["omega_cl_L_per_h_v1_L"])
+    assert np.linalg.eigvalsh(omega).min() > 0
+    assert fit.model.covariates["cl_L_per_h"]["WT"].power == pytest.approx(
+        est["beta_cl_L_per_h_WT"]
+    )
+    assert fit.model.covariates["v1_L"]["SEX"].categorical == {
+        0: 1.0,
+        1: pytest.approx(est["beta_v1_L_SEX_1"]),
+    }
+    # fit.yaml loads and gives the same OFV
+    dump_model(fit.model, tmp_path / "fit.yaml")
+    again = load_model(tmp_path / "fit.yaml")
+    assert again == fit.model
+    assert focei_ofv(again, ds) == pytest.approx(fit.ofv, abs=1e-3)
+
+
+def test_fixed_values_are_held_and_left_out_of_the_estimates():
+    truth = _covariate_model()
+    ds = _covariate_study(truth, n=30, seed=8)
+    start = _covariate_model(
+        fixed=["beta_cl_L_per_h_WT", "omega2_cl_L_per_h", "omega2_v1_L", "omega_cl_L_per_h_v1_L"],
+        covariates={
+            "cl_L_per_h": {"WT": {"power": 0.75, "reference": 70}},
+            "v1_L": {"SEX": {"categorical": {0: 1.0, 1: 0.9}}},
+        },
+    )
+    fit = fit_focei(start, ds)
+    names = list(fit.estimates["parameter"])
+    assert "beta_cl_L_per_h_WT" not in names and "omega_cl_L_per_h_v1_L" not in names
+    assert "beta_v1_L_SEX_1" in names
+    assert fit.fixed["beta_cl_L_per_h_WT"] == 0.75
+    assert fit.model.covariates["cl_L_per_h"]["WT"].power == 0.75
+    np.testing.assert_array_equal(fit.model.omega_matrix()[1:, 1:], [[0.09, 0.03], [0.03, 0.04]])
+    assert fit.model.fixed == start.fixed
+    assert fit.aic == pytest.approx(fit.ofv + 2 * len(names))
+
+
+def test_a_linear_effect_that_makes_a_parameter_negative_has_no_likelihood():
+    model = _covariate_model(
+        covariates={"cl_L_per_h": {"WT": {"linear": 0.01, "reference": 70}}},
+    )
+    ds = _covariate_study(_covariate_model(), n=10, seed=2)
+    objective = _Objective(model, ds.table)
+    phi = objective.start()
+    assert np.isfinite(objective(phi))
+    j = [s.key for s in objective.slots].index("beta_cl_L_per_h_WT")
+    # the slot is the coefficient times the covariate's largest distance from the reference
+    dx = ds.table["WT"].to_numpy() - 70.0
+    span = np.abs(dx).max()
+    assert phi[j] == pytest.approx(0.01 * span)
+    bad = phi.copy()
+    bad[j] = -2.0 * span / dx.max()  # 1 + coefficient (x - 70) < 0 for the heaviest subject
+    assert objective(bad) == np.inf
+    assert np.isfinite(objective.gradient(phi)).all()
+
+
+def test_a_block_fixed_in_part_is_refused():
+    with pytest.raises(SpecError, match="fixed"):
+        _covariate_model(fixed=["omega2_cl_L_per_h"])
+
+
+def test_categories_absent_from_the_data_and_the_reference_are_held():
+    ds = _covariate_study(_covariate_model(), n=6, seed=4)
+    model = _covariate_model(
+        covariates={"v1_L": {"SEX": {"categorical": {2: 1.0, 0: 1.0, 1: 0.8}}}},
+    )
+    objective = _Objective(model, ds.table)
+    assert "beta_v1_L_SEX_1" in objective.names
+    assert {"beta_v1_L_SEX_2", "beta_v1_L_SEX_0"} <= objective.held
+    assert any("no record has SEX = 2" in m for m in objective.messages)
+    assert any("beta_v1_L_SEX_0: the reference category" in m for m in objective.messages)
+    # with the typical value fixed every present category is estimated
+    typical_fixed = model_from_dict({**model.model_dump(), "fixed": ["v1_L"]})
+    objective = _Objective(typical_fixed, ds.table)
+    assert {"beta_v1_L_SEX_0", "beta_v1_L_SEX_1"} <= set(objective.names)

@@ -307,6 +307,59 @@ def test_with_estimates_keeps_the_iiv_structure():
         m.with_estimates(omega=np.eye(2))
 
 
+def test_estimate_names_cover_every_value_a_fit_may_estimate():
+    m = model_from_dict(RICH)
+    assert m.covariate_effect_names() == {
+        "beta_cl_L_per_h_WT": ("cl_L_per_h", "WT", None),
+        "beta_cl_L_per_h_CRCL": ("cl_L_per_h", "CRCL", None),
+        "beta_v1_L_SEX_0": ("v1_L", "SEX", 0),
+        "beta_v1_L_SEX_1": ("v1_L", "SEX", 1),
+        "beta_ka_per_h_AGE": ("ka_per_h", "AGE", None),
+    }
+    names = m.estimate_names()
+    assert "n_transit" not in names
+    assert names[-5:] == (
+        "omega2_ka_per_h",
+        "omega2_cl_L_per_h",
+        "omega2_v1_L",
+        "omega_cl_L_per_h_v1_L",
+        "sigma_exponential",
+    )
+
+
+def test_with_estimates_sets_covariate_effects_by_name():
+    m = model_from_dict(RICH)
+    m2 = m.with_estimates(
+        covariates={"beta_cl_L_per_h_WT": 0.9, "beta_v1_L_SEX_1": 0.6, "beta_ka_per_h_AGE": 0.02}
+    )
+    assert m2.covariates["cl_L_per_h"]["WT"].power == 0.9
+    assert m2.covariates["cl_L_per_h"]["WT"].reference == 70.0
+    assert m2.covariates["cl_L_per_h"]["CRCL"] == m.covariates["cl_L_per_h"]["CRCL"]
+    assert m2.covariates["v1_L"]["SEX"].categorical == {0: 1.0, 1: 0.6}
+    assert m2.covariates["ka_per_h"]["AGE"].exponential == 0.02
+    assert model_from_dict(model_to_dict(m2)) == m2
+    with pytest.raises(SpecError, match=r"did you mean 'beta_cl_L_per_h_WT'"):
+        m.with_estimates(covariates={"beta_cl_L_per_h_wt": 1.0})
+    with pytest.raises(SpecError, match=r"categorical\.1"):
+        m.with_estimates(covariates={"beta_v1_L_SEX_1": -1.0})
+
+
+def test_fixed_names_values_a_fit_holds(tmp_path):
+    data = copy.deepcopy(RICH)
+    data["fixed"] = ["beta_cl_L_per_h_WT", "omega2_ka_per_h"]
+    m = load_model(write(tmp_path, data))
+    assert m.fixed == ("beta_cl_L_per_h_WT", "omega2_ka_per_h")
+    assert load_model(dump_model(m, tmp_path / "again.yaml")) == m
+    assert m.with_estimates(parameters={"v1_L": 3.0}).fixed == m.fixed
+    # a model without the key serializes (and hashes) without it
+    assert "fixed" not in model_from_dict(RICH).canonical_json()
+    err = refused(tmp_path, {**RICH, "fixed": ["beta_cl_L_per_h_wt"]}, "fixed[0]")
+    assert "did you mean 'beta_cl_L_per_h_WT'" in err.allowed
+    refused(tmp_path, {**RICH, "fixed": ["v1_L", "v1_L"]}, "fixed[1]")
+    err = refused(tmp_path, {**RICH, "fixed": ["omega_cl_L_per_h_v1_L"]}, "fixed")
+    assert "block" in err.allowed
+
+
 def test_f_bio_above_one_and_whole_n_transit_are_accepted():
     m = model_from_dict(RICH)
     assert m.parameters["f_bio"] == 2.23
