@@ -2,9 +2,15 @@
 
 Schoemaker et al. (ACOP 2016; the nlmixr validation against NONMEM) simulated 120 subjects
 per set with known true parameters (CL 4 L/h, V 70 L, KA 1 /h, 30 % IIV, 20 % proportional
-error). The fit starts 1.5x away from the truth.
+error). Every fit starts 1.5x away from the truth. FOCE-I runs in this process; SAEM runs in
+this process and on local Dask clusters of 1 and 2 workers, side by side (the estimates must
+be identical; the time includes the OFV and standard errors at the estimates).
 
-    python benchmarks/bench_fit.py [--set oral_1cpt|bolus_1cpt]
+    python benchmarks/bench_fit.py [--set oral_1cpt|bolus_1cpt] [--methods focei,saem]
+                                   [--copies N]
+
+``--copies N`` fits N copies of the set's subjects (new IDs), to see how the Dask workers
+scale with the number of subjects.
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ import argparse
 import time
 from pathlib import Path
 
-from insilico.dataset import read_dataset
+import numpy as np
+import pandas as pd
+
+from insilico.dataset import dataset_from_frame, read_dataset
 from insilico.fit.population import fit_focei
+from insilico.fit.saem import fit_saem
 from insilico.model import model_from_dict
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -22,15 +32,10 @@ TRUE = {"cl_L_per_h": 4.0, "v1_L": 70.0, "ka_per_h": 1.0}
 OMEGA2, SIGMA = 0.09, 0.2
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", default="oral_1cpt", choices=["oral_1cpt", "bolus_1cpt"])
-    opts = parser.parse_args()
-    oral = opts.set == "oral_1cpt"
-    truth = dict(TRUE) if oral else {k: v for k, v in TRUE.items() if k != "ka_per_h"}
-    model = model_from_dict(
+def _model(name: str, oral: bool, truth: dict):
+    return model_from_dict(
         {
-            "name": f"acop_{opts.set}",
+            "name": f"acop_{name}",
             "pk": {
                 "compartments": 1,
                 "absorption": "first_order" if oral else "none",
@@ -46,24 +51,80 @@ def main() -> None:
             },
         }
     )
-    ds = read_dataset(
-        DATA / f"estimation_acop2016_{opts.set}.csv", compartments=model.compartment_map()
-    )
-    t0 = time.perf_counter()
-    fit = fit_focei(model, ds)
-    seconds = time.perf_counter() - t0
+
+
+def _saem_on_dask(model, ds, workers: int):
+    from dask.distributed import Client
+
+    from insilico.engine.executors import local_cluster
+    from insilico.fit.distributed import DaskChains
+
+    with local_cluster(workers) as cluster, Client(cluster) as client:
+        chains = DaskChains(model, ds.table, client)
+        try:
+            return fit_saem(model, ds, chains=chains)
+        finally:
+            chains.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", default="oral_1cpt", choices=["oral_1cpt", "bolus_1cpt"])
+    parser.add_argument("--methods", default="focei,saem")
+    parser.add_argument("--copies", type=int, default=1)
+    opts = parser.parse_args()
+    oral = opts.set == "oral_1cpt"
+    truth = dict(TRUE) if oral else {k: v for k, v in TRUE.items() if k != "ka_per_h"}
+    model = _model(opts.set, oral, truth)
+    path = DATA / f"estimation_acop2016_{opts.set}.csv"
+    if opts.copies == 1:
+        ds = read_dataset(path, compartments=model.compartment_map())
+    else:
+        raw = pd.read_csv(path)
+        copies = [raw.assign(ID=raw["ID"] + 10_000 * c) for c in range(opts.copies)]
+        ds = dataset_from_frame(pd.concat(copies), compartments=model.compartment_map())
+    runs = {}
+    methods = opts.methods.split(",")
+    if "focei" in methods:
+        runs["FOCE-I"] = lambda: fit_focei(model, ds)
+    if "saem" in methods:
+        runs["SAEM"] = lambda: fit_saem(model, ds)
+        runs["SAEM, 1 Dask worker"] = lambda: _saem_on_dask(model, ds, 1)
+        runs["SAEM, 2 Dask workers"] = lambda: _saem_on_dask(model, ds, 2)
+    fits, seconds = {}, {}
+    for label, run in runs.items():
+        t0 = time.perf_counter()
+        fits[label] = run()
+        seconds[label] = time.perf_counter() - t0
     want = {**truth, **{f"omega2_{k}": OMEGA2 for k in truth}, "sigma_proportional": SIGMA}
-    print(f"{'parameter':<22} {'true':>8} {'estimate':>10} {'error %':>8} {'RSE %':>7}")
-    for row in fit.estimates.itertuples():
-        true = want[row.parameter]
-        err = 100 * (row.estimate - true) / true
-        name, est, rse = row.parameter, row.estimate, row.rse_pct
-        print(f"{name:<22} {true:>8.4g} {est:>10.4g} {err:>8.1f} {rse:>7.1f}")
+    labels = list(fits)
     print(
-        f"FOCE-I {opts.set}: {fit.n_subjects} subjects, {fit.n_observations} observations, "
-        f"OFV {fit.ofv:.2f}, {fit.iterations} iterations, converged {fit.converged}, "
-        f"{seconds:.1f} s (standard errors included)"
+        f"ACOP 2016 {opts.set} x {opts.copies} ({ds.n_subjects} subjects): estimates "
+        "(error % against the truth)"
     )
+    print(f"{'parameter':<22} {'true':>8} " + " ".join(f"{lab[:20]:>22}" for lab in labels))
+    for name, true in want.items():
+        cells = []
+        for lab in labels:
+            est = fits[lab].estimates.set_index("parameter")["estimate"][name]
+            cells.append(f"{est:>12.4g} ({100 * (est - true) / true:+5.1f}%)")
+        print(f"{name:<22} {true:>8.4g} " + " ".join(f"{c:>22}" for c in cells))
+    print()
+    print(f"{'run':<24} {'seconds':>8} {'OFV':>12} {'converged':>10} {'iterations':>10}")
+    for lab in labels:
+        fit = fits[lab]
+        print(
+            f"{lab:<24} {seconds[lab]:>8.1f} {fit.ofv:>12.2f} {fit.converged!s:>10} "
+            f"{fit.iterations:>10}"
+        )
+    dask = [lab for lab in labels if "Dask" in lab]
+    if dask:
+        same = all(
+            np.array_equal(fits[lab].trace.values, fits["SAEM"].trace.values) for lab in dask
+        )
+        print(f"SAEM estimates identical in-process and on 1 and 2 workers: {same}")
+        one, two = seconds["SAEM, 1 Dask worker"], seconds["SAEM, 2 Dask workers"]
+        print(f"SAEM speed-up of 2 workers over 1: {one / two:.2f}x")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,12 @@ def _model_and_data(args: argparse.Namespace):
     model = load_model(args.model)
     dataset = read_dataset(args.data, compartments=model.compartment_map())
     table = dataset.table
-    obs = (table["EVID"] == 0) & (table["MDV"] == 0) & table["DV"].notna()
+    measured = table["DV"].notna()
+    if "BLQ" in table.columns:
+        measured |= table["BLQ"] == 1
+    obs = (table["EVID"] == 0) & (table["MDV"] == 0) & measured
     if not obs.any():
-        raise SpecError("--data", args.data, "records with observations (EVID 0, a DV)")
+        raise SpecError("--data", args.data, "records with observations (EVID 0, a DV or BLQ 1)")
     return model, dataset, out
 
 
@@ -49,29 +52,109 @@ def add_twin_parser(sub) -> None:
     t.set_defaults(func=cmd_twin)
 
 
+METHODS = {"focei": "FOCE-I", "saem": "SAEM"}
+
+
 def add_fit_parser(sub) -> None:
     """Register ``insilico fit`` on the CLI's sub-parsers."""
     f = sub.add_parser("fit", help="estimate a model's population parameters from a dataset")
     f.add_argument("model", help="model file with starting values (kind: model)")
     f.add_argument("--data", required=True, help="NONMEM-format CSV with observations")
     f.add_argument("--out", required=True, help="output directory (created)")
-    f.add_argument("--method", default="focei", help="focei (FOCE with interaction)")
+    f.add_argument(
+        "--method",
+        default="focei",
+        help="focei (FOCE with interaction, default) or saem (stochastic approximation EM)",
+    )
+    f.add_argument("--seed", type=int, default=None, help="SAEM's random numbers")
+    f.add_argument(
+        "--iterations",
+        default=None,
+        metavar="K1,K2",
+        help="SAEM's exploration and smoothing iterations (default 150,100)",
+    )
+    f.add_argument(
+        "--scheduler",
+        default=None,
+        help="run SAEM's subjects on this Dask scheduler (address or scheduler file)",
+    )
+    f.add_argument(
+        "--workers", type=int, default=None, help="run SAEM's subjects on N local Dask workers"
+    )
     f.add_argument("--vpc-replicates", type=int, default=200)
     f.set_defaults(func=cmd_fit)
+
+
+def _saem_settings(args: argparse.Namespace):
+    """SAEM's settings from ``--seed`` and ``--iterations K1,K2``."""
+    from insilico.fit.saem import SaemSettings
+
+    options: dict = {}
+    if args.seed is not None:
+        options["seed"] = args.seed
+    if args.iterations is not None:
+        parts = args.iterations.split(",")
+        try:
+            k1, k2 = (int(p) for p in parts)
+        except ValueError:
+            k1 = k2 = -1
+        if len(parts) != 2 or k1 < 1 or k2 < 1:
+            raise SpecError("--iterations", args.iterations, "K1,K2: two whole numbers >= 1")
+        options.update(exploration=k1, smoothing=k2)
+    return SaemSettings(**options)
+
+
+def _estimate(args: argparse.Namespace, model, dataset):
+    """The fit by the method asked for, on a Dask cluster when one is asked for."""
+    from insilico.fit.population import fit_focei
+    from insilico.fit.saem import fit_saem
+
+    if args.method not in METHODS:
+        raise SpecError("--method", args.method, f"one of {', '.join(METHODS)}")
+    distributed = args.scheduler is not None or args.workers is not None
+    if args.workers is not None and args.workers < 1:
+        raise SpecError("--workers", args.workers, "a number of workers >= 1")
+    if args.method == "focei":
+        if distributed:
+            raise SpecError(
+                "--method", "focei", "saem with --scheduler/--workers (FOCE-I runs in-process)"
+            )
+        return fit_focei(model, dataset), None
+    settings = _saem_settings(args)
+    if not distributed:
+        return fit_saem(model, dataset, settings), None
+    from insilico.engine.executors import connect
+    from insilico.fit.distributed import DaskChains
+    from insilico.fit.posterior import SubjectProblem
+
+    # compile (or load) the kernels here first: the workers then load them from the cache
+    SubjectProblem(model, dataset.table).predictions(
+        np.zeros((dataset.n_subjects, len(model.eta_names())))
+    )
+    client, cluster = connect(args.scheduler, args.workers)
+    try:
+        chains = DaskChains(model, dataset.table, client)
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        try:
+            return fit_saem(model, dataset, settings, chains), n_workers
+        finally:
+            chains.close()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Run ``insilico fit``; returns the exit code (2 when the fit did not converge)."""
     from insilico.dataset import write_dataset
     from insilico.fit.npde import npde
-    from insilico.fit.population import diagnostics, fit_focei, individual_table
+    from insilico.fit.population import diagnostics, individual_table
     from insilico.fit.vpc import plot_vpc, vpc_table
     from insilico.model import dump_model
 
-    if args.method != "focei":
-        raise SpecError("--method", args.method, "focei (SAEM is not available in this version)")
     model, dataset, out = _model_and_data(args)
-    fit = fit_focei(model, dataset)
+    fit, n_workers = _estimate(args, model, dataset)
     out.mkdir(exist_ok=True)
     fit.estimates.to_csv(out / "estimates.csv", index=False)
     dump_model(fit.model, out / "fit.yaml")
@@ -80,33 +163,76 @@ def cmd_fit(args: argparse.Namespace) -> int:
     diag["NPDE"] = npde(fit.model, dataset, n_replicates=args.vpc_replicates * 2)
     write_dataset(dataset.raw, diag, out / "predictions.csv")
     _gof_plot(dataset, diag, out / "gof.png", model.data.dv_unit)
+    if fit.trace is not None:
+        fit.trace.to_csv(out / "saem_trace.csv")
+        _trace_plot(fit.trace, out / "saem_trace.png")
     vpc = vpc_table(fit.model, dataset, n_replicates=args.vpc_replicates, prediction_corrected=True)
     vpc.to_csv(out / "pcvpc.csv", index=False)
     plot_vpc(vpc, out / "pcvpc.png", title=f"{model.name}: prediction-corrected VPC")
     summary = {
-        "method": "FOCE-I",
+        "method": fit.method,
         "model": model.name,
         "ofv": fit.ofv,
+        "ofv_method": "FOCE-I",
         "aic": fit.aic,
         "bic": fit.bic,
         "subjects": fit.n_subjects,
         "observations": fit.n_observations,
+        "observations_blq": _n_blq(dataset.table),
         "iterations": fit.iterations,
         "converged": fit.converged,
         "runtime_s": round(fit.runtime_s, 3),
+        "workers": n_workers,
+        "fixed": fit.fixed,
         "messages": fit.messages,
     }
+    if fit.method == "SAEM":
+        settings = _saem_settings(args)
+        summary["seed"] = settings.seed
+        summary["saem_iterations"] = [settings.exploration, settings.smoothing]
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(fit.estimates.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    where = f" on {n_workers} Dask workers" if n_workers else ""
     print(
-        f"FOCE-I: OFV {fit.ofv:.3f}, {fit.n_subjects} subjects, {fit.n_observations} "
-        f"observations, {fit.iterations} iterations, {fit.runtime_s:.1f} s -> {out}"
+        f"{fit.method}: OFV {fit.ofv:.3f} (FOCE-I), {fit.n_subjects} subjects, "
+        f"{fit.n_observations} observations, {fit.iterations} iterations, "
+        f"{fit.runtime_s:.1f} s{where} -> {out}"
     )
     for message in fit.messages:
         print(f"warning: {message}")
     if not fit.converged:
         return 2
     return 0
+
+
+def _n_blq(table) -> int:
+    """Observations below their quantification limit (fitted by M3)."""
+    if "BLQ" not in table.columns:
+        return 0
+    rows = (table["EVID"] == 0) & (table["MDV"] == 0) & (table["BLQ"] == 1)
+    return int(rows.sum())
+
+
+def _trace_plot(trace, path) -> None:
+    """The SAEM estimates at every iteration, one panel per parameter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(trace.columns)
+    cols = min(k, 4)
+    rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), dpi=100, squeeze=False)
+    for ax, name, values in zip(axes.flat, trace.columns, trace.to_numpy().T, strict=False):
+        ax.plot(np.arange(1, len(values) + 1), values, lw=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("iteration", fontsize=8)
+    for ax in list(axes.flat)[k:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def _gof_plot(dataset, diag, path, unit: str) -> None:

@@ -1,0 +1,90 @@
+"""Population fits on a Dask cluster: the subjects' work split among the workers.
+
+The subjects are split into contiguous chunks of about equal numbers of records, one per
+worker. Each chunk's records go to its worker once, where a Dask actor keeps the chunk's
+prepared problem between iterations; the driver calls the actors directly (no round trip
+through the scheduler per iteration). Every subject's computation depends only on its own
+records, its state and the random numbers the driver drew for it, and everything that sums
+over subjects is done by the driver in subject order: the estimates are the same, bit for
+bit, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from insilico.errors import SpecError
+from insilico.fit.posterior import SubjectProblem
+
+
+class ChunkChains:
+    """A chunk of subjects' prepared problem, kept by the worker that holds it."""
+
+    def __init__(self, model, table):
+        self.problem = SubjectProblem(model, table)
+
+    def step(self, model, eta, step, draws):
+        """:func:`insilico.fit.saem.simulation_step` on this chunk under ``model``."""
+        from insilico.fit.saem import simulation_step
+
+        return simulation_step(self.problem.with_model(model), eta, step, draws)
+
+
+def subject_chunks(table, n_chunks: int) -> list[tuple[int, int, object]]:
+    """``(first subject, end subject, records)`` of up to ``n_chunks`` contiguous chunks of
+    about equal numbers of records; each chunk's ``SUBJECT`` numbering starts at 0."""
+    subject = table["SUBJECT"].to_numpy()
+    n = int(subject[-1]) + 1
+    rows = np.bincount(subject, minlength=n)
+    share = np.cumsum(rows) / rows.sum()
+    cuts = np.searchsorted(share, np.arange(1, min(n_chunks, n)) / min(n_chunks, n)) + 1
+    edges = np.unique(np.concatenate([[0], np.minimum(cuts, n), [n]]))
+    out = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        part = table[(subject >= a) & (subject < b)].reset_index(drop=True)
+        part["SUBJECT"] = part["SUBJECT"] - a
+        out.append((int(a), int(b), part))
+    return out
+
+
+class DaskChains:
+    """SAEM simulation steps on a Dask cluster (:func:`insilico.fit.saem.run_saem`).
+
+    Parameters
+    ----------
+    model : Model
+    table : DataFrame
+        The dataset's normalized table.
+    client : dask.distributed.Client
+    """
+
+    def __init__(self, model, table, client):
+        workers = list(client.scheduler_info().get("workers", {}))
+        if not workers:
+            raise SpecError("scheduler", client.scheduler.address, "a cluster with workers")
+        self.chunks = subject_chunks(table, len(workers))
+        self.actors = [
+            client.submit(ChunkChains, model, part, actor=True, workers=[w]).result()
+            for (_, _, part), w in zip(self.chunks, workers, strict=False)
+        ]
+        self.n_subjects = self.chunks[-1][1]
+
+    def step(self, model, eta: np.ndarray, step: np.ndarray, draws: dict):
+        """One simulation step of every subject; the chunks' results in subject order."""
+        from insilico.fit.saem import ChainStep, slice_draws
+
+        futures = [
+            actor.step(model, eta[a:b], step, slice_draws(draws, a, b))
+            for (a, b, _), actor in zip(self.chunks, self.actors, strict=True)
+        ]
+        parts = [f.result() for f in futures]
+        return ChainStep(
+            eta=np.concatenate([p.eta for p in parts]),
+            f=np.concatenate([p.f for p in parts]),
+            walk_accepted=sum(p.walk_accepted for p in parts),
+            component_accepted=np.sum([p.component_accepted for p in parts], axis=0),
+        )
+
+    def close(self) -> None:
+        """Release the chunks' problems on the cluster."""
+        self.actors = []
