@@ -38,6 +38,8 @@ for message in summary.get("messages") or []:
 st.subheader("Estimates")
 st.dataframe(fit.estimates, hide_index=True, width="stretch")
 for file, title in ui.FIT_IMAGES.items():
+    if file not in fit.images and file in ui.FIT_OPTIONAL_IMAGES:
+        continue
     st.subheader(title)
     if file in fit.images:
         st.image(fit.images[file], width="content")

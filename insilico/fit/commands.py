@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -66,6 +67,12 @@ def add_fit_parser(sub) -> None:
         default="focei",
         help="focei (FOCE with interaction, default) or saem (stochastic approximation EM)",
     )
+    f.add_argument(
+        "--max-iterations",
+        type=int,
+        default=200,
+        help="FOCE-I's optimizer iterations at most (default 200)",
+    )
     f.add_argument("--seed", type=int, default=None, help="SAEM's random numbers")
     f.add_argument(
         "--iterations",
@@ -76,10 +83,13 @@ def add_fit_parser(sub) -> None:
     f.add_argument(
         "--scheduler",
         default=None,
-        help="run SAEM's subjects on this Dask scheduler (address or scheduler file)",
+        help="compute the subjects' parts on this Dask scheduler (address or scheduler file)",
     )
     f.add_argument(
-        "--workers", type=int, default=None, help="run SAEM's subjects on N local Dask workers"
+        "--workers",
+        type=int,
+        default=None,
+        help="compute the subjects' parts on N local Dask workers (same estimates)",
     )
     f.add_argument("--vpc-replicates", type=int, default=200)
     f.set_defaults(func=cmd_fit)
@@ -114,31 +124,31 @@ def _estimate(args: argparse.Namespace, model, dataset):
     distributed = args.scheduler is not None or args.workers is not None
     if args.workers is not None and args.workers < 1:
         raise SpecError("--workers", args.workers, "a number of workers >= 1")
-    if args.method == "focei":
-        if distributed:
-            raise SpecError(
-                "--method", "focei", "saem with --scheduler/--workers (FOCE-I runs in-process)"
-            )
-        return fit_focei(model, dataset), None
-    settings = _saem_settings(args)
+    if args.max_iterations < 1:
+        raise SpecError("--max-iterations", args.max_iterations, "a whole number >= 1")
     if not distributed:
-        return fit_saem(model, dataset, settings), None
+        if args.method == "focei":
+            return fit_focei(model, dataset, max_iterations=args.max_iterations), None
+        return fit_saem(model, dataset, _saem_settings(args)), None
     from insilico.engine.executors import connect
-    from insilico.fit.distributed import DaskChains
+    from insilico.fit.distributed import DaskChains, DaskTerms
     from insilico.fit.posterior import SubjectProblem
 
     # compile (or load) the kernels here first: the workers then load them from the cache
     SubjectProblem(model, dataset.table).predictions(
-        np.zeros((dataset.n_subjects, len(model.eta_names())))
+        np.zeros((dataset.subjects(), len(model.eta_names())))
     )
     client, cluster = connect(args.scheduler, args.workers)
     try:
-        chains = DaskChains(model, dataset.table, client)
         n_workers = len(client.scheduler_info().get("workers", {}))
-        try:
-            return fit_saem(model, dataset, settings, chains), n_workers
-        finally:
-            chains.close()
+        terms = DaskTerms(model, dataset.table, client)
+        if args.method == "focei":
+            return (
+                fit_focei(model, dataset, max_iterations=args.max_iterations, backend=terms),
+                n_workers,
+            )
+        chains = DaskChains(model, dataset.table, client)
+        return fit_saem(model, dataset, _saem_settings(args), chains, terms), n_workers
     finally:
         client.close()
         if cluster is not None:
@@ -181,6 +191,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "observations_blq": _n_blq(dataset.table),
         "iterations": fit.iterations,
         "converged": fit.converged,
+        "standard_errors": bool(fit.estimates["se"].notna().all()),
         "runtime_s": round(fit.runtime_s, 3),
         "workers": n_workers,
         "fixed": fit.fixed,
@@ -201,6 +212,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
     for message in fit.messages:
         print(f"warning: {message}")
     if not fit.converged:
+        print(
+            f"insilico: error: the {fit.method} fit did not converge (see {out}/summary.json)",
+            file=sys.stderr,
+        )
+        return 2
+    if fit.estimates["se"].isna().any():
+        # the estimates are written, but the data do not determine every value
+        print(
+            "insilico: error: standard errors are not available: a value is not identifiable "
+            f"from these data (see {out}/summary.json); fix it or simplify the model",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

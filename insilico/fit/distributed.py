@@ -3,10 +3,11 @@
 The subjects are split into contiguous chunks of about equal numbers of records, one per
 worker. Each chunk's records go to its worker once, where a Dask actor keeps the chunk's
 prepared problem between iterations; the driver calls the actors directly (no round trip
-through the scheduler per iteration). Every subject's computation depends only on its own
-records, its state and the random numbers the driver drew for it, and everything that sums
-over subjects is done by the driver in subject order: the estimates are the same, bit for
-bit, whatever the number of workers.
+through the scheduler per call). Every subject's computation depends only on its own records,
+its state and the random numbers the driver drew for it, and everything that sums over
+subjects is done by the driver in subject order: the estimates are the same, bit for bit,
+whatever the number of workers. :class:`DaskChains` serves SAEM's simulation steps,
+:class:`DaskTerms` FOCE-I's conditional modes and objective terms.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from insilico.errors import SpecError
+from insilico.fit.population import SubjectTerms, merge_parts
 from insilico.fit.posterior import SubjectProblem
 
 
@@ -84,6 +86,53 @@ class DaskChains:
             walk_accepted=sum(p.walk_accepted for p in parts),
             component_accepted=np.sum([p.component_accepted for p in parts], axis=0),
         )
+
+    def close(self) -> None:
+        """Release the chunks' problems on the cluster."""
+        self.actors = []
+
+
+class DaskTerms:
+    """FOCE-I's per-subject parts (:class:`insilico.fit.population.SubjectTerms`) computed on
+    a Dask cluster, one chunk of subjects per worker; pass as ``backend`` to
+    :func:`insilico.fit.population.fit_focei`.
+
+    Parameters
+    ----------
+    model : Model
+    table : DataFrame
+        The dataset's normalized table.
+    client : dask.distributed.Client
+    """
+
+    def __init__(self, model, table, client):
+        workers = list(client.scheduler_info().get("workers", {}))
+        if not workers:
+            raise SpecError("scheduler", client.scheduler.address, "a cluster with workers")
+        self.chunks = subject_chunks(table, len(workers))
+        self.actors = [
+            client.submit(SubjectTerms, model, part, actor=True, workers=[w]).result()
+            for (_, _, part), w in zip(self.chunks, workers, strict=False)
+        ]
+
+    def _map(self, method: str, *args, eta: np.ndarray):
+        futures = [
+            getattr(actor, method)(*args, eta[a:b])
+            for (a, b, _), actor in zip(self.chunks, self.actors, strict=True)
+        ]
+        return merge_parts([f.result() for f in futures])
+
+    def ofv_terms(self, model, eta):
+        """:meth:`SubjectTerms.ofv_terms` of every subject."""
+        return self._map("ofv_terms", model, eta=eta)
+
+    def solve(self, model, eta0):
+        """:meth:`SubjectTerms.solve` of every subject."""
+        return self._map("solve", model, eta=eta0)
+
+    def gradient_parts(self, model0, ups, dns, same, eta):
+        """:meth:`SubjectTerms.gradient_parts` of every subject."""
+        return self._map("gradient_parts", model0, ups, dns, same, eta=eta)
 
     def close(self) -> None:
         """Release the chunks' problems on the cluster."""

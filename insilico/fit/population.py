@@ -167,11 +167,14 @@ class _Slot:
 class _Objective:
     """The FOCE-I OFV as a function of the free population parameters ``phi``."""
 
-    def __init__(self, model, table: pd.DataFrame):
+    def __init__(self, model, table: pd.DataFrame, backend=None):
         if not model.eta_names():
             raise SpecError("iiv", None, "a model with between-subject variability for a fit")
         self.base = model
         self.problem = SubjectProblem(model, table)
+        #: where the subjects' parts are computed: this process (:class:`SubjectTerms`) or
+        #: Dask workers (:class:`insilico.fit.distributed.DaskTerms`)
+        self.backend = backend or SubjectTerms.from_problem(self.problem)
         if (self.problem.n_observations == 0).any():
             i = int(np.flatnonzero(self.problem.n_observations == 0)[0])
             who = table.loc[table["SUBJECT"] == i, "ID"].iloc[0]
@@ -343,51 +346,34 @@ class _Objective:
             residual_error=sigma,
         )
 
-    def _problem_at(self, phi: np.ndarray) -> SubjectProblem | None:
-        """The subject problem at ``phi``; None where the values are not allowed (a linear
-        covariate effect that makes a parameter <= 0 on some record, an overflow)."""
+    def _model_or_none(self, phi: np.ndarray):
+        """The model at ``phi``; None where the values are not allowed."""
         try:
-            return self.problem.with_model(self.model_at(phi))
+            return self.model_at(phi)
         except (SpecError, OverflowError, np.linalg.LinAlgError):
             return None
 
-    def _terms(self, problem: SubjectProblem | None, eta: np.ndarray, fj=None):
-        """Per subject at the modes ``eta``: the OFV contribution ``2 obj_i + log |Omega| +
-        log |H_i|`` (inf where undefined), the eta-gradient of ``obj_i`` and the information
-        ``H_i``; None for a problem that is not defined. ``fj``: the predictions and their
-        Jacobian when known (they do not depend on Omega or the residual error)."""
-        if problem is None:
-            return None
-        f, J = fj if fj is not None else (problem.predictions(eta), problem.jacobian(eta))
-        obj = problem.objective(eta, f)
-        grad, info = problem.information(eta, f, J)
-        sign, logdet_info = np.linalg.slogdet(info)
-        _, logdet_omega = np.linalg.slogdet(problem.omega)
-        with np.errstate(invalid="ignore"):
-            ofv = 2.0 * obj + logdet_omega + logdet_info
-        ofv = np.where((sign > 0) & np.isfinite(ofv), ofv, math.inf)
-        return ofv, grad, info
-
-    def ofv_at(self, problem: SubjectProblem | None, eta: np.ndarray) -> float:
-        """OFV of ``problem`` with the conditional modes at ``eta`` (inf where undefined)."""
-        terms = self._terms(problem, eta)
-        if terms is None:
+    def ofv_value(self, model, eta: np.ndarray) -> float:
+        """OFV of ``model`` with the conditional modes at ``eta`` (inf where undefined)."""
+        ofv = self.backend.ofv_terms(model, eta)
+        if ofv is None:
             return math.inf
-        total = float(terms[0].sum())
+        total = float(ofv.sum())
         return total if math.isfinite(total) else math.inf
 
     def __call__(self, phi: np.ndarray) -> float:
         self.calls += 1
-        problem = self._problem_at(phi)
-        if problem is None:
+        model = self._model_or_none(phi)
+        if model is None:
             return math.inf
-        try:
-            post = solve_map(problem, self.eta, max_iterations=50, tolerance=1e-7)
-        except SpecError:
+        solved = self.backend.solve(model, self.eta)
+        if solved is None:
             return math.inf
-        value = self.ofv_at(problem, post.eta)
-        if np.isfinite(value):
-            self.eta = post.eta
+        eta, ofv = solved
+        value = float(ofv.sum())
+        if not math.isfinite(value):
+            return math.inf
+        self.eta = eta
         return value
 
     def gradient(self, phi: np.ndarray) -> np.ndarray:
@@ -398,51 +384,35 @@ class _Objective:
         eta-gradient of ``obj_i`` and ``K_i`` its Hessian in eta (differences of ``g_i``; the
         information where that is not positive definite), times ``d OFV_i / d eta_i``
         (``obj_i`` is stationary at its mode but ``log |H_i|`` is not). One-sided next to a
-        value the model does not allow.
+        value the model does not allow. The subjects' parts come from :class:`SubjectTerms`
+        (in chunks on Dask workers) and are summed here, in subject order.
         """
-        eta = self.eta
         g = np.zeros_like(phi)
-        problem0 = self._problem_at(phi)
-        if problem0 is None:
+        model0 = self._model_or_none(phi)
+        if model0 is None:
             return g
-        fj = (problem0.predictions(eta), problem0.jacobian(eta))
-        base = self._terms(problem0, eta, fj)
-        if not np.isfinite(base[0]).all():
-            return g
-        f0, grad0, info0 = float(base[0].sum()), base[1], base[2]
-        # d OFV_i / d eta_i and the Hessian of obj_i in eta_i, all subjects at once (each
-        # subject's terms depend on its own eta only)
-        k = eta.shape[1]
-        d_eta = np.zeros_like(eta)
-        hess = np.zeros_like(info0)
-        for c in range(k):
-            up, dn = eta.copy(), eta.copy()
-            up[:, c] += ETA_STEP
-            dn[:, c] -= ETA_STEP
-            t_up, t_dn = self._terms(problem0, up), self._terms(problem0, dn)
-            d = (t_up[0] - t_dn[0]) / (2 * ETA_STEP)
-            d_eta[:, c] = np.where(np.isfinite(d), d, 0.0)
-            hess[:, :, c] = (t_up[1] - t_dn[1]) / (2 * ETA_STEP)
-        hess = 0.5 * (hess + hess.transpose(0, 2, 1))
-        # where the Hessian is not positive definite (or not finite), the information
-        ok = np.isfinite(hess).all(axis=(1, 2))
-        ok[ok] = np.linalg.eigvalsh(hess[ok]).min(axis=1) > 0
-        hess[~ok] = info0[~ok]
-        hess_inv = np.linalg.inv(hess)
-
-        def at(x, same_predictions):
-            terms = self._terms(self._problem_at(x), eta, fj if same_predictions else None)
-            if terms is None or not np.isfinite(terms[0]).all():
-                return None
-            return float(terms[0].sum()), terms[1]
-
-        for j, slot in enumerate(self.slots):
+        ups, dns = [], []
+        for j in range(phi.size):
             up, dn = phi.copy(), phi.copy()
             up[j] += STEP
             dn[j] -= STEP
-            # Omega and the residual error leave the predictions as they are
-            same = slot.kind in ("omega", "chol", "sigma")
-            hi, lo = at(up, same), at(dn, same)
+            ups.append(self._model_or_none(up))
+            dns.append(self._model_or_none(dn))
+        # Omega and the residual error leave the predictions as they are
+        same = [slot.kind in ("omega", "chol", "sigma") for slot in self.slots]
+        parts = self.backend.gradient_parts(model0, ups, dns, same, self.eta)
+        if parts is None or not np.isfinite(parts["base"]).all():
+            return g
+        f0, grad0 = float(parts["base"].sum()), parts["grad0"]
+        d_eta, hess_inv = parts["d_eta"], parts["hess_inv"]
+
+        def total(t):
+            if t is None or not np.isfinite(t[0]).all():
+                return None
+            return float(t[0].sum()), t[1]
+
+        for j in range(phi.size):
+            hi, lo = total(parts["up"][j]), total(parts["dn"][j])
             if hi is not None and lo is not None:
                 df, dg, h = hi[0] - lo[0], hi[1] - lo[1], 2 * STEP
             elif hi is not None:
@@ -459,6 +429,133 @@ class _Objective:
         """The estimated values at ``phi`` (:attr:`names` order), on their natural scale."""
         values = model_values(self.model_at(phi))
         return np.array([values[n] for n in self.names], dtype=float)
+
+
+class SubjectTerms:
+    """Each subject's part of the FOCE-I objective, for a set of subjects (all of them, or
+    one chunk on a Dask worker: :mod:`insilico.fit.distributed`).
+
+    Every array returned has one row per subject of the set; a subject's values depend only
+    on its own records and its own conditional mode, so the parts of any split into chunks,
+    put together, are the parts of the whole.
+    """
+
+    def __init__(self, model, table: pd.DataFrame):
+        self.problem = SubjectProblem(model, table)
+
+    @classmethod
+    def from_problem(cls, problem: SubjectProblem) -> SubjectTerms:
+        """The terms of an already prepared problem."""
+        new = cls.__new__(cls)
+        new.problem = problem
+        return new
+
+    def at(self, model) -> SubjectProblem | None:
+        """The problem under ``model``; None where the model is not defined on these records
+        (a linear covariate effect that makes a parameter <= 0, an overflow)."""
+        if model is None:
+            return None
+        try:
+            return self.problem.with_model(model)
+        except (SpecError, OverflowError, np.linalg.LinAlgError):
+            return None
+
+    @staticmethod
+    def terms(problem: SubjectProblem | None, eta: np.ndarray, fj=None):
+        """Per subject at the modes ``eta``: the OFV contribution ``2 obj_i + log |Omega| +
+        log |H_i|`` (inf where undefined), the eta-gradient of ``obj_i`` and the information
+        ``H_i``; None for a problem that is not defined. ``fj``: the predictions and their
+        Jacobian when known (they do not depend on Omega or the residual error)."""
+        if problem is None:
+            return None
+        f, J = fj if fj is not None else (problem.predictions(eta), problem.jacobian(eta))
+        obj = problem.objective(eta, f)
+        grad, info = problem.information(eta, f, J)
+        sign, logdet_info = np.linalg.slogdet(info)
+        _, logdet_omega = np.linalg.slogdet(problem.omega)
+        with np.errstate(invalid="ignore"):
+            ofv = 2.0 * obj + logdet_omega + logdet_info
+        ofv = np.where((sign > 0) & np.isfinite(ofv), ofv, math.inf)
+        return ofv, grad, info
+
+    def ofv_terms(self, model, eta: np.ndarray):
+        """The subjects' OFV contributions at ``eta`` (None where undefined)."""
+        t = self.terms(self.at(model), eta)
+        return None if t is None else t[0]
+
+    def solve(self, model, eta0: np.ndarray):
+        """The conditional modes from ``eta0`` and the OFV contributions there (None where
+        undefined)."""
+        problem = self.at(model)
+        if problem is None:
+            return None
+        try:
+            post = solve_map(problem, eta0, max_iterations=50, tolerance=1e-7)
+        except SpecError:
+            return None
+        return post.eta, self.terms(problem, post.eta)[0]
+
+    def gradient_parts(self, model0, ups, dns, same, eta: np.ndarray):
+        """What :meth:`_Objective.gradient` needs of these subjects: their terms at
+        ``model0`` (``base``, ``grad0``), ``d OFV_i / d eta_i`` (``d_eta``), the inverse of
+        the Hessian of ``obj_i`` in eta (``hess_inv``), and their terms (OFV contributions,
+        eta-gradients) at each model of ``ups`` and ``dns`` (None where undefined)."""
+        problem0 = self.at(model0)
+        if problem0 is None:
+            return None
+        fj = (problem0.predictions(eta), problem0.jacobian(eta))
+        base = self.terms(problem0, eta, fj)
+        k = eta.shape[1]
+        d_eta = np.zeros_like(eta)
+        hess = np.zeros_like(base[2])
+        for c in range(k):
+            up, dn = eta.copy(), eta.copy()
+            up[:, c] += ETA_STEP
+            dn[:, c] -= ETA_STEP
+            t_up, t_dn = self.terms(problem0, up), self.terms(problem0, dn)
+            with np.errstate(invalid="ignore"):
+                d = (t_up[0] - t_dn[0]) / (2 * ETA_STEP)
+            d_eta[:, c] = np.where(np.isfinite(d), d, 0.0)
+            hess[:, :, c] = (t_up[1] - t_dn[1]) / (2 * ETA_STEP)
+        hess = 0.5 * (hess + hess.transpose(0, 2, 1))
+        # where the Hessian is not positive definite (or not finite), the information
+        ok = np.isfinite(hess).all(axis=(1, 2))
+        ok[ok] = np.linalg.eigvalsh(hess[ok]).min(axis=1) > 0
+        hess[~ok] = base[2][~ok]
+
+        def at(model, reuse):
+            t = self.terms(self.at(model), eta, fj if reuse else None)
+            return None if t is None else (t[0], t[1])
+
+        return {
+            "base": base[0],
+            "grad0": base[1],
+            "d_eta": d_eta,
+            "hess_inv": np.linalg.inv(hess),
+            "up": [at(m, r) for m, r in zip(ups, same, strict=True)],
+            "dn": [at(m, r) for m, r in zip(dns, same, strict=True)],
+        }
+
+
+def merge_parts(parts: list):
+    """The parts of chunks of subjects (in subject order) put together as one set's: arrays
+    concatenated along the subjects; None if any chunk's part is None."""
+    if any(p is None for p in parts):
+        return None
+    first = parts[0]
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts)
+    if isinstance(first, tuple):
+        return tuple(merge_parts(list(items)) for items in zip(*parts, strict=True))
+    if isinstance(first, dict):
+        out = {}
+        for key in first:
+            if isinstance(first[key], list):
+                out[key] = [merge_parts([p[key][j] for p in parts]) for j in range(len(first[key]))]
+            else:
+                out[key] = merge_parts([p[key] for p in parts])
+        return out
+    raise TypeError(type(first))
 
 
 def focei_ofv(model, dataset) -> float:
@@ -478,7 +575,7 @@ def focei_ofv(model, dataset) -> float:
     return problem(phi)
 
 
-def fit_focei(model, dataset, *, max_iterations: int = 200) -> FitResult:
+def fit_focei(model, dataset, *, max_iterations: int = 200, backend=None) -> FitResult:
     """Estimate the population parameters of ``model`` from ``dataset`` by FOCE-I.
 
     Estimated: the typical values, every covariate effect (power, linear and exponential
@@ -499,9 +596,12 @@ def fit_focei(model, dataset, *, max_iterations: int = 200) -> FitResult:
         NONMEM-format data with observations (and the covariate columns).
     max_iterations : int
         L-BFGS-B iterations at most.
+    backend : DaskTerms, optional
+        Compute the subjects' parts on Dask workers (:mod:`insilico.fit.distributed`); the
+        estimates are the same, bit for bit, as in this process.
     """
     start = time.perf_counter()
-    problem = _Objective(model, dataset.table)
+    problem = _Objective(model, dataset.table, backend)
     phi0 = problem.start()
     first = problem(phi0)
     if not np.isfinite(first):
@@ -668,12 +768,13 @@ def individual_table(fit: FitResult, dataset) -> pd.DataFrame:
     return out
 
 
-def marginal_fit(model, table: pd.DataFrame, messages: list[str], held=()):
+def marginal_fit(model, table: pd.DataFrame, messages: list[str], held=(), backend=None):
     """The FOCE-I objective at ``model``'s values, the MAP estimates there and the standard
     errors from the observed information (for estimates found by another method, SAEM).
 
     ``held``: names (as in :meth:`Model.estimate_names`) the other method kept at their
-    values, besides the model's ``fixed``; they get no standard error.
+    values, besides the model's ``fixed``; they get no standard error. ``backend``: as in
+    :func:`fit_focei`.
 
     Returns
     -------
@@ -692,12 +793,12 @@ def marginal_fit(model, table: pd.DataFrame, messages: list[str], held=()):
         data = model_to_dict(model)
         data["fixed"] = sorted(set(data.get("fixed") or ()) | set(held))
         model = model_from_dict(data)
-    objective = _Objective(model, table)
+    objective = _Objective(model, table, backend)
     phi = objective.start()
     problem = objective.problem.with_model(objective.model_at(phi))
     post = solve_map(problem, max_iterations=100, tolerance=1e-8)
     objective.eta = post.eta
-    ofv = objective.ofv_at(problem, post.eta)
+    ofv = objective.ofv_value(problem.model, post.eta)
     se = _standard_errors(objective, phi, messages)
     objective.eta = post.eta
     fixed = {n: v for n, v in model_values(model).items() if n in objective.held}

@@ -334,7 +334,9 @@ def solve_map(
     f = problem.predictions(eta)
     obj = problem.objective(eta, f)
     if not np.isfinite(obj).all() and eta0 is not None:
-        eta = np.zeros_like(eta)
+        # subjects whose starting point has no likelihood start again from the typical values
+        # (each subject on its own: the others' results do not depend on it)
+        eta = np.where(np.isfinite(obj)[:, None], eta, 0.0)
         f = problem.predictions(eta)
         obj = problem.objective(eta, f)
     if not np.isfinite(obj).all():

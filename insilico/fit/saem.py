@@ -542,24 +542,33 @@ SETTLE_TOLERANCE = {"typical": 0.05, "omega2": 0.25, "sigma": 0.05}
 
 
 def drifting_parameters(trace: pd.DataFrame, settings: SaemSettings) -> list[str]:
-    """Parameters whose mean over the last ``SETTLE_WINDOW`` exploration iterations differs
-    from the mean over the window before by more than ``SETTLE_TOLERANCE`` (relative): the
-    chains had not reached the stationary regime when the smoothing phase began."""
+    """Parameters still moving at the end of exploration.
+
+    A parameter drifts when the mean over the last ``SETTLE_WINDOW`` exploration iterations
+    differs from the mean over the window before by more than ``SETTLE_TOLERANCE`` (relative)
+    and by more than twice the spread (SD) of its values over those iterations: a trend, not
+    the chains' noise, which is large with few subjects.
+    """
     end = settings.burn_in + settings.exploration
     if settings.exploration < 2 * SETTLE_WINDOW:
         return []
     values = trace.to_numpy()
-    last = values[end - SETTLE_WINDOW : end].mean(axis=0)
-    before = values[end - 2 * SETTLE_WINDOW : end - SETTLE_WINDOW].mean(axis=0)
+    window = values[end - 2 * SETTLE_WINDOW : end]
+    last = window[SETTLE_WINDOW:].mean(axis=0)
+    before = window[:SETTLE_WINDOW].mean(axis=0)
+    spread = np.sqrt(
+        0.5 * (window[SETTLE_WINDOW:].var(axis=0) + window[:SETTLE_WINDOW].var(axis=0))
+    )
     out = []
-    for name, a, b in zip(trace.columns, last, before, strict=True):
+    for name, a, b, sd in zip(trace.columns, last, before, spread, strict=True):
         kind = name.split("_")[0] if name.startswith(("omega2_", "sigma_")) else "typical"
-        if abs(a - b) > SETTLE_TOLERANCE[kind] * max(abs(a), 1e-12):
+        change = abs(a - b)
+        if change > SETTLE_TOLERANCE[kind] * max(abs(a), 1e-12) and change > 2.0 * sd:
             out.append(name)
     return out
 
 
-def fit_saem(model, dataset, settings: SaemSettings | None = None, chains=None):
+def fit_saem(model, dataset, settings: SaemSettings | None = None, chains=None, backend=None):
     """Estimate the population parameters of ``model`` from ``dataset`` by SAEM.
 
     Parameters
@@ -573,6 +582,8 @@ def fit_saem(model, dataset, settings: SaemSettings | None = None, chains=None):
         Iterations and seed.
     chains : DaskChains, optional
         Run the simulation steps on a Dask cluster (:mod:`insilico.fit.distributed`).
+    backend : DaskTerms, optional
+        Compute the FOCE-I objective and standard errors at the estimates there too.
 
     Returns
     -------

@@ -35,7 +35,13 @@ FORECAST_DRAWS = 300
 DOSE_DRAWS = 200
 #: Files of a fit directory that must be there to show it.
 FIT_REQUIRED = ("summary.json", "estimates.csv")
-FIT_IMAGES = {"gof.png": "Goodness of fit", "pcvpc.png": "Prediction-corrected VPC"}
+FIT_IMAGES = {
+    "gof.png": "Goodness of fit",
+    "pcvpc.png": "Prediction-corrected VPC",
+    "saem_trace.png": "SAEM estimates by iteration",
+}
+#: Images only some fits have (SAEM's trace): not missed when absent.
+FIT_OPTIONAL_IMAGES = frozenset({"saem_trace.png"})
 METRIC_LABELS = {
     "trough_mg_per_L": "Trough (mg/L)",
     "auc_tau_mg_h_per_L": "AUC over the last interval (mg·h/L)",

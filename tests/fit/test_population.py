@@ -317,3 +317,44 @@ def test_categories_absent_from_the_data_and_the_reference_are_held():
     typical_fixed = model_from_dict({**model.model_dump(), "fixed": ["v1_L"]})
     objective = _Objective(typical_fixed, ds.table)
     assert {"beta_v1_L_SEX_0", "beta_v1_L_SEX_1"} <= set(objective.names)
+
+
+def _cli_fit(tmp_path, table, *extra):
+    start = tmp_path / "start.yaml"
+    dump_model(_start(), start)
+    data = tmp_path / "study.csv"
+    table.to_csv(data, index=False, na_rep=".")
+    out = tmp_path / "fit"
+    return main(["fit", str(start), "--data", str(data), "--out", str(out), *extra]), out
+
+
+def test_a_subject_without_observations_is_named(tmp_path, capsys):
+    table = _study(6, seed=4)
+    table.loc[table["ID"] == 3, "DV"] = np.nan
+    code, out = _cli_fit(tmp_path, table)
+    err = capsys.readouterr().err
+    assert code == 2 and "subject 3" in err and "no observations" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_parameter_the_data_cannot_inform_is_reported_not_hidden(tmp_path, capsys):
+    # every dose straight into the central compartment: KA and its IIV leave no trace in the
+    # data, the information matrix is singular
+    table = _study(30, seed=8)
+    table.loc[table["EVID"] == 1, "CMT"] = 2
+    code, out = _cli_fit(tmp_path, table, "--vpc-replicates", "20")
+    err = capsys.readouterr().err
+    assert code == 2 and "not identifiable" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["standard_errors"] is False
+    assert any("singular" in m for m in summary["messages"])
+    assert (out / "estimates.csv").is_file()  # what was computed is kept
+
+
+def test_a_fit_that_does_not_converge_says_so_and_exits_2(tmp_path, capsys):
+    code, out = _cli_fit(tmp_path, _study(20, seed=9), "--max-iterations", "1")
+    captured = capsys.readouterr()
+    assert code == 2 and "did not converge" in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["converged"] is False
+    assert "did not converge" in captured.out  # the warning with the optimizer's reason

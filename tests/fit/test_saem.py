@@ -146,20 +146,56 @@ def test_cli_fit_by_saem_writes_the_fit_directory(tmp_path, capsys):
     assert "SAEM: OFV" in printed
 
 
-def test_cli_refuses_focei_on_workers_and_an_unknown_method(tmp_path, capsys):
+def test_cli_refuses_an_unknown_method_and_bad_iterations(tmp_path, capsys):
     model, ds = _acop()
     start = tmp_path / "start.yaml"
     dump_model(model, start)
     data = tmp_path / "acop5.csv"
     _subset(ds, 5, model).raw.to_csv(data, index=False)
     base = ["fit", str(start), "--data", str(data), "--out", str(tmp_path / "o")]
-    assert main([*base, "--workers", "2"]) == 2
-    err = capsys.readouterr().err
-    assert "focei" in err and "--workers" in err
     assert main([*base, "--method", "saemm"]) == 2
     err = capsys.readouterr().err
     assert "saemm" in err and "focei" in err and "saem" in err
+    assert main([*base, "--method", "saem", "--iterations", "100"]) == 2
+    assert "K1,K2" in capsys.readouterr().err
+    assert main([*base, "--workers", "0"]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_fit_on_a_local_dask_cluster(tmp_path, capsys):
+    model, ds = _acop()
+    start = tmp_path / "start.yaml"
+    dump_model(model, start)
+    data = tmp_path / "acop12.csv"
+    _subset(ds, 12, model).raw.to_csv(data, index=False)
+    out = tmp_path / "fit"
+    args = ["fit", str(start), "--data", str(data), "--out", str(out), "--workers", "2"]
+    code = main([*args, "--method", "saem", "--iterations", "50,20", "--vpc-replicates", "20"])
+    printed = capsys.readouterr()
+    assert code in (0, 2), printed.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["workers"] == 2 and summary["method"] == "SAEM"
+    assert "on 2 Dask workers" in printed.out
+
+
+def test_focei_gives_the_same_numbers_in_one_process_and_on_dask_workers():
+    from dask.distributed import Client
+
+    from insilico.engine.executors import local_cluster
+    from insilico.fit.distributed import DaskTerms
+    from insilico.fit.population import fit_focei
+
+    model, ds = _acop()
+    small = _subset(ds, 24, model)
+    local = fit_focei(model, small, max_iterations=4)
+    for workers in (1, 3):
+        with local_cluster(workers) as cluster, Client(cluster) as client:
+            terms = DaskTerms(model, small.table, client)
+            fit = fit_focei(model, small, max_iterations=4, backend=terms)
+            terms.close()
+        assert fit.ofv == local.ofv, workers
+        assert np.array_equal(fit.eta, local.eta), workers
+        pd.testing.assert_frame_equal(fit.estimates, local.estimates)
 
 
 def _covariate_study(n=100, seed=5):
@@ -236,3 +272,16 @@ def test_saem_estimates_covariate_effects_by_regression():
     assert any("beta_v1_L_SEX_0" in m and "reference" in m for m in fit.messages)
     for name, value in {"cl_L_per_h": 2.0, "v1_L": 30.0, "ka_per_h": 1.2}.items():
         assert est.loc[name, "estimate"] == pytest.approx(value, rel=0.1), name
+
+
+def test_the_settling_check_flags_a_trend_not_noise():
+    from insilico.fit.saem import drifting_parameters
+
+    settings = SaemSettings(burn_in=5, exploration=100, smoothing=50)
+    n = settings.burn_in + settings.exploration + settings.smoothing
+    rng = np.random.default_rng(3)
+    noisy = 0.1 * (1 + 0.4 * rng.standard_normal(n))  # a variance from few subjects
+    trend = np.linspace(8.0, 4.0, n) * (1 + 0.002 * rng.standard_normal(n))  # still falling
+    settled = 4.0 * (1 + 0.002 * rng.standard_normal(n))
+    trace = pd.DataFrame({"omega2_ka_per_h": noisy, "cl_L_per_h": trend, "v1_L": settled})
+    assert drifting_parameters(trace, settings) == ["cl_L_per_h"]
