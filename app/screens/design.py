@@ -439,7 +439,7 @@ if "safety" in opt:
     old_safety = d.get("safety") or {}
     c1, c2 = st.columns(2)
     qt = c1.checkbox(
-        "QT model (hERG block → ΔΔQTc, ICH E14 categories)",
+        "QT model (hERG block → mean ΔΔQTc; ICH E14 QTc > 450/480/500 ms, ΔQTc > 30/60 ms)",
         value=bool(old_safety.get("qt", False)),
         key=f"safety_qt_{v}",
     )

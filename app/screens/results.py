@@ -66,6 +66,9 @@ tabs = st.tabs(
 with tabs[0]:
     st.subheader("Scorecard per compound × arm")
     st.caption("Rates in % of the arm's virtual patients with 95 % confidence intervals (Wilson).")
+    pooled = ui.replicate_note(summary)
+    if pooled:
+        st.info(pooled)
     metrics = ui.summary_metrics(summary)
     by_metric = st.toggle(
         "One row per quantity (arms as columns)", value=len(metrics) > 5, key="card_layout"

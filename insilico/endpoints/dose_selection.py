@@ -5,8 +5,12 @@ Two inputs, one function (:func:`best_dose`):
 * **counts per dose** from one simulated trial (or the pooled patients of a dose scan):
   ``n_success[d]`` patients out of ``n_total[d]`` responded without a serious AE at dose d.
   The interval for the best dose is a *confidence set*: the doses that are not significantly
-  worse than any other dose (multiple comparisons with the best, Bonferroni form). It contains
-  the truly best dose with probability >= ``level`` (approximately; see :func:`best_dose`).
+  worse than any other dose in one-sided pairwise comparisons, each at level
+  ``alpha / (k - 1)`` for ``k`` doses (Bonferroni-adjusted comparisons with the best). By the
+  Bonferroni inequality it contains the truly best dose with probability >= ``level``
+  (approximately; see :func:`best_dose`). This is more conservative (a set at least as wide)
+  than Hsu's multiple comparisons with the best, which uses the joint (Dunnett-type) critical
+  value of the ``k - 1`` comparisons instead of the Bonferroni one.
 * **replicates x doses** (M replicate trials, possibly nested in compound parameter draws):
   the argmax in each replicate gives the distribution of the dose a trial of this size would
   pick; its 2.5-97.5 % range and the smallest set of doses holding ``level`` of that
@@ -62,17 +66,24 @@ def best_dose(
         the best dose), ``dose_ci_low``, ``dose_ci_high`` (lowest and highest dose of that
         interval).
 
-        ``method="multiple_comparisons_with_best"`` (1-D counts): ``rate`` is ``k/n`` with
-        Wilson limits. Dose ``i`` is in ``dose_set`` unless some dose ``j`` is significantly
-        better: the lower limit of the Newcombe interval for ``p_j - p_i`` at one-sided level
-        ``alpha / (n_doses - 1)`` (``alpha = 1 - level``) is above 0. By the Bonferroni
-        inequality the set misses the truly best dose with probability <= alpha, up to the
-        normal approximation of the Newcombe limits (Hsu 1984; Edwards & Hsu 1983). The
-        sample-best dose is always in the set. The arms are treated as independent groups; when
+        ``method="multiple_comparisons_with_best"`` (1-D counts; Bonferroni-adjusted
+        comparisons with the best): ``rate`` is ``k/n`` with Wilson limits. Dose ``i`` is in
+        ``dose_set`` unless some dose ``j`` is significantly better: the lower limit of the
+        Newcombe interval for ``p_j - p_i`` at one-sided level ``alpha_per_comparison =
+        alpha / (n_doses - 1)`` (``alpha = 1 - level``; critical value ``z_{1 -
+        alpha_per_comparison}``) is above 0. The truly best dose is dropped only if one of the
+        ``n_doses - 1`` comparisons against it errs, so by the Bonferroni inequality the set
+        misses it with probability <= alpha, up to the normal approximation of the Newcombe
+        limits. This is the Bonferroni form of multiple comparisons with the best: Hsu's MCB
+        (Hsu 1984; Edwards & Hsu 1983) uses the joint critical value of the ``n_doses - 1``
+        comparisons, which is smaller than ``z_{1 - alpha_per_comparison}``, so this set is
+        conservative (at least as wide for the same interval method). The sample-best dose
+        is always in the set. The arms are treated as independent groups; when
         the same patients receive every dose (paired design, positively correlated outcomes)
         the set is conservative (too wide), never too narrow. ``best_rate_ci_*`` is the Wilson
         interval of the selected dose, which is biased upwards by the selection (winner's
-        curse) when several doses are close.
+        curse) when several doses are close. Extra key: ``alpha_per_comparison``
+        (``alpha / (n_doses - 1)``; ``alpha`` for a single dose, which is its own set).
 
         ``method="replicate_argmax"`` (2-D): ``rate`` is the mean over replicates; ``rate_ci_*``
         the percentile range of the per-replicate rates (:func:`replicate_interval`, where a
@@ -85,8 +96,10 @@ def best_dose(
 
     References
     ----------
+    Hsu JC (1996) Multiple Comparisons: Theory and Methods. Chapman & Hall (multiple
+    comparisons with the best; the Bonferroni inequality for simultaneous inference).
     Hsu JC (1984) Constrained simultaneous confidence intervals for multiple comparisons with
-    the best. Ann Stat 12:1136-1144.
+    the best. Ann Stat 12:1136-1144 (the exact, less conservative MCB; not what is computed).
     Edwards DG, Hsu JC (1983) Multiple comparisons with the best treatment. J Am Stat Assoc
     78:965-971.
     Newcombe RG (1998) Stat Med 17:873-890 (method 10), see
@@ -128,11 +141,12 @@ def _best_from_counts(d: np.ndarray, k: np.ndarray, n: np.ndarray, level: float)
         raise ValueError("n_total: every dose has 0 patients")
     best = int(np.nanargmax(rate))  # first maximum = lowest dose among ties
     n_doses = d.size
+    alpha = 1.0 - level
+    alpha_each = alpha / max(n_doses - 1, 1)  # Bonferroni over the k - 1 comparisons
     if n_doses == 1:
         in_set = np.ones(1, dtype=bool)
     else:
-        alpha = 1.0 - level
-        z_b = float(special.ndtri(1.0 - alpha / (n_doses - 1)))  # one-sided, Bonferroni
+        z_b = float(special.ndtri(1.0 - alpha_each))  # one-sided
         # lower limit of p_j - p_i for every pair (rows j, columns i)
         low_ji, _ = newcombe_difference_interval(
             k[:, None], n[:, None], k[None, :], n[None, :], z_b
@@ -154,6 +168,7 @@ def _best_from_counts(d: np.ndarray, k: np.ndarray, n: np.ndarray, level: float)
         "dose_set": in_set,
         "dose_ci_low": float(d[in_set].min()),
         "dose_ci_high": float(d[in_set].max()),
+        "alpha_per_comparison": float(alpha_each),
     }
 
 

@@ -12,8 +12,13 @@ QT model in one line (per patient ``i``, unbound peak concentration ``Cu``)::
     ΔQTc_i    = ΔΔQTc_i + placebo_dqtc_mean_ms                  change from baseline
     QTc_i     = QTc0_i + ΔQTc_i
 
-with events ΔΔQTc > 10 ms, QTc > 500 ms and ΔQTc > 60 ms (ICH E14 thresholds). Sources and
-which numbers are calibration choices are documented on :class:`QTModel`.
+with the ICH E14 categorical endpoints per patient: on-treatment QTc above 450, 480 and 500 ms
+and ΔQTc above 30 and 60 ms (ICH E14, 2005, section 3.2.2, analyses of categorical responses).
+The per-patient ΔΔQTc is not an event: the E14 threshold of 10 ms applies to the one-sided
+upper bound of the arm's *mean* ΔΔQTc (:func:`insilico.results.scorecard.ddqtc_summary`), and
+a single patient's ΔΔQTc exceeds 10 ms by assessment noise alone in about 17 % of placebo
+patients. Sources and which numbers are calibration choices are documented on
+:class:`QTModel`.
 """
 
 from __future__ import annotations
@@ -30,12 +35,20 @@ HERG_MARGIN_FLAG = 30.0
 Cardiovasc Res 58:32, doi:10.1016/S0008-6363(02)00846-5: a provisional 30-fold margin between
 hERG IC50 and the free therapeutic plasma concentration)."""
 
-DDQTC_THRESHOLD_MS = 10.0
-"""Placebo-corrected change from baseline of regulatory concern (ICH E14, 2005)."""
-QTC_THRESHOLD_MS = 500.0
-"""Absolute on-treatment QTc of concern (ICH E14 categorical analysis)."""
-DQTC_THRESHOLD_MS = 60.0
-"""Change from baseline of concern (ICH E14 categorical analysis)."""
+QTC_THRESHOLDS_MS = (450.0, 480.0, 500.0)
+"""Absolute on-treatment QTc thresholds of the ICH E14 categorical analysis (ms): a patient is
+counted when the QTc exceeds the threshold (ICH E14, 2005, section 3.2.2)."""
+DQTC_THRESHOLDS_MS = (30.0, 60.0)
+"""Change-from-baseline (ΔQTc) thresholds of the ICH E14 categorical analysis (ms)."""
+QTC_THRESHOLD_MS = QTC_THRESHOLDS_MS[-1]
+"""Absolute on-treatment QTc of most concern (500 ms)."""
+DQTC_THRESHOLD_MS = DQTC_THRESHOLDS_MS[-1]
+"""Change from baseline of most concern (60 ms)."""
+QT_CATEGORICAL_EVENTS = tuple(f"qt_qtc_gt{t:g}" for t in QTC_THRESHOLDS_MS) + tuple(
+    f"qt_dqtc_gt{t:g}" for t in DQTC_THRESHOLDS_MS
+)
+"""Names of the per-patient ICH E14 categorical endpoints returned by :func:`qt_outcomes`:
+``qt_qtc_gt450``, ``qt_qtc_gt480``, ``qt_qtc_gt500``, ``qt_dqtc_gt30``, ``qt_dqtc_gt60``."""
 
 _SEX_CODES = ("F", "M")
 
@@ -254,8 +267,12 @@ def qt_outcomes(
     Direct (no hysteresis) effect of hERG block at the unbound Cmax (see :class:`QTModel` for
     the equations and sources), plus per-patient baseline QTcF and measurement/within-subject
     residual. A placebo arm passes ``cmax_unbound_mg_per_L = 0``: the drug effect is then
-    exactly 0 and events come from the residual only (ΔQTc > 60 ms on placebo has probability
-    ~3e-9 per patient with the defaults).
+    exactly 0 and events come from the baseline spread and the residual only (with the
+    defaults, per placebo patient: QTc > 450 ms about 2 %, > 480 ms about 4e-4, > 500 ms about
+    1e-5; ΔQTc > 30 ms about 2e-3, > 60 ms about 3e-9).
+
+    The on-treatment QTc is the one at the time of the unbound Cmax, where a direct hERG effect
+    is largest, so "QTc above a threshold at any time on treatment" is read at that time.
 
     Parameters
     ----------
@@ -279,9 +296,11 @@ def qt_outcomes(
         ``herg_margin``, ``herg_margin_lt30`` (bool), ``herg_block_fraction``,
         ``ddqtc_drug_ms`` (deterministic drug effect), ``ddqtc_ms`` (drug effect plus
         residual, placebo-corrected), ``qtc_baseline_ms``, ``dqtc_ms`` (change from
-        baseline), ``qtc_on_drug_ms``, and booleans ``qt_ddqtc_gt10``, ``qt_qtc_gt500``,
-        ``qt_dqtc_gt60``, ``qt_evaluable`` (False where the hERG IC50 is unknown and the
-        concentration is > 0; there the ms values are NaN and every event is False).
+        baseline), ``qtc_on_drug_ms``, the ICH E14 categorical endpoints as booleans
+        ``qt_qtc_gt450``, ``qt_qtc_gt480``, ``qt_qtc_gt500`` (on-treatment QTc above the
+        threshold), ``qt_dqtc_gt30``, ``qt_dqtc_gt60`` (ΔQTc above the threshold), and
+        ``qt_evaluable`` (False where the hERG IC50 is unknown and the concentration is > 0;
+        there the ms values are NaN and every event is False).
     """
     model = QTModel() if model is None else model
     c = _float(cmax_unbound_mg_per_L)
@@ -300,7 +319,7 @@ def qt_outcomes(
     dqtc = ddqtc + model.placebo_dqtc_mean_ms
     qtc = q0 + dqtc
     with np.errstate(invalid="ignore"):
-        return {
+        out = {
             "herg_margin": margin,
             "herg_margin_lt30": margin < HERG_MARGIN_FLAG,
             "herg_block_fraction": block,
@@ -309,11 +328,13 @@ def qt_outcomes(
             "qtc_baseline_ms": q0,
             "dqtc_ms": dqtc,
             "qtc_on_drug_ms": qtc,
-            "qt_ddqtc_gt10": ddqtc > DDQTC_THRESHOLD_MS,
-            "qt_qtc_gt500": qtc > QTC_THRESHOLD_MS,
-            "qt_dqtc_gt60": dqtc > DQTC_THRESHOLD_MS,
-            "qt_evaluable": np.isfinite(block),
         }
+        for t in QTC_THRESHOLDS_MS:
+            out[f"qt_qtc_gt{t:g}"] = qtc > t
+        for t in DQTC_THRESHOLDS_MS:
+            out[f"qt_dqtc_gt{t:g}"] = dqtc > t
+    out["qt_evaluable"] = np.isfinite(block)
+    return out
 
 
 def logistic_probability(x, intercept, slope) -> np.ndarray:

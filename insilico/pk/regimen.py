@@ -30,6 +30,10 @@ ROUTES = ("iv", *EXTRAVASCULAR_ROUTES)
 #: Event kinds in an :class:`EventTable`.
 BOLUS_CENTRAL, BOLUS_DEPOT, INFUSION = 0, 1, 2
 
+#: Most doses in one regimen (over all its series): 100,000 doses is 68 years of four
+#: doses a day; every dose is an event per patient in the event table.
+MAX_DOSES_PER_REGIMEN = 100_000
+
 _INTERVAL_WORDS = {"qd": 24.0, "od": 24.0, "daily": 24.0, "bid": 12.0, "tid": 8.0, "qid": 6.0}
 
 
@@ -75,8 +79,10 @@ class DoseSeries:
             raise SpecError("dose.start_h", self.start_h, "a time >= 0 h")
         if not (self.interval_h > 0):
             raise SpecError("dose.interval_h", self.interval_h, "an interval > 0 h")
-        if int(self.n_doses) != self.n_doses or self.n_doses < 1:
-            raise SpecError("dose.n_doses", self.n_doses, "a whole number >= 1")
+        if int(self.n_doses) != self.n_doses or not 1 <= self.n_doses <= MAX_DOSES_PER_REGIMEN:
+            raise SpecError(
+                "dose.n_doses", self.n_doses, f"a whole number from 1 to {MAX_DOSES_PER_REGIMEN}"
+            )
         if self.duration_h < 0:
             raise SpecError("dose.duration_h", self.duration_h, "a duration >= 0 h")
         if self.rate_mg_per_h is not None and not (self.rate_mg_per_h > 0):
@@ -121,6 +127,10 @@ class Regimen:
             any(s.steady_state for s in self.series[1:])
         ):
             raise SpecError("regimen", self.text, "'ss' only on the first dose series")
+        if sum(s.n_doses for s in self.series) > MAX_DOSES_PER_REGIMEN:
+            raise SpecError(
+                "regimen", self.text, f"at most {MAX_DOSES_PER_REGIMEN} doses over all its series"
+            )
 
     @property
     def end_h(self) -> float:
@@ -133,8 +143,20 @@ class Regimen:
         return max(float(s.dose_times_h[-1]) for s in self.series)
 
     @property
+    def n_doses(self) -> int:
+        """Number of doses given (over every series)."""
+        return int(sum(s.n_doses for s in self.series))
+
+    @property
+    def is_single_dose(self) -> bool:
+        """One dose in all, not at steady state (``100 mg PO once``): there is no dosing
+        interval, and exposure is summarized by the AUC from 0 to infinity."""
+        return self.n_doses == 1 and not any(s.steady_state for s in self.series)
+
+    @property
     def last_interval_h(self) -> tuple[float, float]:
-        """The last dosing interval ``(start_h, end_h)``."""
+        """The last dosing interval ``(start_h, end_h)`` (for a single dose, the dose time and
+        one ``interval_h``, 24 h by default, after it)."""
         last = max(self.series, key=lambda s: s.dose_times_h[-1])
         t = float(last.dose_times_h[-1])
         return t, t + last.interval_h
@@ -255,9 +277,9 @@ def _parse_series(tokens: _Tokens, start_h: float) -> tuple[DoseSeries, bool]:
                 tokens.fail("a dosing interval > 0")
         if tokens.peek() is not None and re.fullmatch(r"x[0-9]+", tokens.peek()):
             n_doses = int(tokens.take()[1:])
-            if n_doses < 1:
+            if not 1 <= n_doses <= MAX_DOSES_PER_REGIMEN:
                 tokens.i -= 1
-                tokens.fail("a number of doses >= 1 (e.g. x14)")
+                tokens.fail(f"a number of doses from 1 to {MAX_DOSES_PER_REGIMEN} (e.g. x14)")
         else:
             # 'q12h' alone would silently mean one dose: the count must be written
             tokens.fail("a number of doses like x14 after the interval")

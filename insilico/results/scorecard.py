@@ -3,8 +3,10 @@
 One row per arm (the rows of :func:`insilico.results.summary.summarize_patients`, which has
 the exposure percentiles and every yes/no rate with its Wilson interval) plus:
 
-* ``<endpoint>_mean/_ci_low/_ci_high`` for change endpoints (Student t interval);
-  ``<endpoint>_median_h/_ci_low/_ci_high`` for time to response (order-statistic interval).
+* ``<endpoint>_mean/_ci_low/_ci_high`` for change endpoints (Student t interval) with
+  ``<endpoint>_unit``: ``% of baseline`` (``scale: percent``) or the biomarker's unit
+  (``scale: absolute``); ``<endpoint>_median_h/_ci_low/_ci_high`` for time to response
+  (order-statistic interval).
 * hERG: ``herg_margin_p5/_p50/_p95``, ``herg_margin_lt30_rate`` (Wilson; margin < 30 after
   Redfern et al. 2003), ``ddqtc_ms_mean/_ci_low/_ci_high`` and ``ddqtc_positive`` (the
   one-sided 95 % upper bound of the mean ddQTc, ``ddqtc_ms_upper90``, above 10 ms: a positive
@@ -13,13 +15,19 @@ the exposure percentiles and every yes/no rate with its Wilson interval) plus:
   primary endpoint: ``diff``, ``diff_ci_low/_high`` and ``p_value`` (paired twins: Newcombe's
   paired interval and McNemar's mid-p test; parallel groups: Newcombe's hybrid score interval
   and the pooled two-proportion z-test; one-sided in the success direction).
-* Replicates: ``primary_rate_trial_low/_high`` (95 % of single trials fall inside), and with a
-  success criterion ``power``, ``power_ci_low/_high`` (with compound uncertainty: assurance,
-  the power averaged over compound draws) and ``primary_var_compound_frac`` (share of the
-  between-trial variance of the primary rate due to not knowing the compound).
+* Replicates: ``n_trials`` and ``n_patients_per_trial`` on every row. With more than one
+  replicate trial every rate, mean, interval, comparison and the best dose above are computed
+  on the patients of all trials together (pooled: ``n`` is the arm's patients over all
+  trials, and the intervals are those of one trial that large). Per replicate trial:
+  ``primary_rate_trial_low/_high`` (95 % of single trials' primary rates fall inside), and
+  with a success criterion ``power``, ``power_ci_low/_high`` (the fraction of trials that
+  succeed; with compound uncertainty: assurance, the power averaged over compound draws) and
+  ``primary_var_compound_frac`` (share of the between-trial variance of the primary rate due
+  to not knowing the compound). Each patient row of patients.parquet carries its ``trial``.
 * Dose scan: ``best_dose_mg``, ``best_dose_set_mg`` per compound (:mod:`insilico.endpoints.
-  dose_selection`). Ranking: ``rank`` of the compound by its best arm's P(response without a
-  serious adverse event) (by the primary rate when no serious event is modelled).
+  dose_selection`: Bonferroni-adjusted comparisons with the best). Ranking: ``rank`` of the
+  compound by its best arm's P(response without a serious adverse event) (by the primary rate
+  when no serious event is modelled).
 """
 
 from __future__ import annotations
@@ -53,6 +61,15 @@ def ddqtc_summary(ddqtc_ms: np.ndarray) -> dict[str, float | bool]:
         "ddqtc_ms_upper90": float(upper90),
         "ddqtc_positive": bool(upper90 >= E14_THRESHOLD_MS),
     }
+
+
+def change_unit(endpoint, ctx) -> str:
+    """Unit of a change endpoint's values: ``% of baseline`` (``scale: percent``) or the
+    biomarker's unit (``scale: absolute``; ``biomarker unit`` when the protocol names none)."""
+    if endpoint.scale == "percent":
+        return "% of baseline"
+    unit = ctx.biomarker.unit if ctx.biomarker is not None else ""
+    return unit or "biomarker unit"
 
 
 def _flags(values: pd.Series) -> np.ndarray:
@@ -140,6 +157,8 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
         flags.append("response_no_sae")
     summary = summarize_patients(patients, [], arms, rate_columns=binary + flags)
     summary.insert(3, "dose_mg", [a.dose_mg for a in ctx.arms])
+    summary.insert(5, "n_trials", int(ctx.n_trials))
+    summary.insert(6, "n_patients_per_trial", int(ctx.n_per_trial or ctx.n_patients))
     groups = arm_groups(patients)
     extra: list[dict] = []
     primary = ctx.primary
@@ -170,6 +189,7 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
                         f"{e.name}_mean": float(m),
                         f"{e.name}_ci_low": float(lo),
                         f"{e.name}_ci_high": float(hi),
+                        f"{e.name}_unit": change_unit(e, ctx),
                     }
                 )
             if e.kind == "time_to_response" and f"{e.name}_h" in g:

@@ -13,9 +13,16 @@ by compound (:func:`insilico.trial.context._log_multipliers`).
 
 Per-patient columns
 -------------------
-* Exposure: ``cmax_mg_per_L``/``tmax_h`` over the treatment, ``auc_total_mg_h_per_L``,
-  and over the last dosing interval ``auc_last_mg_h_per_L``, ``cavg_last_mg_per_L``,
-  ``trough_mg_per_L`` (concentration at the end of the last interval, or at the trial end).
+* Exposure: ``cmax_mg_per_L``/``tmax_h`` over the treatment, ``auc_total_mg_h_per_L``
+  (AUC from 0 to the trial end), and over the last dosing interval ``auc_last_mg_h_per_L``,
+  ``cavg_last_mg_per_L``, ``trough_mg_per_L`` (concentration at the end of the last interval,
+  or at the trial end). A single-dose arm (``once``) has no dosing interval: its
+  ``auc_last_mg_h_per_L`` and ``cavg_last_mg_per_L`` are NaN and ``auc_inf_mg_h_per_L`` holds
+  the AUC from 0 to infinity of the dose (``F · dose / CL`` per twin for linear elimination,
+  exact; see :func:`insilico.trial.model_arm.auc_0_inf` for saturable elimination).
+  ``auc_inf_mg_h_per_L`` is NaN in multiple-dose and placebo arms. The trough of a single
+  dose is the concentration one ``interval_h`` (24 h by default) after it, or at the trial
+  end.
 * Conduct: ``trial`` (replicate), ``dropout_h`` (inf when completing), ``doses_missed``,
   ``titration_steps``.
 * Efficacy: one column per endpoint (:mod:`insilico.trial.outcomes`), the baseline
@@ -234,7 +241,7 @@ def _model_arm(ctx, arm, cov, start, stop, keep, baseline, dropout_h):
     b = min(b, ctx.duration_h)
     t_sim = np.unique(np.r_[t, min(a, b), b, 0.0, ctx.duration_h])
     conc_sim, effect_sim, auc_sim = simulate_model_arm(ctx, arm, values, events, t_sim)
-    metrics = exposure_metrics(ctx, arm, t_sim, conc_sim, auc_sim)
+    metrics = exposure_metrics(ctx, arm, t_sim, conc_sim, auc_sim, values, events)
     cols = np.searchsorted(t_sim, t)
     conc = conc_sim[:, cols]
     if arm.model.residual_error is not None:
@@ -323,6 +330,7 @@ def simulate_arm_block(
         conc = np.zeros((n, t.size))
         params: dict[str, np.ndarray] = {}
         metrics = {k: np.zeros(n) for k in ("cmax", "tmax", "auc", "auc_total", "cavg", "trough")}
+        metrics["auc_inf"] = np.full(n, np.nan)
         metrics["time_above"] = {}
         if ctx.has_biomarker:
             model_change = np.zeros((n, t.size))
@@ -353,6 +361,10 @@ def simulate_arm_block(
             "auc": res.metrics["auc_mg_h_per_L_last"],
             "auc_total": res.metrics["auc_mg_h_per_L_total"],
             "cavg": res.metrics.get("cavg_mg_per_L_last", np.full(n, np.nan)),
+            # linear elimination: F · dose / CL of the dose actually given, exact
+            "auc_inf": res.metrics["auc_0_inf_mg_h_per_L"]
+            if arm.single_dose
+            else np.full(n, np.nan),
             "trough": trough,
             "time_above": {
                 k[len("time_above_h_pta_") :]: v
@@ -369,9 +381,11 @@ def simulate_arm_block(
         rows[c] = np.asarray(params[c], dtype=float) if c in params else np.full(n, np.nan)
     rows["cmax_mg_per_L"] = metrics["cmax"]
     rows["tmax_h"] = metrics["tmax"]
-    rows["auc_last_mg_h_per_L"] = metrics["auc"]
+    no_interval = arm.single_dose and not arm.is_placebo
+    rows["auc_last_mg_h_per_L"] = np.full(n, np.nan) if no_interval else metrics["auc"]
     rows["auc_total_mg_h_per_L"] = metrics["auc_total"]
-    rows["cavg_last_mg_per_L"] = metrics["cavg"]
+    rows["auc_inf_mg_h_per_L"] = np.asarray(metrics["auc_inf"], dtype=float)
+    rows["cavg_last_mg_per_L"] = np.full(n, np.nan) if no_interval else metrics["cavg"]
     rows["trough_mg_per_L"] = metrics["trough"]
     rows["dropout_h"] = dropout_h
     rows["doses_missed"] = missed

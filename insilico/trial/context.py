@@ -27,6 +27,18 @@ from insilico.trial.spec_design import DesignSpec, SuccessSpec
 from insilico.trial.spec_endpoints import EndpointSpec, SafetySpec
 from insilico.twin import IIV
 
+#: Most output times per patient (the regular grid ``0, interval_h, ... duration`` or
+#: ``output.times_h``, plus endpoint and visit times). Every output time costs a row of
+#: concentration and biomarker values per patient and a row of band counts per arm.
+MAX_OUTPUT_TIMES = 100_000
+
+#: Most arms in one trial (compound x regimen, dose-scan doses and placebo included).
+MAX_ARMS = 1_000
+
+#: Most arm x output-time cells. The percentile bands hold about 10 kB of counts per arm
+#: and output time, so this bounds them to about 2 GB whatever the number of patients.
+MAX_ARM_OUTPUT_TIMES = 200_000
+
 #: Typical parameters that carry compound uncertainty (profile field -> twin parameter).
 UNCERTAIN_PARAMETERS = {
     "cl_L_per_h": "cl_L_per_h",
@@ -84,7 +96,9 @@ class Arm:
     ``typical`` holds the compound's typical PK values for a 70 kg adult with reference renal
     function (``cl_L_per_h``, ``v1_L`` = Vss, ``ka_per_h``, ``f_bio``, ``fu``, ``fe``) plus the
     PD parameters with a non-negative value (those can carry IIV); ``pd_fixed`` holds PD
-    parameters used as given (e.g. a negative ``emax``).
+    parameters used as given (e.g. a negative ``emax``). ``single_dose``: the regimen gives one
+    dose (``once``), so its exposure is the AUC from 0 to infinity, not an AUC over a dosing
+    interval.
     """
 
     index: int
@@ -99,6 +113,7 @@ class Arm:
     potency_mg_per_L: float = float("nan")
     herg_ic50_mg_per_L: float = float("nan")
     last_interval_h: tuple[float, float] = (0.0, 0.0)
+    single_dose: bool = False
     dose_mg: float = float("nan")
     dose_days: float = 1.0
     clogp: float = float("nan")
@@ -339,6 +354,13 @@ def build_context(
             for cid, text in first.items()
             for d in dose_scan
         ]
+    n_arms = len(pairs) + (1 if spec.placebo else 0)
+    if n_arms > MAX_ARMS:
+        raise SpecError(
+            "arms",
+            f"{n_arms:,} arms",
+            f"at most {MAX_ARMS:,} arms (compounds x regimens or dose-scan doses, plus placebo)",
+        )
     n_trials = spec.replicates.n_trials if spec.replicates is not None else 1
     draws = spec.uncertainty.compound_draws if spec.uncertainty is not None else 0
     chemistry: dict[str, tuple[float, tuple[str, ...]]] = {}
@@ -410,6 +432,7 @@ def build_context(
                 if prof.herg_ic50_mg_per_L is not None
                 else float("nan"),
                 last_interval_h=regimen.last_interval_h,
+                single_dose=regimen.is_single_dose,
                 model=model,
             )
         )
@@ -437,6 +460,14 @@ def build_context(
                 "output.times_h", float(times[-1]), f"times within the trial ({duration:g} h)"
             )
     else:
+        n_grid = math.floor(duration / step * (1 + 1e-9)) + 1
+        if n_grid > MAX_OUTPUT_TIMES:
+            raise SpecError(
+                "output.interval_h",
+                step,
+                f"at most {MAX_OUTPUT_TIMES:,} output times per patient; every {step:g} h over "
+                f"{duration:g} h gives {n_grid:,} (raise output.interval_h or shorten duration_h)",
+            )
         times = np.arange(0.0, duration + 1e-9 * duration, step)
     endpoints = tuple(spec.all_endpoints())
     extra = []
@@ -460,6 +491,17 @@ def build_context(
             )
         extra += list(titration.visits_h)
     times = np.unique(np.concatenate([times, [duration], extra]))
+    if len(times) > MAX_OUTPUT_TIMES:
+        raise SpecError(
+            "output", f"{len(times):,} output times", f"at most {MAX_OUTPUT_TIMES:,} per patient"
+        )
+    if len(arms) * len(times) > MAX_ARM_OUTPUT_TIMES:
+        raise SpecError(
+            "arms x output times",
+            f"{len(arms):,} x {len(times):,}",
+            f"at most {MAX_ARM_OUTPUT_TIMES:,} arm x output-time cells (fewer arms or a "
+            "coarser output.interval_h)",
+        )
     ratios: tuple[float, ...] = ()
     if spec.design.type == "parallel":
         given = spec.design.ratios or {}

@@ -166,11 +166,18 @@ def logistic_events_so_far(ctx, arm, cmax_so_far, fu, u_ae) -> np.ndarray:
 def safety_columns(
     ctx, arm, cov, start, stop, keep, metrics, fu, daily_dose_mg, params
 ) -> dict[str, object]:
-    """hERG/QT (``safety.qt``) and liver injury (``safety.liver``) columns."""
+    """hERG/QT (``safety.qt``) and liver injury (``safety.liver``) columns.
+
+    QT: the continuous per-patient values (hERG margin and block, ΔΔQTc, baseline and
+    on-treatment QTc, ΔQTc, all in ms) and the ICH E14 categorical endpoints as adverse-event
+    flags ``ae_qt_qtc_gt450/_gt480/_gt500`` and ``ae_qt_dqtc_gt30/_gt60``
+    (:data:`insilico.endpoints.safety.QT_CATEGORICAL_EVENTS`; NA for a compound without a hERG
+    IC50). The per-patient ΔΔQTc is reported as a value, not as an event.
+    """
     out: dict[str, object] = {}
     n = fu.shape[0]
     if ctx.safety.qt:
-        from insilico.endpoints.safety import qt_outcomes
+        from insilico.endpoints.safety import QT_CATEGORICAL_EVENTS, qt_outcomes
 
         def normal(purpose):
             return draw_by_block(ctx.seed, purpose, start, stop, lambda g, m: g.standard_normal(m))[
@@ -197,7 +204,7 @@ def safety_columns(
         ):
             if k in qt:
                 out[k] = np.asarray(qt[k], dtype=float)
-        for k in ("qt_ddqtc_gt10", "qt_qtc_gt500", "qt_dqtc_gt60"):
+        for k in QT_CATEGORICAL_EVENTS:
             ev = pd.array(np.asarray(qt[k], dtype=bool), dtype="boolean")
             if not arm.is_placebo and not np.isfinite(arm.herg_ic50_mg_per_L):
                 ev[:] = pd.NA  # no hERG IC50: unknown, not "no event"

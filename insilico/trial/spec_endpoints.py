@@ -12,13 +12,17 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from insilico.endpoints.safety import QT_CATEGORICAL_EVENTS
 from insilico.io.specs import FrozenSpec
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 
-#: Events of the built-in safety models that can be declared serious.
-SAFETY_EVENTS = ("qt_ddqtc_gt10", "qt_qtc_gt500", "qt_dqtc_gt60", "dili")
-#: Serious by default: the ICH E14 categorical QTc outliers and drug-induced liver injury.
+#: Events of the built-in safety models that can be declared serious: the ICH E14 categorical
+#: QT endpoints (on-treatment QTc > 450, 480, 500 ms; ΔQTc > 30, 60 ms) and drug-induced liver
+#: injury.
+SAFETY_EVENTS = (*QT_CATEGORICAL_EVENTS, "dili")
+#: Serious by default: the ICH E14 categorical QTc outliers of most concern (QTc > 500 ms,
+#: ΔQTc > 60 ms) and drug-induced liver injury.
 DEFAULT_SERIOUS = ("qt_qtc_gt500", "qt_dqtc_gt60", "dili")
 
 
@@ -80,7 +84,8 @@ class EndpointSpec(FrozenSpec):
         Probability of target attainment over the last dosing interval, on total plasma
         concentration ``target_mg_per_L``: ``metric: trough`` (trough >= target),
         ``time_above`` (fraction of the interval above target >= ``min_fraction``),
-        ``auc`` (AUC_tau / target >= ``min_ratio`` h) or ``cavg`` (Cavg >= target).
+        ``auc`` (AUC_tau / target >= ``min_ratio`` h) or ``cavg`` (Cavg >= target). For a
+        single dose (``once``) the interval is the 24 h after the dose (AUC 0-24).
     """
 
     name: str = Field(pattern=NAME_PATTERN)
@@ -125,8 +130,10 @@ class EndpointSpec(FrozenSpec):
 class SafetySpec(FrozenSpec):
     """Built-in safety models (:mod:`insilico.endpoints.safety`, :mod:`insilico.endpoints.liver`).
 
-    ``qt``: hERG block at unbound Cmax -> ddQTc and the ICH E14 categorical events, for
-    compounds with a hERG IC50 (others get NaN and are listed in the run's notes).
+    ``qt``: hERG block at unbound Cmax -> ddQTc (the arm's mean with its one-sided 95 % upper
+    bound) and the ICH E14 categorical endpoints per patient (QTc > 450, 480, 500 ms; ΔQTc >
+    30, 60 ms), for compounds with a hERG IC50 (others get NaN and are listed in the run's
+    notes).
     ``liver``: DILI from daily dose, logP (rule of two) and reactive-metabolite alerts.
     ``serious``: which events count as serious, together with any ``adverse_events`` entry
     marked ``serious: true``.

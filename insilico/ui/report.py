@@ -17,6 +17,7 @@ from insilico.ui.runs import (
     band_quantities,
     default_ranking_metric,
     rank_arms,
+    replicate_note,
     scorecard,
 )
 
@@ -149,8 +150,11 @@ def report_html(
         f"seed {m.get('seed')} · spec SHA-256 {html.escape(str(m.get('spec_sha256', ''))[:12])} · "
         f"created {html.escape(str(m.get('created_utc')))}</p>",
         "<h2>Scorecard (95 % confidence intervals)</h2>",
-        card.to_html(index=False, escape=True, border=0),
     ]
+    pooled = replicate_note(run.summary)
+    if pooled:
+        parts.append(f"<p>{html.escape(pooled)}</p>")
+    parts.append(card.to_html(index=False, escape=True, border=0))
     for row in m.get("failed_compounds", []):
         parts.append(
             f"<p>Compound {html.escape(str(row['id']))} not run: "

@@ -35,6 +35,7 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 EXPOSURE_LABELS = {
     "cmax_mg_per_L": "Cmax (mg/L)",
     "auc_last_mg_h_per_L": "AUC over the last dosing interval (mg·h/L)",
+    "auc_inf_mg_h_per_L": "AUC 0–inf, single dose (mg·h/L)",
     "trough_mg_per_L": "Ctrough (mg/L)",
     "cavg_last_mg_per_L": "Cavg over the last dosing interval (mg/L)",
 }
@@ -58,8 +59,10 @@ KNOWN_LABELS = {
     "sae": "Any serious AE",
     "ae_serious_any": "Any serious AE",
     "ae_dili": "AE: drug-induced liver injury",
-    "ae_qt_ddqtc_gt10": "QT: ΔΔQTc > 10 ms",
+    "ae_qt_qtc_gt450": "QT: QTc > 450 ms",
+    "ae_qt_qtc_gt480": "QT: QTc > 480 ms",
     "ae_qt_qtc_gt500": "QT: QTc > 500 ms",
+    "ae_qt_dqtc_gt30": "QT: ΔQTc > 30 ms",
     "ae_qt_dqtc_gt60": "QT: ΔQTc > 60 ms",
     "herg_margin_lt30": "hERG margin < 30",
     "ddqtc_ms": "ΔΔQTc, mean",
@@ -101,8 +104,14 @@ UNIT_SUFFIXES = (
 DOSE_COLUMNS = ("dose_mg", "dose_scan_dose_mg", "dose_scan_dose")
 
 
+#: Units of columns whose suffix does not say enough.
+KNOWN_UNITS = {"biomarker_change_pct": "% of baseline"}
+
+
 def unit_of(name: str) -> str:
     """Display unit from a column name's suffix (``cmax_mg_per_L`` -> ``mg/L``); '' if none."""
+    if name in KNOWN_UNITS:
+        return KNOWN_UNITS[name]
     base = re.sub(r"_(p\d+|ci_low|ci_high|rate|estimate|mean|median|last|total)$", "", name)
     for suffix, unit in UNIT_SUFFIXES:
         if base.endswith(suffix) or f"{suffix}_" in base + "_":
@@ -254,6 +263,7 @@ def summary_metrics(summary: pd.DataFrame) -> list[Metric]:
         for cand in (prefix, *(f"{prefix}_{s}" for s in ("estimate", "mean", "median", "p50"))):
             if cand in have and pd.api.types.is_numeric_dtype(summary[cand]):
                 diff = prefix.endswith("_diff") and _is_rate_prefix(prefix, have)
+                unit = _declared_unit(summary, prefix) or unit_of(prefix)
                 estimates.append(
                     Metric(
                         prefix,
@@ -262,12 +272,30 @@ def summary_metrics(summary: pd.DataFrame) -> list[Metric]:
                         cand,
                         c,
                         hi,
-                        "% points" if diff else unit_of(prefix),
+                        "% points" if diff else unit,
                         _higher_is_better(prefix),
                     )
                 )
                 break
     return rates + estimates
+
+
+def _declared_unit(summary: pd.DataFrame, prefix: str) -> str:
+    """The unit the summary states for ``prefix`` (``<prefix>_unit``, e.g. ``% of baseline``
+    or the biomarker's unit for a change endpoint); '' if none."""
+    col = f"{prefix}_unit"
+    if col not in summary:
+        return ""
+    values = summary[col].dropna()
+    return str(values.iloc[0]) if len(values) else ""
+
+
+def replicate_note(summary: pd.DataFrame) -> str | None:
+    """What a summary of several replicate trials pools and where the per-trial results are
+    (:func:`insilico.results.summary.replicate_note`); None for a single trial."""
+    from insilico.results.summary import replicate_note as note
+
+    return note(summary)
 
 
 def _is_rate_prefix(prefix: str, have: set[str]) -> bool:
@@ -539,10 +567,11 @@ def exposure_histograms(run: RunData, n_bins: int = 40) -> pd.DataFrame:
 EXPOSURE_SUMMARY = {
     "cmax": "Cmax (mg/L)",
     "auc_last": "AUC last interval (mg·h/L)",
+    "auc_inf": "AUC 0–inf, single dose (mg·h/L)",
     "auc_total": "AUC whole treatment (mg·h/L)",
     "trough": "Ctrough (mg/L)",
     "cavg_last": "Cavg last interval (mg/L)",
-    "biomarker_change_pct": "Biomarker change (%)",
+    "biomarker_change_pct": "Biomarker change (% of baseline)",
 }
 
 
@@ -619,10 +648,13 @@ def best_doses(summary: pd.DataFrame) -> dict[str, str]:
         raw = str(g["best_dose_set_mg"].iloc[0]) if "best_dose_set_mg" in g else ""
         others = [d for d in raw.split(",") if d.strip() not in ("", "nan", "None")]
         others = [d.strip() for d in others if float(d) != best]
+        how = "Bonferroni-adjusted comparisons with the best"
         if others:
-            text += f" (95 % confidence set of the best dose also holds {', '.join(others)} mg)"
+            text += (
+                f" (95 % confidence set of the best dose also holds {', '.join(others)} mg; {how})"
+            )
         elif raw not in ("", "nan", "None"):
-            text += " (the only dose in the 95 % confidence set of the best)"
+            text += f" (the only dose in the 95 % confidence set of the best; {how})"
         out[str(cid)] = text
     return out
 
@@ -744,8 +776,11 @@ def run_file_bytes(run: RunData, name: str) -> bytes:
 
 
 def summary_csv(summary: pd.DataFrame) -> bytes:
-    """The summary as CSV (UTF-8)."""
-    return summary.to_csv(index=False).encode("utf-8")
+    """The summary as CSV (UTF-8); text cells that a spreadsheet would run as a formula
+    (``=``, ``+``, ``-``, ``@``) are quoted (:func:`insilico.io.csv_table.spreadsheet_safe`)."""
+    from insilico.io.csv_table import spreadsheet_safe
+
+    return spreadsheet_safe(summary).to_csv(index=False).encode("utf-8")
 
 
 def spec_yaml(manifest: dict) -> str:

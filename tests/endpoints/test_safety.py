@@ -138,7 +138,8 @@ def test_potent_herg_blocker_gives_qt_events_in_most_patients(draws):
     np.testing.assert_allclose(out["herg_margin"], 0.1)
     assert out["herg_margin_lt30"].all()
     np.testing.assert_allclose(out["herg_block_fraction"], 10 / 11)
-    assert out["qt_ddqtc_gt10"].mean() > 0.99
+    assert (out["ddqtc_ms"] > 10).mean() > 0.99
+    assert out["qt_dqtc_gt30"].mean() > 0.99
     assert out["qt_dqtc_gt60"].mean() > 0.5
     # mean ddQTc = mean drug effect (residual has mean 0), within 4 SE
     se = out["ddqtc_ms"].std() / np.sqrt(N)
@@ -153,8 +154,9 @@ def test_margin_above_1000_gives_no_events_beyond_placebo(draws):
     assert not drug["herg_margin_lt30"].any()
     assert drug["ddqtc_drug_ms"].max() < 0.3  # 0.1 % block -> about 0.2 ms
     # same draws: the only difference is the tiny drug effect; bound 1 percentage point
-    excess = drug["qt_ddqtc_gt10"].mean() - placebo["qt_ddqtc_gt10"].mean()
-    assert 0 <= excess < 0.01
+    for ev in ("qt_qtc_gt450", "qt_dqtc_gt30"):
+        excess = drug[ev].mean() - placebo[ev].mean()
+        assert 0 <= excess < 0.01
     assert drug["qt_dqtc_gt60"].mean() <= 1e-4
     assert drug["qt_qtc_gt500"].mean() <= 1e-3
 
@@ -170,9 +172,9 @@ def test_placebo_arm_is_residual_only_and_realistic(draws):
     np.testing.assert_array_equal(known["herg_margin"], np.inf)
     np.testing.assert_array_equal(known["ddqtc_ms"], out["ddqtc_ms"])
     np.testing.assert_allclose(out["ddqtc_ms"], m.residual_sd_ms * zr)
-    # P(ddQTc > 10 ms) on placebo = P(Z > 10 / 10.3) = 0.166, within 4 SE
-    p, se = _rate(out["qt_ddqtc_gt10"])
-    assert abs(p - norm.sf(10.0 / m.residual_sd_ms)) < 4 * se
+    # ΔQTc > 30 ms on placebo = P(Z > 30 / 10.3) = 0.0018, within 4 SE
+    p, se = _rate(out["qt_dqtc_gt30"])
+    assert abs(p - norm.sf(30.0 / m.residual_sd_ms)) < 4 * se + 1e-4
     # TQT placebo: dQTc > 60 ms essentially never (3e-9 per patient here)
     assert out["qt_dqtc_gt60"].sum() == 0
     assert out["qt_qtc_gt500"].mean() < 1e-3
@@ -191,9 +193,11 @@ def test_outcome_identities(draws):
     out = qt_outcomes(np.full(N, 0.3), 3.0, sex, zb, zr)
     np.testing.assert_allclose(out["qtc_on_drug_ms"], out["qtc_baseline_ms"] + out["dqtc_ms"])
     np.testing.assert_allclose(out["dqtc_ms"], out["ddqtc_ms"])  # placebo mean 0 by default
-    np.testing.assert_array_equal(out["qt_ddqtc_gt10"], out["ddqtc_ms"] > 10)
-    np.testing.assert_array_equal(out["qt_qtc_gt500"], out["qtc_on_drug_ms"] > 500)
-    np.testing.assert_array_equal(out["qt_dqtc_gt60"], out["dqtc_ms"] > 60)
+    for t in (450, 480, 500):
+        np.testing.assert_array_equal(out[f"qt_qtc_gt{t}"], out["qtc_on_drug_ms"] > t)
+    for t in (30, 60):
+        np.testing.assert_array_equal(out[f"qt_dqtc_gt{t}"], out["dqtc_ms"] > t)
+    assert "qt_ddqtc_gt10" not in out
     shifted = qt_outcomes(np.full(N, 0.3), 3.0, sex, zb, zr, QTModel(placebo_dqtc_mean_ms=3.0))
     np.testing.assert_allclose(shifted["dqtc_ms"], out["dqtc_ms"] + 3.0)
     np.testing.assert_allclose(shifted["ddqtc_ms"], out["ddqtc_ms"])
@@ -202,7 +206,8 @@ def test_outcome_identities(draws):
 def test_unknown_ic50_is_not_evaluable():
     out = qt_outcomes([1.0, 0.0], np.nan, ["F", "M"], [0.0, 0.0], [3.0, 3.0])
     np.testing.assert_array_equal(out["qt_evaluable"], [False, True])
-    assert np.isnan(out["ddqtc_ms"][0]) and not out["qt_ddqtc_gt10"][0]
+    assert np.isnan(out["ddqtc_ms"][0]) and not out["qt_qtc_gt450"][0]
+    assert not out["qt_dqtc_gt30"][0]
     assert not out["herg_margin_lt30"][0]
 
 
