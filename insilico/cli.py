@@ -112,7 +112,14 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 def cmd_cohort(args: argparse.Namespace) -> int:
     from insilico.cohort import load_cohort_spec, write_cohort
+    from insilico.cohort.writer import MAX_COHORT_SIZE, check_cohort_output
+    from insilico.errors import SpecError
 
+    if not 1 <= args.n <= MAX_COHORT_SIZE:
+        raise SpecError("-n", args.n, f"a number of patients from 1 to {MAX_COHORT_SIZE:,}")
+    if args.seed < 0:
+        raise SpecError("--seed", args.seed, "a non-negative integer")
+    check_cohort_output(args.n, args.output, field="-o/--output")
     spec = load_cohort_spec(args.cohort)
     path = write_cohort(spec, args.n, args.seed, args.output)
     print(f"wrote {args.n} patients to {path}")

@@ -86,7 +86,9 @@ _POSITIVE = {
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    from insilico.io.csv_table import read_text_csv
+
+    df = read_text_csv(path, what="compounds")
     if "smiles" not in df.columns:
         raise SpecError("smiles", list(df.columns), "a CSV with a 'smiles' column", str(path))
     std = standardize_smiles_batch(df["smiles"].tolist())
@@ -155,6 +157,9 @@ def read_compounds(path: str | Path) -> pd.DataFrame:
     ------
     SpecError
         The file is missing, of an unknown type, or a CSV without a ``smiles`` column.
+    DatasetError
+        A CSV that is empty, has no data row, is not UTF-8 text or has a row with more or
+        fewer cells than the header (see :func:`insilico.io.csv_table.read_text_csv`).
         Bad individual compounds never raise: see ``valid`` and ``error``.
     """
     path = Path(path)

@@ -487,7 +487,9 @@ def predict_pk_table(
     Reads a CSV with a ``smiles`` column (other columns kept; input columns whose names
     collide with output columns are renamed ``<name>_input``), standardizes the structures
     and writes ``vdss_L_per_kg``, ``cl_mL_min_kg``, ``fu``, ``t_half_h``, each with ``_lo``
-    and ``_hi`` (90 % interval), ``in_domain`` and ``error`` ("" when fine). Predictions run
+    and ``_hi`` (90 % interval), ``in_domain`` and ``error`` ("" when fine). Text cells that a
+    spreadsheet would run as a formula get a leading ``'`` (see
+    :func:`insilico.io.csv_table.write_safe_csv`); numbers are written as numbers. Predictions run
     in chunks behind a tqdm progress bar (stderr).
 
     Returns
@@ -498,7 +500,9 @@ def predict_pk_table(
     Raises
     ------
     insilico.errors.SpecError
-        Missing file or no ``smiles`` column.
+        Missing file, no ``smiles`` column, or ``out_csv`` an existing directory.
+    insilico.errors.DatasetError
+        An empty, header-only, non-UTF-8 or ragged CSV (names the file and row).
     insilico.errors.InsilicoError
         The structure-based model cannot be loaded.
     """
@@ -510,7 +514,12 @@ def predict_pk_table(
     path = Path(input_csv)
     if not path.is_file():
         raise SpecError("input", str(path), "an existing CSV file")
-    data = pd.read_csv(path, dtype=str, keep_default_na=False)
+    from insilico.io.csv_table import read_text_csv, write_safe_csv
+
+    out_csv = Path(out_csv)
+    if out_csv.is_dir():
+        raise SpecError("--out", str(out_csv), "a file path, not an existing directory")
+    data = read_text_csv(path, what="compounds")
     if "smiles" not in data.columns:
         raise SpecError("smiles", list(data.columns), "a CSV with a 'smiles' column", str(path))
     try:
@@ -544,9 +553,8 @@ def predict_pk_table(
     out["in_domain"] = in_domain
     out["error"] = error.astype(str)
     table = pd.concat([data.reset_index(drop=True), out], axis=1)
-    out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_csv, index=False)
+    write_safe_csv(table, out_csv)
     return table
 
 

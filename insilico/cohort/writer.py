@@ -9,6 +9,30 @@ import pyarrow.parquet as pq
 
 from insilico.cohort.sampler import iter_cohort_blocks
 from insilico.cohort.spec import CohortSpec
+from insilico.errors import SpecError
+
+#: Most patients in one cohort file: 10,000,000 rows is a few GB of Parquet and about an
+#: hour of sampling; a larger population is sampled in several files with other seeds.
+MAX_COHORT_SIZE = 10_000_000
+
+
+def check_cohort_output(n: int, path: str | Path, field: str = "path") -> Path:
+    """Check a cohort size and output path before anything is sampled or written.
+
+    Raises
+    ------
+    SpecError
+        ``n`` is not a whole number from 0 to :data:`MAX_COHORT_SIZE`, or ``path`` is a
+        directory or in a directory that does not exist.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_COHORT_SIZE:
+        raise SpecError("n", n, f"a whole number of patients from 0 to {MAX_COHORT_SIZE:,}")
+    path = Path(path)
+    if path.is_dir():
+        raise SpecError(field, str(path), "a file path, not an existing directory")
+    if not path.parent.is_dir():
+        raise SpecError(field, str(path), "a file path in an existing directory")
+    return path
 
 
 def write_cohort(
@@ -24,8 +48,13 @@ def write_cohort(
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    SpecError
+        See :func:`check_cohort_output`; nothing is written then.
     """
-    path = Path(path)
+    path = check_cohort_output(n, path)
     tmp = path.with_name(path.name + ".partial")
     meta = {
         b"insilico.cohort_spec": spec.model_dump_json().encode(),

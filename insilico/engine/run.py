@@ -203,7 +203,13 @@ def run_and_write(
         kwargs.setdefault("source", str(spec))
         spec = load_trial_spec(spec)
     root = Path(root)
-    run_id = new_run_id(spec.name, spec.sha256(), root)
+    run_id = new_run_id(
+        spec.name,
+        spec.sha256(),
+        root,
+        seed=kwargs.get("seed"),
+        n_patients=kwargs.get("n_patients"),
+    )
     holder: dict = {}
 
     def sink(rows: pd.DataFrame) -> None:

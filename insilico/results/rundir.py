@@ -10,15 +10,17 @@ Layout::
         summary.parquet    one row per arm (compound x regimen)
 
 A directory is complete when ``manifest.json`` exists in a directory whose name does not start
-with ``.`` (temporary directories are ``.<run-id>.partial-<pid>``); a crash leaves only the
-temporary name.
+with ``.`` (temporary directories are ``.<run-id>.partial-<pid>-<random>``); a crash leaves only
+the temporary name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -59,16 +61,52 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def new_run_id(name: str, spec_sha256: str, root: Path) -> str:
-    """``<UTC yyyymmdd-HHMMSS>-<name>-<hash8>``, suffixed ``-2``, ``-3`` ... if taken."""
+def new_run_id(
+    name: str,
+    spec_sha256: str,
+    root: Path,
+    *,
+    seed: int | None = None,
+    n_patients: int | None = None,
+) -> str:
+    """``<UTC yyyymmdd-HHMMSS>-<name>-<hash8>``, suffixed ``-2``, ``-3`` ... if taken.
+
+    ``hash8`` starts the SHA-256 of the spec; a ``seed`` or ``n_patients`` that overrides the
+    spec's is hashed with it, so runs of one protocol with other settings get other ids. Two
+    processes that still pick the same id do not collide: :meth:`RunWriter.finish` takes the
+    next free suffix.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-    base = f"{stamp}-{safe}-{spec_sha256[:8]}"
+    digest = spec_sha256
+    if seed is not None or n_patients is not None:
+        salted = f"{spec_sha256}|seed={seed}|n_patients={n_patients}"
+        digest = hashlib.sha256(salted.encode()).hexdigest()
+    base = f"{stamp}-{safe}-{digest[:8]}"
     run_id, k = base, 1
     while (root / run_id).exists():
         k += 1
         run_id = f"{base}-{k}"
     return run_id
+
+
+def _rename_free(tmp: Path, root: Path, run_id: str, write_manifest) -> tuple[str, Path]:
+    """Rename ``tmp`` to ``root/run_id`` or, if another process took that name meanwhile, to
+    the first free ``run_id-2``, ``run_id-3`` ... (``write_manifest(run_id)`` rewrites the
+    manifest for the name taken). Never replaces a run directory."""
+    base, k = run_id, 1
+    while True:
+        final = root / run_id
+        if not final.exists():
+            try:
+                os.rename(tmp, final)  # fails on a non-empty directory of that name
+                return run_id, final
+            except OSError:
+                if not final.exists():
+                    raise
+        k += 1
+        run_id = f"{base}-{k}"
+        write_manifest(run_id)
 
 
 def write_run(
@@ -85,29 +123,33 @@ def write_run(
     final = root / run_id
     if final.exists():
         raise SpecError("run_id", run_id, "a run id that does not exist yet")
-    tmp = root / f".{run_id}.partial-{os.getpid()}"
+    tmp = root / f".{run_id}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         tmp.mkdir()
         patients.to_parquet(tmp / "patients.parquet", index=False)
         bands.to_parquet(tmp / "bands.parquet", index=False)
         summary.to_parquet(tmp / "summary.parquet", index=False)
-        manifest = {**manifest, "run_id": run_id, "files": list(FILES)}
-        (tmp / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True, default=str), encoding="utf-8"
-        )
-        os.replace(tmp, final)
+        _write_manifest(tmp, manifest, run_id)
+        _, final = _rename_free(tmp, root, run_id, lambda rid: _write_manifest(tmp, manifest, rid))
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
+def _write_manifest(directory: Path, manifest: dict, run_id: str) -> None:
+    manifest = {**manifest, "run_id": run_id, "files": list(FILES)}
+    (directory / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True, default=str), encoding="utf-8"
+    )
+
+
 class RunWriter:
     """Write a run directory incrementally: patients streamed to Parquet in plan order.
 
-    Everything goes to ``.<run-id>.partial-<pid>`` under ``root``; :meth:`finish` writes the
-    other files and renames the directory; :meth:`abort` (or leaving a ``with`` block with an
-    exception) deletes it. Memory: one task's rows at a time.
+    Everything goes to ``.<run-id>.partial-<pid>-<random>`` under ``root``; :meth:`finish`
+    writes the other files and renames the directory; :meth:`abort` (or leaving a ``with``
+    block with an exception) deletes it. Memory: one task's rows at a time.
     """
 
     def __init__(self, root: str | Path, run_id: str):
@@ -117,7 +159,7 @@ class RunWriter:
         self.final = self.root / run_id
         if self.final.exists():
             raise SpecError("run_id", run_id, "a run id that does not exist yet")
-        self.tmp = self.root / f".{run_id}.partial-{os.getpid()}"
+        self.tmp = self.root / f".{run_id}.partial-{os.getpid()}-{secrets.token_hex(4)}"
         self.tmp.mkdir()
         self._writer = None
         self._schema = None
@@ -134,18 +176,18 @@ class RunWriter:
         self._writer.write_table(table)
 
     def finish(self, manifest: dict, bands: pd.DataFrame, summary: pd.DataFrame) -> Path:
-        """Write bands, summary and manifest, then rename to the final name."""
+        """Write bands, summary and manifest, then rename to the final name (the next free
+        ``-2``, ``-3`` ... suffix if another process finished a run of that id meanwhile)."""
         if self._writer is None:
             raise RuntimeError("no patients written")
         self._writer.close()
         self._writer = None
         bands.to_parquet(self.tmp / "bands.parquet", index=False)
         summary.to_parquet(self.tmp / "summary.parquet", index=False)
-        manifest = {**manifest, "run_id": self.run_id, "files": list(FILES)}
-        (self.tmp / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True, default=str), encoding="utf-8"
+        _write_manifest(self.tmp, manifest, self.run_id)
+        self.run_id, self.final = _rename_free(
+            self.tmp, self.root, self.run_id, lambda rid: _write_manifest(self.tmp, manifest, rid)
         )
-        os.replace(self.tmp, self.final)
         return self.final
 
     def abort(self) -> None:
@@ -194,7 +236,13 @@ def resolve_run(run: str | Path, root: str | Path = "runs") -> Path:
     root = Path(root)
     if is_complete(root / str(run)):
         return root / str(run)
-    matches = [q for q in sorted(root.glob(f"{run}*")) if is_complete(q)] if root.is_dir() else []
+    if not root.is_dir():
+        raise SpecError("--root", str(root), "an existing directory of runs")
+    prefix = str(run)
+    if not prefix:
+        raise SpecError("run", prefix, "a run directory, run id or unique prefix of one")
+    # a literal prefix: '*', '?' and '[' in a run argument are characters, never a pattern
+    matches = [q for q in sorted(root.iterdir()) if q.name.startswith(prefix) and is_complete(q)]
     if len(matches) == 1:
         return matches[0]
     allowed = "a run directory or run id" + (

@@ -253,7 +253,7 @@ class OutputSpec(FrozenSpec):
     """Output times: every ``interval_h`` hours from 0 to the trial duration, or the sampling
     times ``times_h`` (h, increasing, from 0 to the duration)."""
 
-    interval_h: float = Field(1.0, gt=0)
+    interval_h: float = Field(1.0, gt=0, allow_inf_nan=False)
     times_h: list[float] | None = None
 
     @field_validator("times_h")
@@ -285,7 +285,7 @@ class TrialSpec(FrozenSpec):
     regimens: list[RegimenSpec] = Field(default_factory=list)
     arms: list[ArmSpec] | None = None
     placebo: bool = False
-    duration_h: float | None = Field(None, gt=0)
+    duration_h: float | None = Field(None, gt=0, allow_inf_nan=False)
     output: OutputSpec = Field(default_factory=OutputSpec)
     iiv: IIVSpec = Field(default_factory=IIVSpec)
     biomarker: BiomarkerSpec | None = None
