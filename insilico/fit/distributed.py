@@ -49,7 +49,29 @@ def subject_chunks(table, n_chunks: int) -> list[tuple[int, int, object]]:
     return out
 
 
-class DaskChains:
+class _ChunkActors:
+    """One actor of ``kind`` per worker, each holding a contiguous chunk of the subjects."""
+
+    #: the class each worker keeps (built from the model and the chunk's records)
+    kind: type
+
+    def __init__(self, model, table, client):
+        workers = list(client.scheduler_info().get("workers", {}))
+        if not workers:
+            raise SpecError("scheduler", client.scheduler.address, "a cluster with workers")
+        self.chunks = subject_chunks(table, len(workers))
+        self.actors = [
+            client.submit(self.kind, model, part, actor=True, workers=[w]).result()
+            for (_, _, part), w in zip(self.chunks, workers, strict=False)
+        ]
+        self.n_subjects = self.chunks[-1][1]
+
+    def close(self) -> None:
+        """Release the chunks' problems on the cluster."""
+        self.actors = []
+
+
+class DaskChains(_ChunkActors):
     """SAEM simulation steps on a Dask cluster (:func:`insilico.fit.saem.run_saem`).
 
     Parameters
@@ -60,16 +82,7 @@ class DaskChains:
     client : dask.distributed.Client
     """
 
-    def __init__(self, model, table, client):
-        workers = list(client.scheduler_info().get("workers", {}))
-        if not workers:
-            raise SpecError("scheduler", client.scheduler.address, "a cluster with workers")
-        self.chunks = subject_chunks(table, len(workers))
-        self.actors = [
-            client.submit(ChunkChains, model, part, actor=True, workers=[w]).result()
-            for (_, _, part), w in zip(self.chunks, workers, strict=False)
-        ]
-        self.n_subjects = self.chunks[-1][1]
+    kind = ChunkChains
 
     def step(self, model, eta: np.ndarray, step: np.ndarray, draws: dict):
         """One simulation step of every subject; the chunks' results in subject order."""
@@ -87,12 +100,8 @@ class DaskChains:
             component_accepted=np.sum([p.component_accepted for p in parts], axis=0),
         )
 
-    def close(self) -> None:
-        """Release the chunks' problems on the cluster."""
-        self.actors = []
 
-
-class DaskTerms:
+class DaskTerms(_ChunkActors):
     """FOCE-I's per-subject parts (:class:`insilico.fit.population.SubjectTerms`) computed on
     a Dask cluster, one chunk of subjects per worker; pass as ``backend`` to
     :func:`insilico.fit.population.fit_focei`.
@@ -105,15 +114,7 @@ class DaskTerms:
     client : dask.distributed.Client
     """
 
-    def __init__(self, model, table, client):
-        workers = list(client.scheduler_info().get("workers", {}))
-        if not workers:
-            raise SpecError("scheduler", client.scheduler.address, "a cluster with workers")
-        self.chunks = subject_chunks(table, len(workers))
-        self.actors = [
-            client.submit(SubjectTerms, model, part, actor=True, workers=[w]).result()
-            for (_, _, part), w in zip(self.chunks, workers, strict=False)
-        ]
+    kind = SubjectTerms
 
     def _map(self, method: str, *args, eta: np.ndarray):
         futures = [
@@ -133,7 +134,3 @@ class DaskTerms:
     def gradient_parts(self, model0, ups, dns, same, eta):
         """:meth:`SubjectTerms.gradient_parts` of every subject."""
         return self._map("gradient_parts", model0, ups, dns, same, eta=eta)
-
-    def close(self) -> None:
-        """Release the chunks' problems on the cluster."""
-        self.actors = []

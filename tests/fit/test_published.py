@@ -153,6 +153,38 @@ THEOPH_NLMIXR2 = {
 }
 
 
+def _theoph_start():
+    """nlmixr2's one-compartment model from its initial values, and the Theoph records."""
+    model = model_from_dict(
+        {
+            "name": "theo_one_compartment",
+            "pk": {"compartments": 1, "absorption": "first_order", "elimination": "linear"},
+            "parameters": {
+                "ka_per_h": math.exp(0.45),
+                "cl_L_per_h": math.exp(1.0),
+                "v1_L": math.exp(3.45),
+            },
+            "iiv": {"ka_per_h": 0.6, "cl_L_per_h": 0.3, "v1_L": 0.1},
+            "residual_error": {"additive": 0.7},
+            "data": {"amt_unit": "mg", "dv_unit": "mg/L"},
+        }
+    )
+    return model, dataset_from_frame(theoph_nonmem_rows(), compartments=model.compartment_map())
+
+
+def _check_against_nlmixr2(fit):
+    """The tolerances of :func:`test_theophylline_matches_nlmixr2_focei`."""
+    est = dict(zip(fit.estimates["parameter"], fit.estimates["estimate"], strict=True))
+    pub = THEOPH_NLMIXR2
+    for name, log_value in (("ka_per_h", "tka"), ("cl_L_per_h", "tcl"), ("v1_L", "tv")):
+        assert est[name] == pytest.approx(math.exp(pub[log_value]), rel=0.05), name
+    for name, cv in (("ka_per_h", "cv_ka_pct"), ("cl_L_per_h", "cv_cl_pct"), ("v1_L", "cv_v_pct")):
+        omega2 = math.log(1 + (pub[cv] / 100) ** 2)
+        assert est[f"omega2_{name}"] == pytest.approx(omega2, rel=0.30), name
+    assert est["sigma_additive"] == pytest.approx(pub["add_sd"], rel=0.05)
+    assert fit.ofv == pytest.approx(-2 * pub["log_likelihood"], abs=0.5)
+
+
 @pytest.mark.skipif(not THEOPH.is_file(), reason=f"{THEOPH} not present")
 def test_theophylline_matches_nlmixr2_focei():
     """Theophylline single oral doses (R ``datasets::Theoph``, 12 subjects, 132
@@ -173,33 +205,11 @@ def test_theophylline_matches_nlmixr2_focei():
     add.sd within 5 %, IIV variances within 30 % (their RSE is about 50 %; the article's
     builds differ by 1-2 % in CV), and the OFV (-2 log-likelihood, 359.41) within 0.5.
     """
-    model = model_from_dict(
-        {
-            "name": "theo_one_compartment",
-            "pk": {"compartments": 1, "absorption": "first_order", "elimination": "linear"},
-            "parameters": {
-                "ka_per_h": math.exp(0.45),
-                "cl_L_per_h": math.exp(1.0),
-                "v1_L": math.exp(3.45),
-            },
-            "iiv": {"ka_per_h": 0.6, "cl_L_per_h": 0.3, "v1_L": 0.1},
-            "residual_error": {"additive": 0.7},
-            "data": {"amt_unit": "mg", "dv_unit": "mg/L"},
-        }
-    )
-    ds = dataset_from_frame(theoph_nonmem_rows(), compartments=model.compartment_map())
+    model, ds = _theoph_start()
     fit = fit_focei(model, ds)
     assert fit.converged, fit.messages
     assert fit.n_subjects == 12 and fit.n_observations == 132
-    est = dict(zip(fit.estimates["parameter"], fit.estimates["estimate"], strict=True))
-    pub = THEOPH_NLMIXR2
-    for name, log_value in (("ka_per_h", "tka"), ("cl_L_per_h", "tcl"), ("v1_L", "tv")):
-        assert est[name] == pytest.approx(math.exp(pub[log_value]), rel=0.05), name
-    for name, cv in (("ka_per_h", "cv_ka_pct"), ("cl_L_per_h", "cv_cl_pct"), ("v1_L", "cv_v_pct")):
-        omega2 = math.log(1 + (pub[cv] / 100) ** 2)
-        assert est[f"omega2_{name}"] == pytest.approx(omega2, rel=0.30), name
-    assert est["sigma_additive"] == pytest.approx(pub["add_sd"], rel=0.05)
-    assert fit.ofv == pytest.approx(-2 * pub["log_likelihood"], abs=0.5)
+    _check_against_nlmixr2(fit)
 
 
 @pytest.mark.skipif(not THEOPH.is_file(), reason=f"{THEOPH} not present")
@@ -209,29 +219,7 @@ def test_theophylline_by_saem_matches_nlmixr2_focei():
     tolerances; the FOCE-I objective at the SAEM estimates within 0.5 of nlmixr2's."""
     from insilico.fit.saem import fit_saem
 
-    model = model_from_dict(
-        {
-            "name": "theo_one_compartment",
-            "pk": {"compartments": 1, "absorption": "first_order", "elimination": "linear"},
-            "parameters": {
-                "ka_per_h": math.exp(0.45),
-                "cl_L_per_h": math.exp(1.0),
-                "v1_L": math.exp(3.45),
-            },
-            "iiv": {"ka_per_h": 0.6, "cl_L_per_h": 0.3, "v1_L": 0.1},
-            "residual_error": {"additive": 0.7},
-            "data": {"amt_unit": "mg", "dv_unit": "mg/L"},
-        }
-    )
-    ds = dataset_from_frame(theoph_nonmem_rows(), compartments=model.compartment_map())
+    model, ds = _theoph_start()
     fit = fit_saem(model, ds)
     assert fit.converged, fit.messages
-    est = dict(zip(fit.estimates["parameter"], fit.estimates["estimate"], strict=True))
-    pub = THEOPH_NLMIXR2
-    for name, log_value in (("ka_per_h", "tka"), ("cl_L_per_h", "tcl"), ("v1_L", "tv")):
-        assert est[name] == pytest.approx(math.exp(pub[log_value]), rel=0.05), name
-    for name, cv in (("ka_per_h", "cv_ka_pct"), ("cl_L_per_h", "cv_cl_pct"), ("v1_L", "cv_v_pct")):
-        omega2 = math.log(1 + (pub[cv] / 100) ** 2)
-        assert est[f"omega2_{name}"] == pytest.approx(omega2, rel=0.30), name
-    assert est["sigma_additive"] == pytest.approx(pub["add_sd"], rel=0.05)
-    assert fit.ofv == pytest.approx(-2 * pub["log_likelihood"], abs=0.5)
+    _check_against_nlmixr2(fit)
