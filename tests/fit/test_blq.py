@@ -236,6 +236,7 @@ def test_blq_record_without_a_limit_is_refused_clearly(tmp_path):
 # ---------------------------------------------------------------- FOCE-I
 
 
+@pytest.mark.slow
 def test_focei_with_m3_recovers_the_truth_where_dropping_or_imputing_is_biased():
     """60 subjects of the 1-compartment oral model, about a quarter of the observations below
     LLOQ 0.7 mg/L (mostly the late ones). The same study is fitted four ways: uncensored (the
