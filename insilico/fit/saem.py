@@ -327,7 +327,7 @@ class _Parameters:
             covariates=effects or None,
             omega=np.where(self.allowed, omega, 0.0),
             residual_error={
-                **{k: v for k, v in model.residual_error.model_dump(exclude_none=True).items()},
+                **model.residual_error.model_dump(exclude_none=True),
                 **{
                     k: float(v)
                     for k, v in zip(self.sigma_names, sigma, strict=True)
