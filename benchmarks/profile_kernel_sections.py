@@ -150,7 +150,10 @@ def instrument(src: Path, dst: Path) -> None:
     _write(dst / "insilico/pk/kernel.py", s.encode())
     t = (src / "insilico/pk/simulate.py").read_text()
     for pattern, text in (
-        ("        step_function(layout.size, layout.depot, has_inf),\n", "        TIMERS,\n"),
+        (
+            "        step_function(layout.size, layout.depot, has_inf, irm=pd.code >= 4),\n",
+            "        TIMERS,\n",
+        ),
         ("\ndef simulate(", "\nTIMERS = np.zeros(12, dtype=np.uint64)\n\n"),
     ):
         if t.count(pattern) != 1:

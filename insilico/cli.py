@@ -76,9 +76,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     for row in result.context.compound_warnings:
         print(f"warning: compound {row['id']}: {row['warning']}")
     t = result.manifest["timings_s"]
+    compiling = (
+        f"; {t['compile']:.1f} s of it compiling kernels, cached for the next runs"
+        if t.get("compile", 0.0) >= 1.0
+        else ""
+    )
     print(
         f"run: {path}  ({result.context.n_patients} patients x {len(result.context.arms)} "
-        f"arms, {t['total']:.1f} s)"
+        f"arms, {t['total']:.1f} s{compiling})"
     )
     return 0
 

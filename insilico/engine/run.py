@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from numba.core.event import TimingListener, install_listener
 
 from insilico.engine.executors import EXECUTORS, choose_executor, run_dask, run_serial
 from insilico.engine.merge import Merger
@@ -102,30 +103,33 @@ def run_trial(
     if executor not in EXECUTORS:
         raise SpecError("executor", executor, f"one of {list(EXECUTORS)}")
     t_start = time.perf_counter()
-    spec, ctx, failed, timings = prepare_trial(spec, n_patients, seed, source, dose_scan)
-    tasks = plan_tasks(len(ctx.arms), ctx.n_patients, chunk_size)
-    executor, reason = choose_executor(executor, ctx, scheduler, workers)
-    info: dict = {"executor": executor, "executor_reason": reason}
-    t0 = time.perf_counter()
-    if executor == "serial":
-        items = run_serial(ctx, tasks, progress=progress, callback=callback)
-    else:
-        items = run_dask(
-            ctx,
-            tasks,
-            scheduler=scheduler,
-            workers=workers,
-            progress=progress,
-            info=info,
-            callback=callback,
-        )
-    merger = Merger(ctx, len(tasks), sink=patients_sink).add_all(items)
-    timings["simulate"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    patients = merger.patients()
-    bands = merger.bands()
-    summary = summarize_trial(patients, ctx)
-    timings["merge"] = time.perf_counter() - t1
+    compiling = TimingListener()  # numba compiling (or loading) kernels in this process
+    with install_listener("numba:compile", compiling):
+        spec, ctx, failed, timings = prepare_trial(spec, n_patients, seed, source, dose_scan)
+        tasks = plan_tasks(len(ctx.arms), ctx.n_patients, chunk_size)
+        executor, reason = choose_executor(executor, ctx, scheduler, workers)
+        info: dict = {"executor": executor, "executor_reason": reason}
+        t0 = time.perf_counter()
+        if executor == "serial":
+            items = run_serial(ctx, tasks, progress=progress, callback=callback)
+        else:
+            items = run_dask(
+                ctx,
+                tasks,
+                scheduler=scheduler,
+                workers=workers,
+                progress=progress,
+                info=info,
+                callback=callback,
+            )
+        merger = Merger(ctx, len(tasks), sink=patients_sink).add_all(items)
+        timings["simulate"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        patients = merger.patients()
+        bands = merger.bands()
+        summary = summarize_trial(patients, ctx)
+        timings["merge"] = time.perf_counter() - t1
+    timings["compile"] = compiling.duration if compiling.done else 0.0
     timings["total"] = time.perf_counter() - t_start
     manifest = {
         "name": spec.name,

@@ -221,6 +221,51 @@ def step_2(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_2_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """2 states, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        y0 = phk[0, 0, j] * x0
+        xn[0, j] = y0
+        d1 = phk[1, 0, j] * x0
+        dauc[j] = d1
+        xn[1, j] = x1 + d1
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_2_noauc(
     phk,
     phm,
@@ -361,6 +406,47 @@ def step_2_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_2_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """2 states, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        y0 = phk[0, 0, j] * x0
+        xn[0, j] = y0
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -527,6 +613,51 @@ def step_2_inf(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_2_inf_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """2 states, infusion input, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+        xn[0, j] = y0
+        d1 = phk[1, 0, j] * x0 + phk[1, 2, j] * rate[j]
+        dauc[j] = d1
+        xn[1, j] = x1 + d1
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_2_inf_noauc(
     phk,
     phm,
@@ -667,6 +798,47 @@ def step_2_inf_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_2_inf_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """2 states, infusion input, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 2, j] * rate[j]
+        xn[0, j] = y0
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -848,6 +1020,54 @@ def step_3(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """3 states, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+        xn[1, j] = y1
+        d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+        dauc[j] = d2
+        xn[2, j] = x2 + d2
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_3_noauc(
     phk,
     phm,
@@ -1003,6 +1223,50 @@ def step_3_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """3 states, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+        xn[1, j] = y1
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -1184,6 +1448,54 @@ def step_3_inf(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_inf_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """3 states, infusion input, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+        xn[1, j] = y1
+        d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+        dauc[j] = d2
+        xn[2, j] = x2 + d2
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_3_inf_noauc(
     phk,
     phm,
@@ -1339,6 +1651,50 @@ def step_3_inf_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_inf_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """3 states, infusion input, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 3, j] * rate[j]
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+        xn[1, j] = y1
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -1535,6 +1891,57 @@ def step_4(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """4 states, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+        xn[2, j] = y2
+        d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+        dauc[j] = d3
+        xn[3, j] = x3 + d3
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_4_noauc(
     phk,
     phm,
@@ -1705,6 +2112,53 @@ def step_4_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """4 states, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+        xn[2, j] = y2
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -1901,6 +2355,57 @@ def step_4_inf(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_inf_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """4 states, infusion input, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+        xn[2, j] = y2
+        d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+        dauc[j] = d3
+        xn[3, j] = x3 + d3
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_4_inf_noauc(
     phk,
     phm,
@@ -2071,6 +2576,53 @@ def step_4_inf_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_inf_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """4 states, infusion input, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 4, j] * rate[j]
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+        xn[2, j] = y2
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -2282,6 +2834,60 @@ def step_5(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """5 states, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+        xn[3, j] = y3
+        d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+        dauc[j] = d4
+        xn[4, j] = x4 + d4
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_5_noauc(
     phk,
     phm,
@@ -2467,6 +3073,56 @@ def step_5_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """5 states, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+        xn[3, j] = y3
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -2678,6 +3334,60 @@ def step_5_inf(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_inf_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """5 states, infusion input, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+        xn[3, j] = y3
+        d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+        dauc[j] = d4
+        xn[4, j] = x4 + d4
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_5_inf_noauc(
     phk,
     phm,
@@ -2866,6 +3576,56 @@ def step_5_inf_noauc(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_inf_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """5 states, infusion input, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        y0 = phk[0, 0, j] * x0 + phk[0, 1, j] * x1 + phk[0, 2, j] * x2 + phk[0, 3, j] * x3 + phk[0, 5, j] * rate[j]
+        xn[0, j] = y0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+        xn[3, j] = y3
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_3_depot(
     phk,
     phm,
@@ -3039,6 +3799,53 @@ def step_3_depot(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_depot_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """3 states, depot, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+        xn[1, j] = y1
+        d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1
+        dauc[j] = d2
+        xn[2, j] = x2 + d2
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_3_depot_noauc(
     phk,
     phm,
@@ -3189,6 +3996,49 @@ def step_3_depot_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_depot_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """3 states, depot, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1
+        xn[1, j] = y1
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -3365,6 +4215,53 @@ def step_3_depot_inf(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_depot_inf_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """3 states, depot, infusion input, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+        xn[1, j] = y1
+        d2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 3, j] * rate[j]
+        dauc[j] = d2
+        xn[2, j] = x2 + d2
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_3_depot_inf_noauc(
     phk,
     phm,
@@ -3515,6 +4412,49 @@ def step_3_depot_inf_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_3_depot_inf_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """3 states, depot, infusion input, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 3, j] * rate[j]
+        xn[1, j] = y1
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -3706,6 +4646,56 @@ def step_4_depot(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_depot_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """4 states, depot, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+        xn[2, j] = y2
+        d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2
+        dauc[j] = d3
+        xn[3, j] = x3 + d3
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_4_depot_noauc(
     phk,
     phm,
@@ -3871,6 +4861,52 @@ def step_4_depot_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_depot_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """4 states, depot, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2
+        xn[2, j] = y2
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -4062,6 +5098,56 @@ def step_4_depot_inf(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_depot_inf_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """4 states, depot, infusion input, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+        xn[2, j] = y2
+        d3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 4, j] * rate[j]
+        dauc[j] = d3
+        xn[3, j] = x3 + d3
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_4_depot_inf_noauc(
     phk,
     phm,
@@ -4227,6 +5313,52 @@ def step_4_depot_inf_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_4_depot_inf_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """4 states, depot, infusion input, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 4, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 4, j] * rate[j]
+        xn[2, j] = y2
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -4433,6 +5565,59 @@ def step_5_depot(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_depot_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """5 states, depot, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+        xn[3, j] = y3
+        d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3
+        dauc[j] = d4
+        xn[4, j] = x4 + d4
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_5_depot_noauc(
     phk,
     phm,
@@ -4613,6 +5798,55 @@ def step_5_depot_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_depot_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """5 states, depot, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3
+        xn[3, j] = y3
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -4819,6 +6053,59 @@ def step_5_depot_inf(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_depot_inf_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """5 states, depot, infusion input, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+        xn[3, j] = y3
+        d4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 5, j] * rate[j]
+        dauc[j] = d4
+        xn[4, j] = x4 + d4
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_5_depot_inf_noauc(
     phk,
     phm,
@@ -4999,6 +6286,55 @@ def step_5_depot_inf_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_5_depot_inf_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """5 states, depot, infusion input, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 5, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 5, j] * rate[j]
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 5, j] * rate[j]
+        xn[3, j] = y3
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -5220,6 +6556,62 @@ def step_6_depot(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_6_depot_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """6 states, depot, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        x5 = x[5, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+        xn[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+        xn[4, j] = y4
+        d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4
+        dauc[j] = d5
+        xn[5, j] = x5 + d5
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_6_depot_noauc(
     phk,
     phm,
@@ -5415,6 +6807,58 @@ def step_6_depot_noauc(
         cbuf[2, j] = c1
     rate_lobatto_any_hill(cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al)
     return n_change
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_6_depot_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """6 states, depot, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4
+        xn[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4
+        xn[4, j] = y4
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -5636,6 +7080,62 @@ def step_6_depot_inf(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_6_depot_inf_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """6 states, depot, infusion input, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        x5 = x[5, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+        xn[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+        xn[4, j] = y4
+        d5 = phk[5, 0, j] * x0 + phk[5, 1, j] * x1 + phk[5, 2, j] * x2 + phk[5, 3, j] * x3 + phk[5, 4, j] * x4 + phk[5, 6, j] * rate[j]
+        dauc[j] = d5
+        xn[5, j] = x5 + d5
+    return 0
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def step_6_depot_inf_noauc(
     phk,
     phm,
@@ -5833,39 +7333,123 @@ def step_6_depot_inf_noauc(
     return n_change
 
 
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def step_6_depot_inf_noauc_pk(
+    phk,
+    phm,
+    pha,
+    phb,
+    x,
+    xn,
+    rate,
+    irm,
+    lob,
+    hill_one,
+    R,
+    fnode,
+    rnew,
+    fcur,
+    f_prev,
+    sel,
+    etd,
+    k,
+    emb,
+    c50a,
+    kinb,
+    koutb,
+    kae,
+    hill,
+    ap,
+    al,
+    cbuf,
+    dauc,
+    change,
+):
+    """6 states, depot, infusion input, AUC state left as it was, PK only: see ``steps.step_function``."""
+    nbk = x.shape[1]
+    for j in range(nbk):
+        x0 = x[0, j]
+        x1 = x[1, j]
+        x2 = x[2, j]
+        x3 = x[3, j]
+        x4 = x[4, j]
+        xn[0, j] = phk[0, 0, j] * x0
+        y1 = phk[1, 0, j] * x0 + phk[1, 1, j] * x1 + phk[1, 2, j] * x2 + phk[1, 3, j] * x3 + phk[1, 4, j] * x4 + phk[1, 6, j] * rate[j]
+        xn[1, j] = y1
+        y2 = phk[2, 0, j] * x0 + phk[2, 1, j] * x1 + phk[2, 2, j] * x2 + phk[2, 3, j] * x3 + phk[2, 4, j] * x4 + phk[2, 6, j] * rate[j]
+        xn[2, j] = y2
+        y3 = phk[3, 0, j] * x0 + phk[3, 1, j] * x1 + phk[3, 2, j] * x2 + phk[3, 3, j] * x3 + phk[3, 4, j] * x4 + phk[3, 6, j] * rate[j]
+        xn[3, j] = y3
+        y4 = phk[4, 0, j] * x0 + phk[4, 1, j] * x1 + phk[4, 2, j] * x2 + phk[4, 3, j] * x3 + phk[4, 4, j] * x4 + phk[4, 6, j] * rate[j]
+        xn[4, j] = y4
+    return 0
+
+
 #: The step of each layout (state size, depot index or -1, infusion column, AUC state
-#: updated).
+#: updated, indirect response stepped too).
 STEPS = {
-    (2, -1, False, True): step_2,
-    (2, -1, False, False): step_2_noauc,
-    (2, -1, True, True): step_2_inf,
-    (2, -1, True, False): step_2_inf_noauc,
-    (3, -1, False, True): step_3,
-    (3, -1, False, False): step_3_noauc,
-    (3, -1, True, True): step_3_inf,
-    (3, -1, True, False): step_3_inf_noauc,
-    (4, -1, False, True): step_4,
-    (4, -1, False, False): step_4_noauc,
-    (4, -1, True, True): step_4_inf,
-    (4, -1, True, False): step_4_inf_noauc,
-    (5, -1, False, True): step_5,
-    (5, -1, False, False): step_5_noauc,
-    (5, -1, True, True): step_5_inf,
-    (5, -1, True, False): step_5_inf_noauc,
-    (3, 0, False, True): step_3_depot,
-    (3, 0, False, False): step_3_depot_noauc,
-    (3, 0, True, True): step_3_depot_inf,
-    (3, 0, True, False): step_3_depot_inf_noauc,
-    (4, 0, False, True): step_4_depot,
-    (4, 0, False, False): step_4_depot_noauc,
-    (4, 0, True, True): step_4_depot_inf,
-    (4, 0, True, False): step_4_depot_inf_noauc,
-    (5, 0, False, True): step_5_depot,
-    (5, 0, False, False): step_5_depot_noauc,
-    (5, 0, True, True): step_5_depot_inf,
-    (5, 0, True, False): step_5_depot_inf_noauc,
-    (6, 0, False, True): step_6_depot,
-    (6, 0, False, False): step_6_depot_noauc,
-    (6, 0, True, True): step_6_depot_inf,
-    (6, 0, True, False): step_6_depot_inf_noauc,
+    (2, -1, False, True, True): step_2,
+    (2, -1, False, True, False): step_2_pk,
+    (2, -1, False, False, True): step_2_noauc,
+    (2, -1, False, False, False): step_2_noauc_pk,
+    (2, -1, True, True, True): step_2_inf,
+    (2, -1, True, True, False): step_2_inf_pk,
+    (2, -1, True, False, True): step_2_inf_noauc,
+    (2, -1, True, False, False): step_2_inf_noauc_pk,
+    (3, -1, False, True, True): step_3,
+    (3, -1, False, True, False): step_3_pk,
+    (3, -1, False, False, True): step_3_noauc,
+    (3, -1, False, False, False): step_3_noauc_pk,
+    (3, -1, True, True, True): step_3_inf,
+    (3, -1, True, True, False): step_3_inf_pk,
+    (3, -1, True, False, True): step_3_inf_noauc,
+    (3, -1, True, False, False): step_3_inf_noauc_pk,
+    (4, -1, False, True, True): step_4,
+    (4, -1, False, True, False): step_4_pk,
+    (4, -1, False, False, True): step_4_noauc,
+    (4, -1, False, False, False): step_4_noauc_pk,
+    (4, -1, True, True, True): step_4_inf,
+    (4, -1, True, True, False): step_4_inf_pk,
+    (4, -1, True, False, True): step_4_inf_noauc,
+    (4, -1, True, False, False): step_4_inf_noauc_pk,
+    (5, -1, False, True, True): step_5,
+    (5, -1, False, True, False): step_5_pk,
+    (5, -1, False, False, True): step_5_noauc,
+    (5, -1, False, False, False): step_5_noauc_pk,
+    (5, -1, True, True, True): step_5_inf,
+    (5, -1, True, True, False): step_5_inf_pk,
+    (5, -1, True, False, True): step_5_inf_noauc,
+    (5, -1, True, False, False): step_5_inf_noauc_pk,
+    (3, 0, False, True, True): step_3_depot,
+    (3, 0, False, True, False): step_3_depot_pk,
+    (3, 0, False, False, True): step_3_depot_noauc,
+    (3, 0, False, False, False): step_3_depot_noauc_pk,
+    (3, 0, True, True, True): step_3_depot_inf,
+    (3, 0, True, True, False): step_3_depot_inf_pk,
+    (3, 0, True, False, True): step_3_depot_inf_noauc,
+    (3, 0, True, False, False): step_3_depot_inf_noauc_pk,
+    (4, 0, False, True, True): step_4_depot,
+    (4, 0, False, True, False): step_4_depot_pk,
+    (4, 0, False, False, True): step_4_depot_noauc,
+    (4, 0, False, False, False): step_4_depot_noauc_pk,
+    (4, 0, True, True, True): step_4_depot_inf,
+    (4, 0, True, True, False): step_4_depot_inf_pk,
+    (4, 0, True, False, True): step_4_depot_inf_noauc,
+    (4, 0, True, False, False): step_4_depot_inf_noauc_pk,
+    (5, 0, False, True, True): step_5_depot,
+    (5, 0, False, True, False): step_5_depot_pk,
+    (5, 0, False, False, True): step_5_depot_noauc,
+    (5, 0, False, False, False): step_5_depot_noauc_pk,
+    (5, 0, True, True, True): step_5_depot_inf,
+    (5, 0, True, True, False): step_5_depot_inf_pk,
+    (5, 0, True, False, True): step_5_depot_inf_noauc,
+    (5, 0, True, False, False): step_5_depot_inf_noauc_pk,
+    (6, 0, False, True, True): step_6_depot,
+    (6, 0, False, True, False): step_6_depot_pk,
+    (6, 0, False, False, True): step_6_depot_noauc,
+    (6, 0, False, False, False): step_6_depot_noauc_pk,
+    (6, 0, True, True, True): step_6_depot_inf,
+    (6, 0, True, True, False): step_6_depot_inf_pk,
+    (6, 0, True, False, True): step_6_depot_inf_noauc,
+    (6, 0, True, False, False): step_6_depot_inf_noauc_pk,
 }

@@ -63,6 +63,15 @@ def _matmul_small(X, P, out):
             out[i, j] = acc
 
 
+@nb.njit(cache=True)
+def _copy_small(src, dst):
+    """``dst[:, :] = src`` as loops (a slice assignment compiles numba's shape checks and
+    their error messages, seconds of a cold start)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
 @nb.njit(cache=True, fastmath=False)
 def expm_small(M: np.ndarray, out: np.ndarray) -> None:
     """``out = exp(M)`` for a small square matrix ``M`` (float64)."""
@@ -92,10 +101,10 @@ def expm_small(M: np.ndarray, out: np.ndarray) -> None:
                     d + c[4 * q + 1] * X[i, j] + c[4 * q + 2] * X2[i, j] + c[4 * q + 3] * X3[i, j]
                 )
         if q > 0:
-            T[:, :] = P
+            _copy_small(P, T)
     for _ in range(s):
         _matmul_small(P, P, T)
-        P[:, :] = T
+        _copy_small(T, P)
 
 
 @nb.njit(cache=True)
@@ -186,7 +195,10 @@ def expm_batched(M, h, out, work):
     _matmul_batched(X, X, X2)
     _matmul_batched(X2, X, X3)
     _matmul_batched(X2, X2, X4)
-    T[:, :, :] = X4
+    for i in range(n):
+        for c in range(n):
+            for j in range(X4.shape[2]):
+                T[i, c, j] = X4[i, c, j]
     _add_group(X, X2, X3, 3, T, True)
     # three Horner steps alternate between ``out`` and ``T``, the last writes ``out``
     P = out

@@ -44,22 +44,26 @@ GENERATED = Path(__file__).with_name("_fused_generated.py")
 TAIL_ARGS = "cbuf, R, rnew, fnode, etd, k, emb, c50a, kinb, koutb, hill, ap, al"
 
 
-def layouts() -> list[tuple[int, int, bool, bool]]:
+def layouts() -> list[tuple[int, int, bool, bool, bool]]:
     """Every layout of a linear model and step: (state size, depot index or -1, infusion
-    column, whether the step updates the AUC state)."""
+    column, whether the step updates the AUC state, whether it steps an indirect response
+    too). A step without the response is PK only: much less code to compile for the trials
+    that need none (:func:`insilico.pk.kernel.kernel_variant`)."""
     out = []
     for dep in (-1, 0):
         lo = 3 if dep == 0 else 2
         for S in range(lo, MAX_STATES + 1 + dep):
             for aug in (False, True):
                 for auc in (True, False):
-                    out.append((S, dep, aug, auc))
+                    for irm in (True, False):
+                        out.append((S, dep, aug, auc, irm))
     return out
 
 
-def _name(S: int, depot: int, aug: bool, auc: bool) -> str:
+def _name(S: int, depot: int, aug: bool, auc: bool, irm: bool) -> str:
     return (
-        f"step_{S}{'_depot' if depot == 0 else ''}{'_inf' if aug else ''}{'' if auc else '_noauc'}"
+        f"step_{S}{'_depot' if depot == 0 else ''}{'_inf' if aug else ''}"
+        f"{'' if auc else '_noauc'}{'' if irm else '_pk'}"
     )
 
 
@@ -224,20 +228,25 @@ def _node_lines(lob: bool, ind: str) -> list[str]:
     return [ind + b for b in body]
 
 
-def _function(S: int, depot: int, aug: bool, auc: bool) -> str:
+def _function(S: int, depot: int, aug: bool, auc: bool, irm: bool) -> str:
     i2, i3 = " " * 8, " " * 12
     pk = _pk_lines(S, depot, aug, auc, i3)
     src = [
         "",
         "",
         '@nb.njit(cache=True, error_model="numpy", boundscheck=False)',
-        f"def {_name(S, depot, aug, auc)}(",
+        f"def {_name(S, depot, aug, auc, irm)}(",
         *[f"    {a}," for a in ARGS.split(", ")],
         "):",
         f'    """{S} states{", depot" if depot == 0 else ""}'
-        f"{', infusion input' if aug else ''}{'' if auc else ', AUC state left as it was'}: "
+        f"{', infusion input' if aug else ''}{'' if auc else ', AUC state left as it was'}"
+        f"{'' if irm else ', PK only'}: "
         'see ``steps.step_function``."""',
         "    nbk = x.shape[1]",
+    ]
+    if not irm:
+        return "\n".join([*src, "    for j in range(nbk):", *[ln[4:] for ln in pk], "    return 0"])
+    src += [
         "    n_change = 0",
         "    if not irm:",
         f"{i2}for j in range(nbk):",
@@ -307,7 +316,7 @@ def generate_source() -> str:
         "",
         "",
         "#: The step of each layout (state size, depot index or -1, infusion column, AUC state",
-        "#: updated).",
+        "#: updated, indirect response stepped too).",
     ]
     table.append("STEPS = {")
     table += [f"    {lay!r}: {_name(*lay)}," for lay in layouts()]

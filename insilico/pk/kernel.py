@@ -14,6 +14,7 @@ Metrics per window (index in the last axis of ``met``): see ``METRICS``.
 from __future__ import annotations
 
 import math
+import types
 
 import numba as nb
 import numpy as np
@@ -726,11 +727,14 @@ def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E
     hs = h / ns
     if not have_E:
         M[:, :] = 0.0
-        M[:S, :S] = A
+        for r in range(S):
+            for c in range(S):
+                M[r, c] = A[r, c]
         M[central, S] = 1.0
         expm_small(M * (0.5 * hs), E)
     x = tw[2]
-    x[:] = x0
+    for r in range(S):
+        x[r] = x0[r]
     xm = tw[3]
     fu = P[7, i]
     em, c50, hill, kin, kout = P[2, i], P[3, i], P[4, i], P[5, i], P[6, i]
@@ -809,7 +813,9 @@ def _irm_walk(
     xm = np.empty(S)
     cap = WALK_SUBSTEP * hmax
     M[:, :] = 0.0
-    M[:S, :S] = A
+    for r in range(S):
+        for c in range(S):
+            M[r, c] = A[r, c]
     M[central, S] = 1.0
     e_dq = -1.0  # the substep whose half-step flow E holds
     ext[0] = np.inf
@@ -887,7 +893,9 @@ def _piece_setup(A, h, central, kmax, M, E):
     hp = h / m
     if m > 1:
         M[:, :] = 0.0
-        M[:S, :S] = A
+        for r in range(S):
+            for c in range(S):
+                M[r, c] = A[r, c]
         M[central, S] = 1.0
         expm_small(M * hp, E)
     return m, hp, _n_terms(A, hp, kmax)
@@ -903,12 +911,14 @@ def _refine_extremum(A, x0, rate, central, obs, v1, h, sign, kmax, ifact, coef, 
     cf = coef[0, : kt + 1]
     cq = coef[1:4, : kt + 1]
     x = tw[2]
-    x[:] = x0
+    for r in range(S):
+        x[r] = x0[r]
     xnext = tw[3]
     for p in range(m):
         if p > 0:
             _advance(E, x, rate, central, S, xnext)
-            x[:] = xnext
+            for r in range(S):
+                x[r] = xnext[r]
         taylor_coefficients(A, x, rate, central, obs, v1, kt, cf, tw)
         _scaled(cf, ifact, cq)
         d0 = cq[1, 0]  # the polynomial at 0
@@ -938,13 +948,15 @@ def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, ifact, coef, tw, M
     cf = coef[0, : kt + 1]
     cq = coef[1:4, : kt + 1]
     x = tw[2]
-    x[:] = x0
+    for r in range(S):
+        x[r] = x0[r]
     xnext = tw[3]
     total = 0.0
     for p in range(m):
         if p > 0:
             _advance(E, x, rate, central, S, xnext)
-            x[:] = xnext
+            for r in range(S):
+                x[r] = xnext[r]
         taylor_coefficients(A, x, rate, central, central, v1, kt, cf, tw)
         _scaled(cf, ifact, cq)
         c0 = cq[0, 0]  # the polynomial at 0
@@ -1212,8 +1224,12 @@ def _same_c_extremum(w, m, j, g, val, best_node, best, win_a, win_b, win_obs):
     return -1
 
 
-@nb.njit(cache=True, error_model="numpy", nogil=True)
-def linear_kernel(
+#: Whether this is the plain variant of :func:`linear_kernel`, read by its code as a module
+#: global (see :func:`kernel_variant`).
+PLAIN = False
+
+
+def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstring)
     A,
     v1,
     central,
@@ -1293,6 +1309,14 @@ def linear_kernel(
     Ep = np.empty((S + 1, S + 1))
     xs = np.empty(S)
     Mlag = np.zeros((Sa, Sa))
+    if PLAIN:  # the plain variant (see :func:`kernel_variant`): their code is not compiled
+        irm = False
+        lagged = False
+        thresholds = False
+    else:
+        irm = pd_kind >= 4
+        lagged = lag_mode == 1
+        thresholds = True
     irm_done = np.zeros((max(W, 1), 2), dtype=np.bool_)
     irm_ref = np.zeros((max(W, 1), 2))
     Elag = np.empty((Sa, Sa))
@@ -1300,7 +1324,7 @@ def linear_kernel(
     # last, no per-patient lag) take the fused path: node work and the step to the next node
     # in one SIMD loop
     plain = np.zeros(G, dtype=np.bool_)
-    if lag_mode == 0:
+    if not lagged:
         for g in range(1, G - 1):
             # a dose into the depot leaves C, Ce, R and dR/dt continuous at the node (only
             # dC/dt jumps): added to the state first, the node is plain (oral regimens)
@@ -1416,7 +1440,6 @@ def linear_kernel(
         f_end = np.zeros(nbk)
         f_prev = np.zeros(nbk)
         r_prev = np.zeros(nbk)
-        irm = pd_kind >= 4
         hill_one = True
         for j in range(nbk):
             if P[4, b0 + j] != 1.0:
@@ -1451,7 +1474,7 @@ def linear_kernel(
         # same points, weights per patient and step
         lob = pd_kind == 4 or pd_kind == 6
         etd = np.empty((6, K, nbk))
-        if lob:
+        if irm and lob:
             _lobatto_coefficients(koutb, sizes, step_size, etd)
             _fold_lobatto_weights(etd, kinb, kae, step_size)
         elif irm:  # ``rate_lobatto_step`` takes the step size from etd[0, k]
@@ -1576,34 +1599,35 @@ def linear_kernel(
                         flag,
                     )
                 h = node_h[g + 1] - node_h[g]
-                for w in range(W):
-                    thr = win_thr[w]
-                    if not (thr == thr) or g < win_a[w] or g >= win_b[w]:
-                        continue
-                    for j in range(nbk):
-                        c0 = cpost[j]
-                        c1 = x3[central, j] / v1b[j]
-                        if c0 >= thr and c1 >= thr:
-                            t_above[w, j] += h
-                        elif (c0 >= thr) != (c1 >= thr):
-                            i = b0 + j
-                            for r in range(S):
-                                xs[r] = x[r, j]
-                            t_above[w, j] += _time_above_piece(
-                                A[i],
-                                xs,
-                                rate[j],
-                                central,
-                                v1[i],
-                                h,
-                                thr,
-                                KT,
-                                ifact,
-                                coef,
-                                tw,
-                                Mp,
-                                Ep,
-                            )
+                if thresholds:
+                    for w in range(W):
+                        thr = win_thr[w]
+                        if not (thr == thr) or g < win_a[w] or g >= win_b[w]:
+                            continue
+                        for j in range(nbk):
+                            c0 = cpost[j]
+                            c1 = x3[central, j] / v1b[j]
+                            if c0 >= thr and c1 >= thr:
+                                t_above[w, j] += h
+                            elif (c0 >= thr) != (c1 >= thr):
+                                i = b0 + j
+                                for r in range(S):
+                                    xs[r] = x[r, j]
+                                t_above[w, j] += _time_above_piece(
+                                    A[i],
+                                    xs,
+                                    rate[j],
+                                    central,
+                                    v1[i],
+                                    h,
+                                    thr,
+                                    KT,
+                                    ifact,
+                                    coef,
+                                    tw,
+                                    Mp,
+                                    Ep,
+                                )
                 if auc_win[g]:
                     _add_auc(g, win_a, win_b, win_track, dauc, auc_w)
                 # rotate: xn <- state at g, x <- state at g + 1
@@ -1636,7 +1660,7 @@ def linear_kernel(
                         rate[j] -= amount[b0 + j, idx] * inv_dur[idx]
                     if active == 0:
                         rate[:] = 0.0
-            if lag_mode == 1:
+            if lagged:
                 # lagged arrivals exactly on this node are node events
                 for j in range(nbk):
                     i = b0 + j
@@ -1798,7 +1822,7 @@ def linear_kernel(
                     if aug:
                         for j in range(nbk):
                             xq[j] += phi[kq, central, S, j] * rate[j]
-            if lag_mode == 1:
+            if lagged:
                 for j in range(nbk):
                     i = b0 + j
                     arrived[j] = False
@@ -1813,7 +1837,9 @@ def linear_kernel(
                             continue
                         arrived[j] = True
                         Mlag[:, :] = 0.0
-                        Mlag[:S, :S] = A[i]
+                        for r in range(S):
+                            for c in range(S):
+                                Mlag[r, c] = A[i, r, c]
                         if aug:
                             Mlag[central, S] = 1.0
                         # state just after the arrival (exact), for metrics inside the step
@@ -1848,7 +1874,7 @@ def linear_kernel(
                         dauc[j] += Elag[auc_i, depot] * amt
             # PD with exact PK inside the step; the -kout R part is integrated exactly, so the
             # step is not limited by the turnover rate
-            if lob:
+            if irm and lob:
                 # drug-effect fractions at the inner Lobatto points (fmid: the first, fb_: the
                 # second) and at the end of the step; etd holds the folded Lobatto weights
                 for j in range(nbk):
@@ -1882,7 +1908,7 @@ def linear_kernel(
                 )
                 for j in range(nbk):
                     fnode[j] = fend[j]
-            if irm and lag_mode == 1:
+            if irm and lagged:
                 # dC/dt jumps at a lagged arrival: in the step that holds one and in those
                 # that start less than ``lag_span`` after it (where the grid would still be
                 # graded after a dose), the response on the patient's own grading
@@ -1932,71 +1958,72 @@ def linear_kernel(
                         if win_track[w] & TRACK_EMAX:
                             e_ext[w, 1, j] = max(e_ext[w, 1, j], walk_ext[1])
             # time above threshold within the step
-            for w in range(W):
-                thr = win_thr[w]
-                if not (thr == thr) or g < win_a[w] or g >= win_b[w]:
-                    continue
-                for j in range(nbk):
-                    i = b0 + j
-                    c0 = cpost[j]
-                    c1 = xn[central, j] / v1b[j]
-                    if lag_mode == 1 and arrived[j]:
-                        # two exact pieces: before the arrival (from the node state) and
-                        # after it (from the post-arrival state)
-                        for r in range(S):
-                            xs[r] = x[r, j]
-                        t_above[w, j] += _time_above_piece(
-                            A[i],
-                            xs,
-                            rate[j],
-                            central,
-                            v1[i],
-                            arr_t[j] - node_h[g],
-                            thr,
-                            KT,
-                            ifact,
-                            coef,
-                            tw,
-                            Mp,
-                            Ep,
-                        )
-                        for r in range(S):
-                            xs[r] = arr_x[r, j]
-                        t_above[w, j] += _time_above_piece(
-                            A[i],
-                            xs,
-                            rate[j],
-                            central,
-                            v1[i],
-                            node_h[g + 1] - arr_t[j],
-                            thr,
-                            KT,
-                            ifact,
-                            coef,
-                            tw,
-                            Mp,
-                            Ep,
-                        )
-                    elif c0 >= thr and c1 >= thr:
-                        t_above[w, j] += h
-                    elif (c0 >= thr) != (c1 >= thr):
-                        for r in range(S):
-                            xs[r] = x[r, j]
-                        t_above[w, j] += _time_above_piece(
-                            A[i],
-                            xs,
-                            rate[j],
-                            central,
-                            v1[i],
-                            h,
-                            thr,
-                            KT,
-                            ifact,
-                            coef,
-                            tw,
-                            Mp,
-                            Ep,
-                        )
+            if thresholds:
+                for w in range(W):
+                    thr = win_thr[w]
+                    if not (thr == thr) or g < win_a[w] or g >= win_b[w]:
+                        continue
+                    for j in range(nbk):
+                        i = b0 + j
+                        c0 = cpost[j]
+                        c1 = xn[central, j] / v1b[j]
+                        if lagged and arrived[j]:
+                            # two exact pieces: before the arrival (from the node state) and
+                            # after it (from the post-arrival state)
+                            for r in range(S):
+                                xs[r] = x[r, j]
+                            t_above[w, j] += _time_above_piece(
+                                A[i],
+                                xs,
+                                rate[j],
+                                central,
+                                v1[i],
+                                arr_t[j] - node_h[g],
+                                thr,
+                                KT,
+                                ifact,
+                                coef,
+                                tw,
+                                Mp,
+                                Ep,
+                            )
+                            for r in range(S):
+                                xs[r] = arr_x[r, j]
+                            t_above[w, j] += _time_above_piece(
+                                A[i],
+                                xs,
+                                rate[j],
+                                central,
+                                v1[i],
+                                node_h[g + 1] - arr_t[j],
+                                thr,
+                                KT,
+                                ifact,
+                                coef,
+                                tw,
+                                Mp,
+                                Ep,
+                            )
+                        elif c0 >= thr and c1 >= thr:
+                            t_above[w, j] += h
+                        elif (c0 >= thr) != (c1 >= thr):
+                            for r in range(S):
+                                xs[r] = x[r, j]
+                            t_above[w, j] += _time_above_piece(
+                                A[i],
+                                xs,
+                                rate[j],
+                                central,
+                                v1[i],
+                                h,
+                                thr,
+                                KT,
+                                ifact,
+                                coef,
+                                tw,
+                                Mp,
+                                Ep,
+                            )
             if auc_win[g]:
                 _add_auc(g, win_a, win_b, win_track, dauc, auc_w)
             x, xn = xn, x  # xn keeps the state at node g for the Hermite candidates
@@ -2026,7 +2053,7 @@ def linear_kernel(
                                 continue
                             if side == 1 and g <= a_:
                                 continue
-                            if lag_mode == 1:
+                            if lagged:
                                 t_lo = node_h[g] if side == 0 else node_h[g - 1]
                                 t_hi = node_h[g + 1] if side == 0 else node_h[g]
                                 if _arrival_between(dep_time, tlag[i], t_lo, t_hi):
@@ -2044,7 +2071,7 @@ def linear_kernel(
                                 # otherwise, at ~10x the cost; a step cut into pieces may
                                 # hold one anyway)
                                 if (
-                                    lag_mode == 0
+                                    not lagged
                                     and ev_ptr[g + 1] == ev_ptr[g]
                                     and _pieces(A[i], node_h[g] - node_h[g - 1]) == 1
                                 ):
@@ -2083,55 +2110,86 @@ def linear_kernel(
                                 tval = t0 + s_
                     met[i, w, 2 * m] = val
                     met[i, w, 2 * m + 1] = tval
-                for m in range(2):
-                    if not win_track[w] & (TRACK_EMIN << m):
-                        continue
-                    rec = cand[w, m, j]
-                    ee = rec[CAND_V]
-                    gg = int(rec[CAND_G])
-                    if (
-                        gg >= 0
-                        and _may_beat_node(ee, e_ext[w, m, j], m)
-                        and not (
-                            lag_mode == 1
-                            and _arrival_between(dep_time, tlag[i], node_h[gg], node_h[gg + 1])
-                        )
-                    ):
-                        w2 = _same_irm_candidate(w, m, j, irm_done, cand)
-                        if w2 >= 0:  # the same sign change: the same refinement
-                            ref = irm_ref[w2, m]
-                        else:
-                            hh = node_h[gg + 1] - node_h[gg]
-                            kq = _size_index(sizes, hh / 8.0)
-                            if kq >= 0:  # the block already has this flow: no new exponential
-                                Ep[:, :] = 0.0
-                                for r in range(Sa):
-                                    for c in range(Sa):
-                                        Ep[r, c] = phi[kq, r, c, j]
-                            ref = _refine_irm_extremum(
-                                A[i],
-                                rec[CAND_X : CAND_X + S],
-                                rec[CAND_RATE],
-                                central,
-                                v1[i],
-                                hh,
-                                rec[CAND_R],
-                                pd_kind,
-                                P,
-                                i,
-                                m,
-                                Mp,
-                                Ep,
-                                kq >= 0,
-                                tw,
+                if irm:
+                    for m in range(2):
+                        if not win_track[w] & (TRACK_EMIN << m):
+                            continue
+                        rec = cand[w, m, j]
+                        ee = rec[CAND_V]
+                        gg = int(rec[CAND_G])
+                        if (
+                            gg >= 0
+                            and _may_beat_node(ee, e_ext[w, m, j], m)
+                            and not (
+                                lagged
+                                and _arrival_between(dep_time, tlag[i], node_h[gg], node_h[gg + 1])
                             )
-                        irm_done[w, m] = True
-                        irm_ref[w, m] = ref
-                        if ref == ref:
-                            ee = ref
-                    if m == 0:
-                        met[i, w, 6] = min(e_ext[w, 0, j], ee)
-                    else:
-                        met[i, w, 7] = max(e_ext[w, 1, j], ee)
+                        ):
+                            w2 = _same_irm_candidate(w, m, j, irm_done, cand)
+                            if w2 >= 0:  # the same sign change: the same refinement
+                                ref = irm_ref[w2, m]
+                            else:
+                                hh = node_h[gg + 1] - node_h[gg]
+                                kq = _size_index(sizes, hh / 8.0)
+                                if kq >= 0:  # the block already has this flow: no new exponential
+                                    Ep[:, :] = 0.0
+                                    for r in range(Sa):
+                                        for c in range(Sa):
+                                            Ep[r, c] = phi[kq, r, c, j]
+                                ref = _refine_irm_extremum(
+                                    A[i],
+                                    rec[CAND_X : CAND_X + S],
+                                    rec[CAND_RATE],
+                                    central,
+                                    v1[i],
+                                    hh,
+                                    rec[CAND_R],
+                                    pd_kind,
+                                    P,
+                                    i,
+                                    m,
+                                    Mp,
+                                    Ep,
+                                    kq >= 0,
+                                    tw,
+                                )
+                            irm_done[w, m] = True
+                            irm_ref[w, m] = ref
+                            if ref == ref:
+                                ee = ref
+                        if m == 0:
+                            met[i, w, 6] = min(e_ext[w, 0, j], ee)
+                        else:
+                            met[i, w, 7] = max(e_ext[w, 1, j], ee)
     if stream:
         store_fence()  # the non-temporal stores are visible before the caller reads
+
+
+_VARIANTS: dict[bool, object] = {}
+
+
+def kernel_variant(plain: bool):
+    """:func:`linear_kernel` compiled in full or in its plain variant.
+
+    The plain variant has no indirect response, no per-patient absorption lag and no
+    concentration threshold (the kernel of most trials, the quickstart's among them). numba
+    freezes a function's globals at compile time and removes the branches on constant ones
+    before typing, so the plain variant never types or compiles that code: its cold compile
+    takes a fraction of the full kernel's. Each variant is its own function
+    (``linear_kernel_plain``, ``linear_kernel_full``) with its own on-disk cache entry; both
+    run the same operations on what they share, so results are bit-identical. The caller
+    asks for ``plain`` only when ``pd_kind < 4``, ``lag_mode == 0`` and no window has a
+    threshold.
+    """
+    plain = bool(plain)
+    fn = _VARIANTS.get(plain)
+    if fn is None:
+        name = "linear_kernel_plain" if plain else "linear_kernel_full"
+        space = dict(linear_kernel.__globals__, PLAIN=plain)
+        py = types.FunctionType(linear_kernel.__code__, space, name)
+        py.__qualname__ = name
+        py.__module__ = linear_kernel.__module__
+        py.__doc__ = linear_kernel.__doc__
+        fn = nb.njit(cache=True, error_model="numpy", nogil=True)(py)
+        _VARIANTS[plain] = fn
+    return fn

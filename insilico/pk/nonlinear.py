@@ -188,7 +188,7 @@ def _bisect(
 
 
 @nb.njit(cache=True, nogil=True)
-def nonlinear_kernel(
+def nonlinear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstring)
     A,
     v1,
     cl,

@@ -40,7 +40,7 @@ from insilico.pk.kernel import (
     TRACK_C,
     TRACK_EMAX,
     TRACK_EMIN,
-    linear_kernel,
+    kernel_variant,
 )
 from insilico.pk.models import PKModel, StateLayout, check_parameters, rate_matrices
 from insilico.pk.regimen import BOLUS_CENTRAL, BOLUS_DEPOT, INFUSION, EventTable
@@ -213,15 +213,17 @@ MAX_SQUARINGS = 6
 MAX_SQUARINGS_INNER = 14
 
 
-def _linear_kernel(args: tuple) -> None:
+def _linear_kernel(args: tuple, plain: bool) -> None:
     """Call :func:`linear_kernel`, its last two arguments (the layout's steps) typed as
     function pointers: numba would otherwise type each step function as its own type and
-    compile the kernel once per layout, with that layout's code linked in."""
+    compile the kernel once per layout, with that layout's code linked in. ``plain``: the
+    call needs no indirect response, lag or threshold (:func:`kernel_variant`)."""
     sig = tuple(STEP_TYPE if i >= len(args) - 2 else nb.typeof(a) for i, a in enumerate(args))
-    cres = linear_kernel.overloads.get(sig)
+    kernel = kernel_variant(plain)
+    cres = kernel.overloads.get(sig)
     if cres is None:
-        linear_kernel.compile(sig)
-        cres = linear_kernel.overloads[sig]
+        kernel.compile(sig)
+        cres = kernel.overloads[sig]
     cres.entry_point(*args)
 
 
@@ -478,10 +480,11 @@ def simulate(
         dtype == np.float32,
         out_state,
         met,
-        step_function(layout.size, layout.depot, has_inf),
-        step_function(layout.size, layout.depot, has_inf, auc=False),
+        step_function(layout.size, layout.depot, has_inf, irm=pd.code >= 4),
+        step_function(layout.size, layout.depot, has_inf, auc=False, irm=pd.code >= 4),
     )
-    _linear_kernel(args)
+    plain = pd.code < 4 and lag_mode == 0 and bool(np.all(np.isnan(win_thr)))
+    _linear_kernel(args, plain)
     if pd.kind in ("linear", "emax", "sigmoid_emax"):
         # a direct effect is a monotone function of C (or Ce): its extrema are those of C (Ce)
         src = met[:, W:, :] if ce_twins else met[:, :W, :]

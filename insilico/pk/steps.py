@@ -32,7 +32,7 @@ STEP_SIGNATURE = nb.types.int64(*(_KINDS.get(a, _ARR1) for a in ARGS.split(", ")
 STEP_TYPE = nb.types.FunctionType(STEP_SIGNATURE)
 
 
-def step_function(S: int, depot: int, aug: bool, auc: bool = True):
+def step_function(S: int, depot: int, aug: bool, auc: bool = True, irm: bool = True):
     """The compiled step of a layout, for :func:`insilico.pk.kernel.linear_kernel`.
 
     Plain node ``g`` and the step ``g -> g + 1`` for every patient of a block: writes the
@@ -57,7 +57,8 @@ def step_function(S: int, depot: int, aug: bool, auc: bool = True):
     sums it per window); without, it leaves the AUC state (the last) as it was and ``dauc``
     untouched: the kernel takes that variant on the steps outside every window that reports
     an AUC, the AUC row's loads and its store less per patient and node (see
-    ``linear_kernel``).
+    ``linear_kernel``). Without ``irm`` the step is PK only (it is called with ``irm``
+    false), for the kernel variants without an indirect response.
 
     The kernel takes it as a function pointer (:data:`STEP_TYPE`), not as a direct call: a
     direct call links every layout's code into the kernel, which numba then optimizes and
@@ -65,10 +66,11 @@ def step_function(S: int, depot: int, aug: bool, auc: bool = True):
     """
     from insilico.pk._fused_generated import STEPS
 
-    fn = STEPS.get((S, depot, aug, auc))
+    fn = STEPS.get((S, depot, aug, auc, irm))
     if fn is None:
         raise ValueError(
-            f"no fused step for {S} states, depot index {depot}, infusion {aug}, AUC {auc}"
+            f"no fused step for {S} states, depot index {depot}, infusion {aug}, AUC {auc}, "
+            f"indirect response {irm}"
         )
     fn.compile(STEP_SIGNATURE)
     return fn
