@@ -162,8 +162,23 @@ class Regimen:
         return t, t + last.interval_h
 
     def scaled(self, factor: float) -> Regimen:
-        """The same regimen with every amount multiplied by ``factor`` (dose scans)."""
-        return Regimen(tuple(replace(s, amount=s.amount * factor) for s in self.series), "")
+        """The same regimen with every amount multiplied by ``factor`` (dose scans). Its text
+        is the original's with only the amounts rewritten (in mg, or mg/kg and mg/m2 as
+        written; ``g`` and ``ug`` doses become mg):
+
+        >>> parse_regimen("0.05 g PO qd x7 then 25 mg PO bid x4").scaled(0.2).text
+        '10 mg PO qd x7 then 5 mg PO bid x4'
+        """
+        if not (np.isfinite(factor) and factor > 0):
+            raise SpecError("dose scale factor", factor, "a finite factor > 0")
+        series = tuple(replace(s, amount=s.amount * factor) for s in self.series)
+        if not self.text:
+            return Regimen(series, "")
+        tokens = [tok for tok, _ in _Tokens(self.text).items]
+        for at, s in zip(_amount_positions(self.text), series, strict=True):
+            tokens[at] = _number_text(s.amount)
+            tokens[at + 1] = s.unit
+        return Regimen(series, " ".join(tokens))
 
 
 _TOKEN = re.compile(r"\S+")
@@ -301,6 +316,24 @@ def _parse_series(tokens: _Tokens, start_h: float) -> tuple[DoseSeries, bool]:
         steady_state=steady,
     )
     return series, once or interval is None
+
+
+def _number_text(x: float) -> str:
+    """The shortest text that reads back as ``x`` (``100``, not ``100.0``)."""
+    out = repr(float(x))
+    return out[:-2] if out.endswith(".0") else out
+
+
+def _amount_positions(text: str) -> list[int]:
+    """Token index of each dose series' amount in a valid regimen text (its unit follows)."""
+    tokens = _Tokens(text)
+    out = []
+    while True:
+        out.append(tokens.i)
+        _parse_series(tokens, 0.0)
+        if tokens.peek() is None:
+            return out
+        tokens.take()  # 'then'
 
 
 def parse_regimen(text: str) -> Regimen:

@@ -9,7 +9,6 @@ how the run is chunked or where it runs.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -187,22 +186,15 @@ def _typical_from_profile(profile) -> dict[str, float]:
     return typ
 
 
-_DOSE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(\s*)(mg/kg|mg/m2|mg/m²|mg)(?!\s*/\s*h)", re.I)
-
-
 def scale_regimen_text(text: str, dose_mg: float) -> str:
     """The regimen with every dose scaled so that its first dose is ``dose_mg`` (mg or mg/kg
     as written): ``scale_regimen_text("200 mg PO once then 100 mg PO q12h x13", 50)`` gives
-    ``"50 mg PO once then 25 mg PO q12h x13"``."""
-    first = parse_regimen(text).series[0].amount
-    factor = dose_mg / first
-
-    def repl(m: re.Match) -> str:
-        return f"{float(m.group(1)) * factor:.6g}{m.group(2)}{m.group(3)}"
-
-    out = _DOSE.sub(repl, text)
-    parse_regimen(out)
-    return out
+    ``"50 mg PO once then 25 mg PO q12h x13"`` (see :meth:`Regimen.scaled`)."""
+    regimen = parse_regimen(text)
+    first = regimen.series[0].amount
+    if not first > 0:
+        raise SpecError("dose_scan", text, "a regimen whose first dose is > 0 to scale")
+    return regimen.scaled(dose_mg / first).text
 
 
 def _log_multipliers(seed: int, profile, draws: int) -> dict[str, tuple[float, ...]]:
@@ -271,6 +263,128 @@ def _protocol_model(spec: TrialSpec):
     return model_from_dict(spec.model, source="model")
 
 
+def _cohort(spec: TrialSpec, n: int):
+    """The trial's cohort: a dataset's subjects (at least ``n`` of them), an inline cohort
+    or a cohort file."""
+    if isinstance(spec.cohort, DatasetCohortSpec):
+        cohort = load_dataset_cohort(spec.cohort)
+        if n > cohort.n_subjects:
+            raise SpecError(
+                "n_patients",
+                n,
+                f"at most the {cohort.n_subjects} subjects of {Path(cohort.source).name}",
+            )
+        return cohort
+    if isinstance(spec.cohort, CohortSpec):
+        return spec.cohort
+    return load_cohort_spec(spec.cohort)
+
+
+def _arm_pairs(
+    spec: TrialSpec,
+    profile_ids: list[str],
+    all_ids: list[str],
+    regimens: dict[str, str],
+    dose_scan: list[float] | None,
+) -> list[tuple[str, str, str | None]]:
+    """(compound id, regimen name or text, arm name or None) of every drug arm: the spec's
+    arms, every compound with every regimen, or with a dose scan (``dose_scan``, else the
+    spec's) each compound's first regimen scaled to each dose."""
+    if spec.arms is None:
+        pairs = [(cid, rname, None) for cid in profile_ids for rname in regimens]
+    else:
+        pairs = []
+        for k, a in enumerate(spec.arms):
+            if a.compound not in all_ids:
+                raise SpecError(
+                    f"arms[{k}].compound", a.compound, f"one of the compound ids {sorted(all_ids)}"
+                )
+            pairs.append((a.compound, a.regimen, a.name))
+    if dose_scan is None and spec.dose_scan is not None:
+        dose_scan = list(spec.dose_scan.doses_mg)
+    if not dose_scan:
+        return pairs
+    first: dict[str, str] = {}
+    for cid, reg, _ in pairs:
+        first.setdefault(cid, regimens.get(reg, reg))
+    return [
+        (cid, scale_regimen_text(text, float(d)), None)
+        for cid, text in first.items()
+        for d in dose_scan
+    ]
+
+
+def _arm_pd(pdspec, prof, typical: dict[str, float]) -> tuple[str, bool, dict[str, float]]:
+    """The arm's PD model kind, whether it has an effect compartment, and its fixed PD
+    parameters (those that take no variability); the others go into ``typical``."""
+    pd_fixed: dict[str, float] = {}
+    if pdspec is None:
+        return "none", False, pd_fixed
+    params = dict(pdspec.params)
+    if pdspec.c50_from == "potency":
+        params[_c50_name(pdspec.kind)] = float(prof.potency_mg_per_L.value)
+    for k, v in params.items():
+        if k == "fu":
+            typical["fu"] = float(v)
+        elif v >= 0 and k not in ("emax",):
+            typical[k] = float(v)
+        else:
+            pd_fixed[k] = float(v)
+    return pdspec.kind, pdspec.effect_compartment, pd_fixed
+
+
+def _output_times(spec: TrialSpec, arms: list[Arm]) -> tuple[float, np.ndarray]:
+    """The trial's duration (h) and output times (h): the output grid or ``times_h``, the
+    end, and every endpoint and titration time, within the limits on output size."""
+    duration = spec.duration_h or max(
+        parse_regimen(a.regimen_text).end_h for a in arms if not a.is_placebo
+    )
+    step = spec.output.interval_h
+    if spec.output.times_h is not None:
+        times = np.asarray(spec.output.times_h, dtype=float)
+        if times[-1] > duration:
+            raise SpecError(
+                "output.times_h", float(times[-1]), f"times within the trial ({duration:g} h)"
+            )
+    else:
+        n_grid = math.floor(duration / step * (1 + 1e-9)) + 1
+        if n_grid > MAX_OUTPUT_TIMES:
+            raise SpecError(
+                "output.interval_h",
+                step,
+                f"at most {MAX_OUTPUT_TIMES:,} output times per patient; every {step:g} h over "
+                f"{duration:g} h gives {n_grid:,} (raise output.interval_h or shorten duration_h)",
+            )
+        times = np.arange(0.0, duration + 1e-9 * duration, step)
+    endpoints = tuple(spec.all_endpoints())
+    extra = []
+    for k, e in enumerate(endpoints):
+        for attr in ("time_h", "sustained_from_h"):
+            v = getattr(e, attr)
+            if v is None:
+                continue
+            if v > duration:
+                raise SpecError(
+                    f"endpoints[{k}].{attr}",
+                    v,
+                    f"a time within the trial duration ({duration:g} h)",
+                )
+            extra.append(v)
+    titration = spec.design.titration
+    if titration is not None:
+        if titration.visits_h[-1] >= duration:
+            raise SpecError(
+                "design.titration.visits_h", titration.visits_h, f"times before {duration:g} h"
+            )
+        extra += list(titration.visits_h)
+    times = np.unique(np.concatenate([times, [duration], extra]))
+    if len(times) > MAX_OUTPUT_TIMES:
+        raise SpecError(
+            "output", f"{len(times):,} output times", f"at most {MAX_OUTPUT_TIMES:,} per patient"
+        )
+    return duration, times
+
+
 def build_context(
     spec: TrialSpec,
     profiles: list,
@@ -303,18 +417,7 @@ def build_context(
     seed = int(spec.seed if seed is None else seed)
     if seed < 0:
         raise SpecError("seed", seed, "a non-negative integer")
-    if isinstance(spec.cohort, DatasetCohortSpec):
-        cohort = load_dataset_cohort(spec.cohort)
-        if n > cohort.n_subjects:
-            raise SpecError(
-                "n_patients",
-                n,
-                f"at most the {cohort.n_subjects} subjects of {Path(cohort.source).name}",
-            )
-    elif isinstance(spec.cohort, CohortSpec):
-        cohort = spec.cohort
-    else:
-        cohort = load_cohort_spec(spec.cohort)
+    cohort = _cohort(spec, n)
     failed_rows = [dict(r) for r in failed.to_dict("records")]
     failed_ids = {r["id"] for r in failed_rows}
     by_id = {p.id: p for p in profiles}
@@ -333,27 +436,7 @@ def build_context(
         usable[p.id] = p
     all_ids = list(by_id) + [i for i in failed_ids if i not in by_id]
     regimens = {r.name: r.text for r in spec.regimens}
-    if spec.arms is None:
-        pairs = [(cid, rname, None) for cid in by_id for rname in regimens]
-    else:
-        pairs = []
-        for k, a in enumerate(spec.arms):
-            if a.compound not in all_ids:
-                raise SpecError(
-                    f"arms[{k}].compound", a.compound, f"one of the compound ids {sorted(all_ids)}"
-                )
-            pairs.append((a.compound, a.regimen, a.name))
-    if dose_scan is None and spec.dose_scan is not None:
-        dose_scan = list(spec.dose_scan.doses_mg)
-    if dose_scan:
-        first: dict[str, str] = {}
-        for cid, reg, _ in pairs:
-            first.setdefault(cid, regimens.get(reg, reg))
-        pairs = [
-            (cid, scale_regimen_text(text, float(d)), None)
-            for cid, text in first.items()
-            for d in dose_scan
-        ]
+    pairs = _arm_pairs(spec, list(by_id), all_ids, regimens, dose_scan)
     n_arms = len(pairs) + (1 if spec.placebo else 0)
     if n_arms > MAX_ARMS:
         raise SpecError(
@@ -384,20 +467,7 @@ def build_context(
         prof = usable[cid]
         typical = _typical_from_profile(prof)
         pdspec = _pd_for(spec, cid)
-        pd_fixed: dict[str, float] = {}
-        pd_kind, eff = "none", False
-        if pdspec is not None:
-            pd_kind, eff = pdspec.kind, pdspec.effect_compartment
-            params = dict(pdspec.params)
-            if pdspec.c50_from == "potency":
-                params[_c50_name(pd_kind)] = float(prof.potency_mg_per_L.value)
-            for k, v in params.items():
-                if k == "fu":
-                    typical["fu"] = float(v)
-                elif v >= 0 and k not in ("emax",):
-                    typical[k] = float(v)
-                else:
-                    pd_fixed[k] = float(v)
+        pd_kind, eff, pd_fixed = _arm_pd(pdspec, prof, typical)
         model = None
         if base_model is not None:
             from insilico.trial.model_arm import arm_model
@@ -449,52 +519,7 @@ def build_context(
                 regimen_text="",
             )
         )
-    duration = spec.duration_h or max(
-        parse_regimen(a.regimen_text).end_h for a in arms if not a.is_placebo
-    )
-    step = spec.output.interval_h
-    if spec.output.times_h is not None:
-        times = np.asarray(spec.output.times_h, dtype=float)
-        if times[-1] > duration:
-            raise SpecError(
-                "output.times_h", float(times[-1]), f"times within the trial ({duration:g} h)"
-            )
-    else:
-        n_grid = math.floor(duration / step * (1 + 1e-9)) + 1
-        if n_grid > MAX_OUTPUT_TIMES:
-            raise SpecError(
-                "output.interval_h",
-                step,
-                f"at most {MAX_OUTPUT_TIMES:,} output times per patient; every {step:g} h over "
-                f"{duration:g} h gives {n_grid:,} (raise output.interval_h or shorten duration_h)",
-            )
-        times = np.arange(0.0, duration + 1e-9 * duration, step)
-    endpoints = tuple(spec.all_endpoints())
-    extra = []
-    for k, e in enumerate(endpoints):
-        for attr in ("time_h", "sustained_from_h"):
-            v = getattr(e, attr)
-            if v is None:
-                continue
-            if v > duration:
-                raise SpecError(
-                    f"endpoints[{k}].{attr}",
-                    v,
-                    f"a time within the trial duration ({duration:g} h)",
-                )
-            extra.append(v)
-    titration = spec.design.titration
-    if titration is not None:
-        if titration.visits_h[-1] >= duration:
-            raise SpecError(
-                "design.titration.visits_h", titration.visits_h, f"times before {duration:g} h"
-            )
-        extra += list(titration.visits_h)
-    times = np.unique(np.concatenate([times, [duration], extra]))
-    if len(times) > MAX_OUTPUT_TIMES:
-        raise SpecError(
-            "output", f"{len(times):,} output times", f"at most {MAX_OUTPUT_TIMES:,} per patient"
-        )
+    duration, times = _output_times(spec, arms)
     if len(arms) * len(times) > MAX_ARM_OUTPUT_TIMES:
         raise SpecError(
             "arms x output times",
@@ -534,7 +559,7 @@ def build_context(
         duration_h=float(duration),
         design=spec.design.type,
         ratios=ratios,
-        endpoints=endpoints,
+        endpoints=tuple(spec.all_endpoints()),
         adverse_events=tuple(spec.adverse_events),
         has_biomarker=spec.biomarker is not None,
         biomarker_name=spec.biomarker.name if spec.biomarker is not None else "",

@@ -242,3 +242,25 @@ def test_doses_per_body_surface_area():
     np.testing.assert_allclose(events.amount_mg[:, 0], [120.0, 150.0])
     with pytest.raises(SpecError, match="bsa_m2"):
         build_event_table(reg, n_patients=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "factor", "want"),
+    [
+        ("0.05 g PO qd x7", 0.2, "10 mg PO qd x7"),
+        ("500 ug PO bid x4", 3.0, "1.5 mg PO bid x4"),
+        ("200 mg PO once then 100 mg PO q12h x13", 0.25, "50 mg PO once then 25 mg PO q12h x13"),
+        ("2 mg/kg IV over 1 h q12h x4", 1.5, "3 mg/kg IV over 1 h q12h x4"),
+        ("100 mg IV at 50 mg/h q24h x2", 0.3, "30 mg IV at 50 mg/h q24h x2"),
+        ("75 mg/m² IV over 1 h q21d x3", 2.0, "150 mg/m2 IV over 1 h q21d x3"),
+    ],
+)
+def test_scaled_regimen_keeps_its_text_and_rescales_only_the_amounts(text, factor, want):
+    """Dose scans scale the parsed regimen: every unit the parser reads (g, ug, mg/kg, mg/m2)
+    scales, the rate of an 'at ... mg/h' infusion does not, and the new text reads back as the
+    scaled regimen."""
+    scaled = parse_regimen(text).scaled(factor)
+    assert scaled.text == want
+    assert parse_regimen(scaled.text).series == scaled.series
+    with pytest.raises(SpecError):
+        parse_regimen(text).scaled(0.0)
