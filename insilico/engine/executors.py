@@ -16,6 +16,8 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from importlib.metadata import version
 
 from insilico.engine.plan import Task
 from insilico.engine.task import Partial, run_task
@@ -28,8 +30,8 @@ EXECUTORS = ("auto", "serial", "dask")
 #: than the cores it adds save. Serially the kernel covers about 1.5e7 patient-times per
 #: second on one core, so this is about 7 s of serial work.
 SERIAL_BELOW_PATIENT_TIMES = 1e8
-#: How long to try to reach an existing scheduler.
-CONNECT_TIMEOUT = "10s"
+#: How long to try to reach an existing scheduler (s): the connection and Dask's handshake.
+CONNECT_TIMEOUT_S = 10.0
 
 
 def run_serial(
@@ -100,21 +102,94 @@ def connect(scheduler: str | None, workers: int | None, ctx: TrialContext | None
 
     address = scheduler_address(scheduler)
     if address:
-        if address.endswith(".json") and not os.path.isfile(address):
-            raise SpecError("scheduler", address, "an existing scheduler file or tcp://HOST:PORT")
-        try:
-            if address.endswith(".json"):
-                return Client(scheduler_file=address, timeout=CONNECT_TIMEOUT), None
-            return Client(address, timeout=CONNECT_TIMEOUT), None
-        except (OSError, TimeoutError, ValueError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            allowed = f"a reachable Dask scheduler ({reason})"
-            raise SpecError("scheduler", address, allowed) from None
+        return existing_client(address), None
     n = workers or os.cpu_count() or 1
     if ctx is not None:
         warm_up(ctx)
     cluster = local_cluster(n)
     return Client(cluster), cluster
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _handshake(address: str) -> None:
+    """Open a Dask connection to ``address`` and close it, within :data:`CONNECT_TIMEOUT_S`
+    in all (a server that accepts connections but does not speak Dask's protocol would
+    otherwise keep the client waiting for its handshake)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+
+    async def attempt() -> None:
+        comm = await connect(address, timeout=CONNECT_TIMEOUT_S)
+        await comm.close()
+
+    def run() -> None:  # a fresh event loop, whatever the calling thread runs
+        asyncio.run(asyncio.wait_for(attempt(), CONNECT_TIMEOUT_S))
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run).result()
+
+
+def installed_version() -> str:
+    """The version of insilico installed here (a cluster must run the same)."""
+    return version("insilico")
+
+
+def existing_client(address: str):
+    """A client of the scheduler at ``address`` (``tcp://HOST:PORT`` or a scheduler file),
+    checked up front: a Dask scheduler must answer within :data:`CONNECT_TIMEOUT_S`, and it
+    and every worker must have this version of insilico (tasks and results are insilico
+    objects). Raises :class:`SpecError` naming what is wrong."""
+    import json
+
+    from dask.distributed import Client
+
+    target = address
+    if address.endswith(".json"):
+        try:
+            with open(address, encoding="utf-8") as f:
+                target = json.load(f)["address"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            allowed = f"a readable Dask scheduler file ({_first_line(exc)})"
+            raise SpecError("scheduler", address, allowed) from None
+    try:
+        _handshake(target)
+        client = Client(target, timeout=f"{CONNECT_TIMEOUT_S:g}s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        allowed = f"a Dask scheduler answering within {CONNECT_TIMEOUT_S:g} s ({_first_line(exc)})"
+        raise SpecError("scheduler", address, allowed) from None
+    mine = installed_version()
+    probe = partial(version, "insilico")  # pickled by reference to importlib: loads anywhere
+    try:
+        try:
+            theirs = client.run_on_scheduler(probe)
+        except Exception as exc:  # the scheduler's environment, whatever it raises
+            theirs = f"none ({_first_line(exc)})"
+        if theirs != mine:
+            raise SpecError(
+                "scheduler",
+                address,
+                f"a scheduler whose environment has insilico {mine} (it has {theirs})",
+            )
+        found = client.run(probe, on_error="return")
+        wrong = {w: v for w, v in found.items() if v != mine}
+        if wrong:
+            worker, v = sorted(wrong.items())[0]
+            have = v if isinstance(v, str) else f"none ({_first_line(v)})"
+            raise SpecError(
+                "scheduler",
+                address,
+                f"workers with insilico {mine} ({len(wrong)} of {len(found)} differ: "
+                f"{worker} has {have})",
+            )
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 #: glibc malloc: serve allocations below this size from the heap instead of fresh mmaps.

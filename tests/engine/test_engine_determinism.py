@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pandas.testing import assert_frame_equal
 
 from insilico.engine.plan import effective_chunk_size, plan_tasks
 from insilico.engine.run import run_trial
+from insilico.errors import SpecError
 from insilico.rng import PATIENT_BLOCK
 from insilico.trial.examples import ATENOLOL, small_trial
 from insilico.trial.spec import trial_spec_from_dict
@@ -80,8 +82,9 @@ def test_one_worker_matches_serial(spec, serial):
 
 
 @pytest.mark.cluster
-def test_real_scheduler_and_workers_match_serial(spec, serial, tmp_path):
-    """Separately started ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1."""
+def test_real_scheduler_and_workers_match_serial(spec, serial, tmp_path, monkeypatch):
+    """Separately started ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1; a
+    cluster with another version of insilico is refused up front, naming both versions."""
     bindir = os.path.dirname(sys.executable)
     sched_file = tmp_path / "scheduler.json"
     env = {
@@ -179,6 +182,13 @@ def test_real_scheduler_and_workers_match_serial(spec, serial, tmp_path):
         with Client(address, timeout="30s") as c:
             c.wait_for_workers(2, timeout=60)
             assert pids[0] not in c.run(os.getpid).values()  # that process is gone
+        # this process pretends to be another release: the cluster's version is named
+        from insilico.engine import executors
+
+        theirs = executors.installed_version()
+        monkeypatch.setattr(executors, "installed_version", lambda: "99.0")
+        with pytest.raises(SpecError, match=rf"insilico 99\.0 \(it has {re.escape(theirs)}\)"):
+            run_trial(spec, executor="dask", scheduler=address, chunk_size=1000)
     finally:
         for p in reversed(procs):
             try:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from insilico.cli import main
+from insilico.errors import SpecError
 from insilico.results.rundir import RunWriter, is_complete, new_run_id
 from insilico.trial.examples import ATENOLOL, small_trial
 
@@ -213,3 +214,29 @@ def test_two_cli_runs_same_second_other_seed(tmp_path, capsys, monkeypatch):
     assert main([*argv, "--seed", "2"]) == 0
     ids = sorted(p.name for p in (tmp_path / "runs").iterdir() if is_complete(p))
     assert len(ids) == 2 and ids[0] != ids[1]
+
+
+def test_a_scheduler_address_that_does_not_speak_dask_is_refused_in_time(monkeypatch):
+    """A server that accepts the connection and never answers (not a Dask scheduler) is
+    refused after the connect timeout instead of keeping the client waiting."""
+    import socket
+    import threading
+    import time
+
+    from insilico.engine import executors
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 1.0)
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(SpecError, match="a Dask scheduler answering within 1 s"):
+            executors.existing_client(address)
+    finally:
+        server.close()
+    assert time.perf_counter() - t0 < 10.0
+    assert accepted  # it did connect: the handshake is what timed out
