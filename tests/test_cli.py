@@ -209,6 +209,7 @@ def test_a_small_trial_runs_in_this_process_and_says_so(tmp_path, capsys):
     assert "--workers" in execution["executor_reason"]
 
 
+@pytest.mark.slow
 def test_quickstart_on_local_cluster_under_a_minute(tmp_path):
     """The quickstart as a user runs it: default executor (local Dask cluster), 2 workers."""
     t0 = time.perf_counter()
