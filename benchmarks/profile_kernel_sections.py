@@ -151,7 +151,7 @@ def instrument(src: Path, dst: Path) -> None:
     t = (src / "insilico/pk/simulate.py").read_text()
     for pattern, text in (
         (
-            "        step_function(layout.size, layout.depot, has_inf, irm=pd.code >= 4),\n",
+            "        step_function(layout.size, layout.depot, has_inf, irm=irm),\n",
             "        TIMERS,\n",
         ),
         ("\ndef simulate(", "\nTIMERS = np.zeros(12, dtype=np.uint64)\n\n"),

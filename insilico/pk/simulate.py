@@ -436,6 +436,7 @@ def simulate(
     out_eff = take("effect", (out_t.size, n if pd.kind != "none" else 0), dtype)
     out_state = np.empty((n, out_t.size, layout.size)) if return_states else np.empty((1, 1, 1))
     met = np.full((n, n_win, N_MET), np.nan)
+    irm = pd.code >= 4  # an indirect response: the kernel and steps that step it
     args = (
         A,
         p["v1_L"],
@@ -480,10 +481,10 @@ def simulate(
         dtype == np.float32,
         out_state,
         met,
-        step_function(layout.size, layout.depot, has_inf, irm=pd.code >= 4),
-        step_function(layout.size, layout.depot, has_inf, auc=False, irm=pd.code >= 4),
+        step_function(layout.size, layout.depot, has_inf, irm=irm),
+        step_function(layout.size, layout.depot, has_inf, auc=False, irm=irm),
     )
-    plain = pd.code < 4 and lag_mode == 0 and bool(np.all(np.isnan(win_thr)))
+    plain = not irm and lag_mode == 0 and bool(np.all(np.isnan(win_thr)))
     _linear_kernel(args, plain)
     if pd.kind in ("linear", "emax", "sigmoid_emax"):
         # a direct effect is a monotone function of C (or Ce): its extrema are those of C (Ce)
