@@ -13,4 +13,6 @@ Modules (import them directly; nothing is imported eagerly here so that importin
 - :mod:`insilico.chem.pk_model` — structure-based human PK prediction.
 - :mod:`insilico.chem.profile` — ``CompoundProfile``, ``build_profiles``,
   ``predict_pk_table``.
+- :mod:`insilico.chem.alerts` — reactive-metabolite structural alerts (SMARTS), an input
+  of the liver-injury model in :mod:`insilico.endpoints.liver`.
 """

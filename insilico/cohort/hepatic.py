@@ -47,9 +47,9 @@ SOURCES: dict[str, str] = {
 
 def child_pugh_codes(child_pugh) -> np.ndarray:
     """Index into :data:`CHILD_PUGH_CLASSES` for each value; unknown values are errors."""
-    from insilico.cohort.pgx import _codes
+    from insilico.cohort.pgx import category_codes
 
-    return _codes(child_pugh, CHILD_PUGH_CLASSES, "child_pugh")
+    return category_codes(child_pugh, CHILD_PUGH_CLASSES, "child_pugh")
 
 
 def fu_with_albumin(fu, albumin_ratio) -> np.ndarray:

@@ -67,12 +67,12 @@ def phenotype_activity(phenotype, enzyme: str) -> np.ndarray:
         ``"cyp2d6"``, ``"cyp2c19"`` or ``"cyp2c9"`` (case-insensitive).
     """
     table = ACTIVITY_RATIO[_enzyme_key(enzyme)]
-    codes = _codes(phenotype, PHENOTYPES, f"{enzyme}_phenotype")
+    codes = category_codes(phenotype, PHENOTYPES, f"{enzyme}_phenotype")
     values = np.array([table[p] for p in PHENOTYPES])
     return values[codes]
 
 
-def _codes(values, allowed: tuple[str, ...], field: str) -> np.ndarray:
+def category_codes(values, allowed: tuple[str, ...], field: str) -> np.ndarray:
     """Index of each value in ``allowed`` (hash-based; categorical input maps its codes)."""
     index = pd.Index(list(allowed))
     cat = getattr(values, "cat", None) if isinstance(values, pd.Series) else None

@@ -4,7 +4,7 @@
   response, target attainment.
 * :mod:`insilico.endpoints.safety`: hERG margin, hERG block -> ddQTc, ICH E14 QT events,
   exposure-response logistic adverse events.
-* :mod:`insilico.endpoints.liver` and :mod:`insilico.endpoints.alerts`: drug-induced liver
+* :mod:`insilico.endpoints.liver` and :mod:`insilico.chem.alerts`: drug-induced liver
   injury from the rule of two and reactive-metabolite structural alerts.
 * :mod:`insilico.endpoints.stats` and :mod:`insilico.endpoints.dose_selection`: intervals,
   tests, power, replicate and uncertainty summaries, best dose.

@@ -1,7 +1,7 @@
 """Drug-induced liver injury (DILI) risk per patient: the "rule of two" plus structural alerts.
 
 Compound-level evidence (Chen et al. 2013 rule of two; reactive-metabolite structural alerts
-from :mod:`insilico.endpoints.alerts`) is turned into a per-patient probability of a
+from :mod:`insilico.chem.alerts`) is turned into a per-patient probability of a
 liver-injury signal (ALT >= 3 x ULN during treatment) that grows with the daily dose and with
 the patient's exposure. Every number that is a calibration choice rather than a published
 value is labelled as such on :class:`LiverRiskModel`.
@@ -91,7 +91,7 @@ class LiverRiskModel:
         drug at 100 mg/day gives p = 1.4 %, comparable with the 1.7 % median of hepatotoxic
         drugs in Llanos et al.
     odds_ratio_per_alert : float
-        2.0 per distinct reactive-metabolite alert (:mod:`insilico.endpoints.alerts`), capped
+        2.0 per distinct reactive-metabolite alert (:mod:`insilico.chem.alerts`), capped
         at :attr:`max_alerts_counted`. CALIBRATION CHOICE: Chen et al. 2016 (Hepatology
         64:931, doi:10.1002/hep.28678) show that adding reactive-metabolite formation to the
         rule of two improves DILI prediction, and Stepan et al. 2011 (doi:10.1021/tx200168d)
@@ -144,7 +144,7 @@ def dili_probability(
 
     See :class:`LiverRiskModel` for the equations, sources and calibration choices. The
     rule of two (:func:`rule_of_two`, Chen et al. 2013, doi:10.1002/hep.26208) and the number
-    of reactive-metabolite alerts (:func:`insilico.endpoints.alerts.match_alerts`) are
+    of reactive-metabolite alerts (:func:`insilico.chem.alerts.match_alerts`) are
     compound properties; the dose and the exposure ratio vary by arm and patient.
 
     Parameters

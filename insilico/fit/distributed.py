@@ -60,10 +60,14 @@ class _ChunkActors:
         if not workers:
             raise SpecError("scheduler", client.scheduler.address, "a cluster with workers")
         self.chunks = subject_chunks(table, len(workers))
-        self.actors = [
-            client.submit(self.kind, model, part, actor=True, workers=[w]).result()
-            for (_, _, part), w in zip(self.chunks, workers, strict=False)
-        ]
+        # An actor handle talks through the client that is current when it is unpickled;
+        # without this, a client entered earlier in the process (``with Client(...)``, as in
+        # a notebook) would be used, and calls to actors on this cluster would never return.
+        with client.as_current():
+            self.actors = [
+                client.submit(self.kind, model, part, actor=True, workers=[w]).result()
+                for (_, _, part), w in zip(self.chunks, workers, strict=False)
+            ]
         self.n_subjects = self.chunks[-1][1]
 
     def close(self) -> None:

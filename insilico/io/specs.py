@@ -23,7 +23,13 @@ class FrozenSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _field_path(loc: tuple) -> str:
+def field_path(loc: tuple) -> str:
+    """A pydantic error location as a dotted field path: ``("arms", 2, "dose")`` ->
+    ``arms[2].dose``; ``<root>`` for the empty location.
+
+    >>> field_path(("arms", 2, "dose"))
+    'arms[2].dose'
+    """
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -39,7 +45,7 @@ def spec_error_from_validation(
     """First error of a pydantic ``ValidationError`` as a :class:`SpecError`."""
     err = exc.errors()[0]
     loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and "[" in p))
-    field = _field_path(loc)
+    field = field_path(loc)
     if prefix:
         field = f"{prefix}.{field}" if field != "<root>" else prefix
     value = err.get("input")

@@ -54,7 +54,7 @@ from pydantic import (
 )
 
 from insilico.errors import SpecError
-from insilico.io.specs import FrozenSpec, _field_path, spec_error_from_validation
+from insilico.io.specs import FrozenSpec, field_path, spec_error_from_validation
 from insilico.model import catalogue as cat
 
 #: Amount units a data file may use for ``AMT``.
@@ -948,7 +948,7 @@ def _spec_error(exc: ValidationError, source: str | None) -> SpecError:
     more = f" (and {n_more} more error{'s' if n_more > 1 else ''})" if n_more else ""
     cause = (err.get("ctx") or {}).get("error")
     loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and "[" in p))
-    base = _field_path(loc)
+    base = field_path(loc)
     if isinstance(cause, SpecError):
         return SpecError(cause.field, cause.value, cause.allowed + more, source)
     if isinstance(cause, _Invalid):

@@ -214,8 +214,8 @@ def _log_multipliers(seed: int, profile, draws: int) -> dict[str, tuple[float, .
 
 def _compound_chemistry(smiles: str) -> tuple[float, tuple[str, ...]]:
     """Crippen logP and the reactive-metabolite alerts of a structure (for the DILI model)."""
+    from insilico.chem.alerts import match_alerts
     from insilico.chem.descriptors import compute_descriptors
-    from insilico.endpoints.alerts import match_alerts
 
     clogp = float(compute_descriptors([smiles])["clogp"].iloc[0])
     return clogp, tuple(match_alerts(smiles))

@@ -454,10 +454,10 @@ def trial_spec_from_dict(
         msg = str(err.get("msg", ""))
         if msg.startswith("Value error, "):
             # our own checks: the message starts with the field path below the error's loc
-            from insilico.io.specs import _field_path
+            from insilico.io.specs import field_path
 
             text = msg[len("Value error, ") :]
-            base = _field_path(tuple(p for p in err.get("loc", ()) if "[" not in str(p)))
+            base = field_path(tuple(p for p in err.get("loc", ()) if "[" not in str(p)))
             base = "" if base == "<root>" else base
             m = _SUBFIELD.match(text)
             if m:

@@ -28,6 +28,19 @@ def _acop():
     return model, read_dataset(ACOP, compartments=model.compartment_map())
 
 
+@pytest.fixture(scope="module")
+def three_workers():
+    """A client of a local cluster of three worker processes, shared by this module's
+    comparisons of one process against Dask workers (three workers: three chunks of unequal
+    numbers of subjects)."""
+    from dask.distributed import Client
+
+    from insilico.engine.executors import local_cluster
+
+    with local_cluster(3) as cluster, Client(cluster) as client:
+        yield client
+
+
 def _subset(ds, n_subjects: int, model):
     """The first ``n_subjects`` subjects of a dataset."""
     table = ds.raw[ds.raw["ID"].isin(ds.raw["ID"].unique()[:n_subjects])]
@@ -91,21 +104,16 @@ def test_saem_estimates_a_covariance_block():
     assert np.linalg.eigvalsh(omega).min() > 0
 
 
-def test_saem_gives_the_same_numbers_in_one_process_and_on_dask_workers():
-    from dask.distributed import Client
-
-    from insilico.engine.executors import local_cluster
+def test_saem_gives_the_same_numbers_in_one_process_and_on_dask_workers(three_workers):
     from insilico.fit.distributed import DaskChains
 
     model, ds = _acop()
     small = _subset(ds, 30, model)
     settings = SaemSettings(burn_in=2, exploration=8, smoothing=4, seed=7)
     local, eta_local, trace_local, _, _ = run_saem(model, small.table, settings)
-    # three workers: three chunks of unequal numbers of subjects
-    with local_cluster(3) as cluster, Client(cluster) as client:
-        chains = DaskChains(model, small.table, client)
-        final, eta, trace, _, _ = run_saem(model, small.table, settings, chains)
-        chains.close()
+    chains = DaskChains(model, small.table, three_workers)
+    final, eta, trace, _, _ = run_saem(model, small.table, settings, chains)
+    chains.close()
     assert np.array_equal(trace.values, trace_local.values)
     assert np.array_equal(eta, eta_local)
     assert final.parameters == local.parameters
@@ -137,7 +145,10 @@ def test_cli_refuses_an_unknown_method_and_bad_iterations(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_fit_on_a_local_dask_cluster(tmp_path, capsys):
+def test_cli_fit_on_a_local_dask_cluster(tmp_path, capsys, three_workers):
+    """``--workers 2`` starts its own cluster; a client entered earlier in the process (as in
+    a notebook: ``three_workers``) must not capture the fit's actors (their calls then never
+    returned)."""
     model, ds = _acop()
     start = tmp_path / "start.yaml"
     dump_model(model, start)
@@ -166,12 +177,9 @@ def test_cli_fit_on_a_local_dask_cluster(tmp_path, capsys):
     assert (out / "saem_trace.png").stat().st_size > 10_000
 
 
-def test_focei_gives_the_same_numbers_in_one_process_and_on_dask_workers():
+def test_focei_gives_the_same_numbers_in_one_process_and_on_dask_workers(three_workers):
     """The objective (conditional modes solved) and its gradient, in this process and on
     three workers: the same bits (a fit is a sequence of these)."""
-    from dask.distributed import Client
-
-    from insilico.engine.executors import local_cluster
     from insilico.fit.distributed import DaskTerms
     from insilico.fit.population import _Objective
 
@@ -180,13 +188,12 @@ def test_focei_gives_the_same_numbers_in_one_process_and_on_dask_workers():
     local = _Objective(model, small.table)
     phi = local.start() + 0.05
     value, grad = local(phi), local.gradient(phi)
-    with local_cluster(3) as cluster, Client(cluster) as client:
-        terms = DaskTerms(model, small.table, client)
-        remote = _Objective(model, small.table, terms)
-        assert remote(phi) == value
-        assert np.array_equal(remote.eta, local.eta)
-        assert np.array_equal(remote.gradient(phi), grad)
-        terms.close()
+    terms = DaskTerms(model, small.table, three_workers)
+    remote = _Objective(model, small.table, terms)
+    assert remote(phi) == value
+    assert np.array_equal(remote.eta, local.eta)
+    assert np.array_equal(remote.gradient(phi), grad)
+    terms.close()
 
 
 def _covariate_study(n=100, seed=5):

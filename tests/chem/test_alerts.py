@@ -1,11 +1,11 @@
-"""Reactive-metabolite structural alerts (insilico.endpoints.alerts)."""
+"""Reactive-metabolite structural alerts (insilico.chem.alerts)."""
 
 from __future__ import annotations
 
 import pytest
 from rdkit import Chem
 
-from insilico.endpoints.alerts import (
+from insilico.chem.alerts import (
     REACTIVE_METABOLITE_ALERTS,
     StructuralAlert,
     alerts_table,
