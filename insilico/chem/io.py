@@ -31,6 +31,10 @@ clint_mic_uL_min_per_mg            liver microsome intrinsic clearance, µL/min/
 blood_plasma_ratio                 blood-to-plasma concentration ratio
 logd74                             octanol/buffer distribution coefficient at pH 7.4, log10
 pka                                pKa of the main ionizable group (acid or base per class)
+use_known_pk                       ``true`` (default) or ``false``: whether a known drug's
+                                   measured PK (:mod:`insilico.chem.known_drugs`) fills
+                                   what the row does not give (``false`` for a marketed
+                                   drug's structure used as a stand-in for a new compound)
 =================================  =======================================================
 
 Added columns: ``input_smiles`` (the SMILES as given, or from the SDF mol block),
@@ -133,9 +137,37 @@ def _check_measured(df: pd.DataFrame) -> pd.DataFrame:
             )
             error[i] = f"{col}: {what} {raw.iloc[i]!r}; allowed: a number {allowed}"
         df[col] = num
+    if "use_known_pk" in df.columns:
+        flags = [_flag(v) for v in df["use_known_pk"]]
+        for i in np.flatnonzero([f is None for f in flags]):
+            if valid[i]:
+                valid[i] = False
+                error[i] = (
+                    f"use_known_pk: {df['use_known_pk'].iloc[i]!r} is not a yes/no value; "
+                    f"allowed: true, false (or 1, 0, yes, no; empty means true)"
+                )
+        df["use_known_pk"] = [True if f is None else f for f in flags]
     df["valid"] = valid
     df["error"] = error.astype(str)
     return df
+
+
+_TRUE = {"true", "1", "yes", "y", "t", ""}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def _flag(value) -> bool | None:
+    """A yes/no cell: True, False, or None when it is neither (empty or NaN means True)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    text = str(value).strip().lower()
+    if text in _TRUE or text in ("1.0",):
+        return True
+    if text in _FALSE or text in ("0.0",):
+        return False
+    return None
 
 
 def read_compounds(path: str | Path) -> pd.DataFrame:

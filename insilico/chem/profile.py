@@ -5,6 +5,9 @@ Per parameter, field by field, the first available of:
 1. ``measured`` — a value in the compound table (``insilico.chem.io`` columns). Two of CL,
    Vss and t½ measured give the third (``t½ = ln2 Vss / CL``), also ``measured``.
    Uncertainty 0 unless the table has a ``<field>_sd_log`` column.
+   ``literature`` — a known drug's published human value (:mod:`insilico.chem.known_drugs`,
+   matched by InChIKey) for CL, Vss, fu and t½ the table leaves empty (unless the row says
+   ``use_known_pk`` false), with what is derived from it; the method names the drug.
 2. ``in-vitro`` — mechanism from in-vitro inputs (:mod:`insilico.chem.mechanistic`):
    CL from hepatocyte or microsomal intrinsic clearance by the well-stirred model plus the
    renal route (``fu x GFR``, or ``fe`` when measured); Vss from Schmitt tissue partitioning
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +39,15 @@ import pandas as pd
 
 from insilico.chem import mechanistic as mech
 from insilico.chem.descriptors import compute_descriptors
+from insilico.chem.known_drugs import REFERENCE, match_known_drugs
 from insilico.errors import InsilicoError
 from insilico.units import mL_min_kg_to_L_per_h
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("measured", "in-vitro", "predicted")
+#: Where a value comes from, most direct first: the user's measurement, a known drug's
+#: published human value (:mod:`insilico.chem.known_drugs`), in-vitro scaling, prediction.
+SOURCES = ("measured", "literature", "in-vitro", "predicted")
 REFERENCE_WEIGHT_KG = mech.REFERENCE_WEIGHT_KG
 LN2 = math.log(2.0)
 Z90 = 1.6448536269514722  # standard normal 95th percentile (90 % two-sided interval)
@@ -409,6 +415,56 @@ def _profile_one(
     )
 
 
+#: Compound-table columns a known drug's values may fill, and the quantity each gives.
+_KNOWN_FILL = {
+    "cl_mL_min_kg": ("cl_L_per_h", ("cl_L_per_h", "cl_mL_min_kg")),
+    "vdss_L_per_kg": ("v_L", ("v_L", "vdss_L_per_kg")),
+    "fu": ("fu", ("fu",)),
+    "t_half_h": ("t_half_h", ("t_half_h",)),
+}
+_DERIVABLE = frozenset({"cl_L_per_h", "v_L", "t_half_h"})
+
+
+def _with_known(row: pd.Series, known: pd.Series | None) -> tuple[pd.Series, frozenset[str]]:
+    """The row with a known drug's values in the quantities it leaves empty, and which
+    quantities (profile fields) were filled. The published t1/2 only fills in when CL or Vss
+    is still missing (to derive it); otherwise t1/2 is ``ln2 Vss / CL``."""
+    if known is None or not known.get("known_match", ""):
+        return row, frozenset()
+    if "use_known_pk" in row.index and not bool(row["use_known_pk"]):
+        return row, frozenset()
+    row = row.copy()
+    filled = set()
+    for col, (quantity, given) in _KNOWN_FILL.items():
+        value = _num(known, col)
+        has = {q for _, (q, g) in _KNOWN_FILL.items() if any(_ok(_num(row, c)) for c in g)}
+        if quantity == "t_half_h" and {"cl_L_per_h", "v_L"} <= has:
+            continue  # t1/2 then follows from CL and Vss, as the simulated twin's does
+        if _ok(value) and quantity not in has:
+            row[col] = value
+            filled.add(quantity)
+    return row, frozenset(filled)
+
+
+def _mark_literature(prof: CompoundProfile, filled: frozenset[str], known: pd.Series):
+    """Relabel the profile's values that came from a known drug's published values (directly,
+    or derived from one of them) as ``literature``, naming the drug."""
+    what = f"{REFERENCE}: {known['known_drug']} ({known['known_match']} match)"
+    changes = {}
+    for name in ("cl_L_per_h", "v_L", "fu", "t_half_h"):
+        p = getattr(prof, name)
+        if p is None or p.source != "measured":
+            continue
+        derived = bool(p.method) and name in _DERIVABLE and bool(filled & _DERIVABLE)
+        if name in filled or derived:
+            method = f"{what}; {p.method}" if p.method else what
+            changes[name] = replace(p, source="literature", method=method)
+    if not changes:
+        return prof
+    note = f"known drug {known['known_drug']}: measured human PK from {REFERENCE}"
+    return replace(prof, **changes, notes=(*prof.notes, note))
+
+
 def _needs_prediction(row: pd.Series) -> bool:
     has_cl = any(_ok(_num(row, c)) for c in ("cl_L_per_h", "cl_mL_min_kg"))
     has_v = any(_ok(_num(row, c)) for c in ("v_L", "vdss_L_per_kg"))
@@ -449,7 +505,9 @@ def build_profiles(
             df["id"] = [f"compound_{i + 1}" for i in range(len(df))]
     valid = df["valid"].to_numpy(dtype=bool)
     desc = compute_descriptors(df["smiles"].fillna("").astype(str).tolist())
-    want = [i for i in range(len(df)) if valid[i] and _needs_prediction(df.iloc[i])]
+    known = match_known_drugs(df["inchikey"].where(df["valid"].astype(bool), ""))
+    rows = [_with_known(df.iloc[i], known.iloc[i]) for i in range(len(df))]
+    want = [i for i in range(len(df)) if valid[i] and _needs_prediction(rows[i][0])]
     preds: dict[int, pd.Series] = {}
     if use_structure_model and want:
         table = run_structure_model([str(df.at[i, "smiles"]) for i in want])
@@ -462,10 +520,13 @@ def build_profiles(
         if not valid[i]:
             failed.append({"id": cid, "error": str(row.get("error", "")) or "invalid compound"})
             continue
+        filled_row, filled = rows[i]
         try:
-            prof, err = _profile_one(row, desc.iloc[i], preds.get(i))
+            prof, err = _profile_one(filled_row, desc.iloc[i], preds.get(i))
         except (ValueError, ArithmeticError) as exc:
             prof, err = None, f"PK profile failed: {exc}"
+        if prof is not None and filled:
+            prof = _mark_literature(prof, filled, known.iloc[i])
         if prof is None:
             failed.append({"id": cid, "error": err})
         else:

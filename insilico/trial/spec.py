@@ -71,7 +71,9 @@ class CompoundSpec(FrozenSpec):
 
     Values go through the same reader and profile builder as a CSV file
     (:func:`insilico.chem.io.read_compounds`, :func:`insilico.chem.profile.build_profiles`).
-    ``source`` is free text naming where the measured values come from.
+    ``source`` is free text naming where the measured values come from. ``use_known_pk``
+    false keeps a known drug's measured PK (:mod:`insilico.chem.known_drugs`) out: for a
+    marketed drug's structure standing in for a new compound.
     """
 
     id: str = Field(min_length=1)
@@ -88,6 +90,7 @@ class CompoundSpec(FrozenSpec):
     fe: float | None = None
     potency_nM: float | None = None
     herg_ic50_uM: float | None = None
+    use_known_pk: bool = True
     source: str = ""
 
 

@@ -201,7 +201,7 @@ def assemble(raw: pd.DataFrame) -> CompoundSet:
 
     Invalid rows keep their reason in ``problem``; the valid ones are profiled. PK values are
     shown as ``value (90 % interval)`` from each parameter's log-scale uncertainty
-    (``exp(±1.645·sd_log)``), with its source (measured / in-vitro / predicted).
+    (``exp(±1.645·sd_log)``), with its source (measured / literature / in-vitro / predicted).
     """
     from insilico.chem.descriptors import compute_descriptors
     from insilico.chem.io import read_compounds

@@ -320,7 +320,7 @@ def test_assemble_keeps_good_rows_and_edits_values():
     t = cs.table.set_index("id")
     assert bool(t.at["atenolol", "valid"]) and not bool(t.at["broken", "valid"])
     assert "SMILES" in t.at["broken", "problem"] or "parse" in t.at["broken", "problem"]
-    assert t.at["atenolol", "CL (L/h) source"] == "predicted"
+    assert t.at["atenolol", "CL (L/h) source"] == "literature"  # a known drug
     assert [r["id"] for r in cs.records] == ["atenolol", "ethanol"]
     edited = ui_compounds.apply_edits(
         raw, {0: {"Potency (nM)": 700.0, "fu (fraction unbound)": 0.94}}
