@@ -159,8 +159,9 @@ class EndpointModel:
 
 
 @dataclass(frozen=True)
-class PKModel:
-    """The loaded artifact."""
+class StructurePKModel:
+    """The structure-based PK predictor as loaded from its artifact (see :func:`load_pk_model`;
+    not the compartment model, :class:`insilico.pk.models.PKModel`)."""
 
     endpoints: dict[str, EndpointModel]
     train_bits: np.ndarray  # bool, (n_train, N_BITS)
@@ -220,7 +221,7 @@ def forest_to_arrays(trees: list) -> dict[str, np.ndarray]:
     }
 
 
-def load_pk_model(model_dir: str | Path | None = None) -> PKModel:
+def load_pk_model(model_dir: str | Path | None = None) -> StructurePKModel:
     """Load the PK model artifact (``model.npz`` + ``meta.json``) without unpickling.
 
     Parameters
@@ -230,7 +231,7 @@ def load_pk_model(model_dir: str | Path | None = None) -> PKModel:
 
     Returns
     -------
-    PKModel
+    StructurePKModel
 
     Raises
     ------
@@ -242,7 +243,7 @@ def load_pk_model(model_dir: str | Path | None = None) -> PKModel:
 
 
 @lru_cache(maxsize=4)
-def _load_cached(model_dir: str) -> PKModel:
+def _load_cached(model_dir: str) -> StructurePKModel:
     d = Path(model_dir)
     meta = json.loads((d / "meta.json").read_text())
     if meta["feature_names"] != feature_names():
@@ -263,7 +264,7 @@ def _load_cached(model_dir: str) -> PKModel:
             q90=float(cal["q90"]),
         )
     bits = np.unpackbits(arrays["train_bits_packed"], axis=1, count=N_BITS).astype(bool)
-    return PKModel(
+    return StructurePKModel(
         endpoints=endpoints,
         train_bits=bits,
         ad_similarity_threshold=float(meta["applicability_domain"]["min_nn_tanimoto"]),
