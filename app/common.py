@@ -13,6 +13,8 @@ import json
 import pandas as pd
 import streamlit as st
 
+from insilico.results import access as run_access
+from insilico.trial import resimulate
 from insilico.ui import cohorts as ui_cohorts
 from insilico.ui import compounds as ui_compounds
 from insilico.ui import design as ui_design
@@ -55,7 +57,7 @@ def set_compounds_raw(raw: pd.DataFrame) -> None:
 
 
 def root():
-    return ui_runs.runs_root()
+    return run_access.runs_root()
 
 
 # ------------------------------------------------------------------ cached computations
@@ -88,65 +90,65 @@ def cohort_preview(cohort, n: int, seed: int):
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _run(run_id: str, root_str: str, stamp: float) -> ui_runs.RunData:
-    return ui_runs.load_run(run_id, root_str)
+def _run(run_id: str, root_str: str, stamp: float) -> run_access.RunData:
+    return run_access.load_run(run_id, root_str)
 
 
-def run(run_id: str) -> ui_runs.RunData:
+def run(run_id: str) -> run_access.RunData:
     """A run read once (safe resolution; re-read only if its manifest changes)."""
     r = str(root())
-    return _run(run_id, r, ui_runs.run_stamp(run_id, r))
+    return _run(run_id, r, run_access.run_stamp(run_id, r))
 
 
 @st.cache_resource(show_spinner="Reading exposures…", max_entries=16)
 def _exposure(run_id: str, root_str: str, stamp: float) -> pd.DataFrame:
-    return ui_runs.exposure_histograms(ui_runs.load_run(run_id, root_str))
+    return ui_runs.exposure_histograms(run_access.load_run(run_id, root_str))
 
 
 def exposure(run_id: str) -> pd.DataFrame:
     r = str(root())
-    return _exposure(run_id, r, ui_runs.run_stamp(run_id, r))
+    return _exposure(run_id, r, run_access.run_stamp(run_id, r))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _reference_lines(run_id: str, root_str: str, stamp: float) -> pd.DataFrame:
-    return ui_runs.reference_lines(ui_runs.load_run(run_id, root_str))
+    return ui_runs.reference_lines(run_access.load_run(run_id, root_str))
 
 
 def reference_lines(run_id: str) -> pd.DataFrame:
     r = str(root())
-    return _reference_lines(run_id, r, ui_runs.run_stamp(run_id, r))
+    return _reference_lines(run_id, r, run_access.run_stamp(run_id, r))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _patient_ids(run_id: str, root_str: str, stamp: float, arm: str):
-    return ui_runs.patient_ids(ui_runs.load_run(run_id, root_str), arm)
+    return run_access.patient_ids(run_access.load_run(run_id, root_str), arm)
 
 
 def patient_ids(run_id: str, arm: str):
     r = str(root())
-    return _patient_ids(run_id, r, ui_runs.run_stamp(run_id, r), arm)
+    return _patient_ids(run_id, r, run_access.run_stamp(run_id, r), arm)
 
 
 @st.cache_resource(show_spinner="Rebuilding the trial context…", max_entries=4)
 def _context(run_id: str, root_str: str, stamp: float):
-    return ui_runs.trial_context(ui_runs.load_run(run_id, root_str).manifest)
+    return resimulate.trial_context(run_access.load_run(run_id, root_str).manifest)
 
 
 def context(run_id: str):
     r = str(root())
-    return _context(run_id, r, ui_runs.run_stamp(run_id, r))
+    return _context(run_id, r, run_access.run_stamp(run_id, r))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _run_list(root_str: str, stamp: float) -> pd.DataFrame:
-    return ui_runs.run_list(root_str)
+    return run_access.run_list(root_str)
 
 
 def run_list() -> pd.DataFrame:
     """Runs under the root (re-listed when the folder changes)."""
     r = root()
-    return _run_list(str(r), ui_runs.root_stamp(r))
+    return _run_list(str(r), run_access.root_stamp(r))
 
 
 def deepcopy(d: dict) -> dict:

@@ -9,6 +9,8 @@ import common
 import streamlit as st
 
 from insilico.errors import InsilicoError
+from insilico.results import access as run_access
+from insilico.trial import resimulate
 from insilico.ui import report as ui_report
 from insilico.ui import runs as ui
 
@@ -25,7 +27,7 @@ ids = runs["run_id"].tolist()
 wanted = st.query_params.get("run")
 if wanted is not None and wanted not in ids:
     try:
-        ui.safe_run_path(wanted, common.root())
+        run_access.safe_run_path(wanted, common.root())
     except InsilicoError as exc:
         st.error(f"Refused the run in the address: {str(exc).splitlines()[0]}")
     wanted = None
@@ -237,7 +239,7 @@ with tabs[4]:
                 key="patient_id",
             )
         )
-        rows = ui.patient_rows(run, pid)
+        rows = run_access.patient_rows(run, pid)
         if rows.empty:
             st.info(f"Patient {pid} is not in this run.")
         else:
@@ -264,7 +266,7 @@ with tabs[4]:
             ):
                 try:
                     with st.spinner("Simulating the patient…"):
-                        course = ui.patient_time_course(common.context(run_id), arm_p, pid)
+                        course = resimulate.patient_time_course(common.context(run_id), arm_p, pid)
                 except InsilicoError as exc:
                     st.info(str(exc).splitlines()[0])
             if course is not None and len(course):
@@ -328,21 +330,21 @@ with tabs[6]:
         (
             c1,
             "Summary (Parquet)",
-            lambda: ui.run_file_bytes(run, "summary.parquet"),
+            lambda: run_access.run_file_bytes(run, "summary.parquet"),
             "summary.parquet",
             "application/octet-stream",
         ),
         (
             c2,
             "Patients (Parquet)",
-            lambda: ui.run_file_bytes(run, "patients.parquet"),
+            lambda: run_access.run_file_bytes(run, "patients.parquet"),
             "patients.parquet",
             "application/octet-stream",
         ),
         (
             c2,
             "Bands (Parquet)",
-            lambda: ui.run_file_bytes(run, "bands.parquet"),
+            lambda: run_access.run_file_bytes(run, "bands.parquet"),
             "bands.parquet",
             "application/octet-stream",
         ),

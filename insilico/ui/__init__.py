@@ -4,9 +4,9 @@ The pages stay thin (widgets -> spec -> one call here or in the library -> displ
 modules hold what the app needs besides the library's simulation API and have no Streamlit
 import, so they are tested like the rest of the library:
 
-- :mod:`insilico.ui.runs` — safe run-id resolution, run tables read once, the generic
-  scorecard, ranking, exposure histograms, dose-scan curves, one patient's time course,
-  comparison of two runs, downloads.
+- :mod:`insilico.ui.runs` — the generic scorecard, ranking, exposure histograms, dose-scan
+  curves, comparison of two runs, downloads (runs are read by :mod:`insilico.results.access`,
+  one patient simulated again by :mod:`insilico.trial.resimulate`).
 - :mod:`insilico.ui.compounds` — uploads (CSV/SDF bytes, pasted SMILES) to the compound table
   with structure images, descriptors, PK with intervals and sources, warnings; inline edits.
 - :mod:`insilico.ui.cohorts` — the shipped presets, a cohort preview, histogram and phenotype

@@ -23,9 +23,10 @@ def charts():
 
 
 def _bands(runs_root):
+    from insilico.results import access as run_access
     from insilico.ui import runs as ui
 
-    run = ui.load_run(ui.run_list(runs_root)["run_id"].iloc[0], runs_root)
+    run = run_access.load_run(run_access.run_list(runs_root)["run_id"].iloc[0], runs_root)
     return run, ui.bands_for(run.bands, "conc_mg_per_L", ["atenolol:low", "propranolol:high"])
 
 
@@ -52,9 +53,10 @@ def test_band_chart_layers_units_and_lines(charts, runs_root):
 
 
 def test_histogram_and_dose_charts_have_units(charts, runs_root):
+    from insilico.results import access as run_access
     from insilico.ui import runs as ui
 
-    run = ui.load_run(ui.run_list(runs_root)["run_id"].iloc[0], runs_root)
+    run = run_access.load_run(run_access.run_list(runs_root)["run_id"].iloc[0], runs_root)
     h = ui.exposure_histograms(run)
     spec = charts.histogram_chart(
         h[h["metric"] == "cmax_mg_per_L"], "Cmax (mg/L)", color="arm"

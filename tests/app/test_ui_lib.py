@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 
 from insilico.errors import SpecError
+from insilico.results import access as run_access
+from insilico.trial import resimulate
 from insilico.ui import compounds as ui_compounds
 from insilico.ui import design as ui_design
 from insilico.ui import jobs
@@ -41,7 +43,7 @@ REPO = Path(__file__).resolve().parents[2]
 )
 def test_run_ids_outside_the_runs_folder_are_refused(runs_root, bad):
     with pytest.raises(SpecError) as err:
-        ui_runs.safe_run_path(bad, runs_root)
+        run_access.safe_run_path(bad, runs_root)
     assert err.value.field == "run"
 
 
@@ -53,15 +55,15 @@ def test_a_symlink_out_of_the_runs_folder_is_refused(runs_root, tmp_path):
     link.symlink_to(outside, target_is_directory=True)
     try:
         with pytest.raises(SpecError):
-            ui_runs.safe_run_path(link.name, runs_root)
+            run_access.safe_run_path(link.name, runs_root)
     finally:
         link.unlink()
 
 
 def test_a_real_run_id_resolves(runs_root):
-    run_id = ui_runs.run_list(runs_root)["run_id"].iloc[0]
-    assert ui_runs.safe_run_path(run_id, runs_root) == (runs_root / run_id).resolve()
-    run = ui_runs.load_run(run_id, runs_root)
+    run_id = run_access.run_list(runs_root)["run_id"].iloc[0]
+    assert run_access.safe_run_path(run_id, runs_root) == (runs_root / run_id).resolve()
+    run = run_access.load_run(run_id, runs_root)
     assert len(run.summary) == 5
 
 
@@ -138,7 +140,7 @@ def test_units_from_names():
 
 
 def test_exposure_histograms_sum_to_one(runs_root):
-    run = ui_runs.load_run(ui_runs.run_list(runs_root)["run_id"].iloc[0], runs_root)
+    run = run_access.load_run(run_access.run_list(runs_root)["run_id"].iloc[0], runs_root)
     h = ui_runs.exposure_histograms(run)
     assert "placebo" not in set(h["arm"])
     sums = h.groupby(["metric", "arm"])["fraction"].sum()
@@ -153,24 +155,24 @@ def test_exposure_histograms_sum_to_one(runs_root):
 def test_patient_time_course_is_the_run_s_twin(runs_root):
     from insilico.trial.block import simulate_arm_block
 
-    run = ui_runs.load_run(ui_runs.run_list(runs_root)["run_id"].iloc[0], runs_root)
-    ctx = ui_runs.trial_context(run.manifest)
+    run = run_access.load_run(run_access.run_list(runs_root)["run_id"].iloc[0], runs_root)
+    ctx = resimulate.trial_context(run.manifest)
     arm = next(a for a in ctx.arms if a.name == "propranolol:high")
     _, conc_all, bio_all = simulate_arm_block(ctx, arm, 0, ctx.n_patients)[:3]
     for pid in (0, 37, 99):
-        course = ui_runs.patient_time_course(ctx, "propranolol:high", pid)
+        course = resimulate.patient_time_course(ctx, "propranolol:high", pid)
         np.testing.assert_array_equal(course["conc_mg_per_L"].to_numpy(), conc_all[pid])
         np.testing.assert_array_equal(course["biomarker_change_pct"].to_numpy(), bio_all[pid])
-    row = ui_runs.patient_rows(run, 37).set_index("arm").loc["propranolol:high"]
+    row = run_access.patient_rows(run, 37).set_index("arm").loc["propranolol:high"]
     assert row["cmax_mg_per_L"] >= course["conc_mg_per_L"].max() * (1 - 1e-9)
     with pytest.raises(SpecError):
-        ui_runs.patient_time_course(ctx, "propranolol:high", ctx.n_patients)
+        resimulate.patient_time_course(ctx, "propranolol:high", ctx.n_patients)
 
 
 def test_report_is_self_contained_html(runs_root):
     from insilico.ui.report import report_html
 
-    run = ui_runs.load_run(ui_runs.run_list(runs_root)["run_id"].iloc[0], runs_root)
+    run = run_access.load_run(run_access.run_list(runs_root)["run_id"].iloc[0], runs_root)
     html = report_html(run, ui_runs.reference_lines(run))
     assert html.startswith("<!doctype html>") and "<script" not in html and "src=" not in html
     assert html.count("<svg") == 2 and "Responder rate" in html and "hERG IC50" in html
@@ -179,7 +181,7 @@ def test_report_is_self_contained_html(runs_root):
 def test_reference_lines_use_the_measured_herg_ic50(runs_root):
     from insilico.chem.descriptors import molecular_weight
 
-    run = ui_runs.load_run(ui_runs.run_list(runs_root)["run_id"].iloc[0], runs_root)
+    run = run_access.load_run(run_access.run_list(runs_root)["run_id"].iloc[0], runs_root)
     lines = ui_runs.reference_lines(run)
     herg = lines[(lines["arm"] == "propranolol:low") & (lines["line"] == "hERG IC50 (total)")]
     mw = molecular_weight(["CC(C)NCC(O)COc1cccc2ccccc12"])[0]

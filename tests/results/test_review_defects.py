@@ -15,6 +15,7 @@ from insilico.endpoints.dose_selection import best_dose
 from insilico.endpoints.safety import qt_outcomes
 from insilico.endpoints.stats import newcombe_difference_interval
 from insilico.engine.run import run_trial
+from insilico.results import access as run_access
 from insilico.results import summary as results_summary
 from insilico.results.summary import format_summary
 from insilico.trial.examples import ATENOLOL, PROPRANOLOL, small_trial
@@ -165,7 +166,7 @@ def test_report_of_a_replicated_run_says_it_is_pooled(tmp_path):
     spec = small_trial(n_patients=30, compounds=[ATENOLOL])
     spec["replicates"] = {"n_trials": 2}
     _, path = run_and_write(root=tmp_path, spec=trial_spec_from_dict(spec), executor="serial")
-    run = ui_runs.load_run(path.name, tmp_path)
+    run = run_access.load_run(path.name, tmp_path)
     page = report_html(run)
     assert "Pooled over 2 replicate trials of 30 patients each" in page
     # the note survives summary.parquet
