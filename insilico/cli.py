@@ -73,8 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(result.summary))
     for row in result.failed.to_dict("records"):
         print(f"failed compound {row['id']}: {row['error']}")
-    for row in result.context.compound_warnings:
-        print(f"warning: compound {row['id']}: {row['warning']}")
+    for warning in result.context.compound_warnings:
+        print(f"warning: compound {warning['id']}: {warning['warning']}")
     t = result.manifest["timings_s"]
     compiling = (
         f"; {t['compile']:.1f} s of it compiling kernels, cached for the next runs"

@@ -190,7 +190,7 @@ def individual_parameters(
                 nonrenal = np.full(n, 1.0 - fe)
                 if nonrenal_cl_multiplier is not None:
                     nonrenal = nonrenal * np.asarray(nonrenal_cl_multiplier, dtype=float)
-                renal = 0.0
+                renal: float | np.ndarray = 0.0
                 if fe > 0:
                     if renal_covariate not in covariates:
                         raise SpecError("covariates", renal_covariate, "a renal function column")

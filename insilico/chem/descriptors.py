@@ -131,12 +131,14 @@ def classify_ionization(pka_acid: float, pka_base: float) -> str:
 
 def _descriptor_row(mol: Chem.Mol) -> dict[str, object]:
     pka_a, pka_b = ionizable_groups(mol)
+    # the type: ignores below: rdkit's stubs omit the descriptor functions rdkit defines at
+    # import time
     return {
-        "mw_g_per_mol": Descriptors.MolWt(mol),
-        "clogp": Crippen.MolLogP(mol),
+        "mw_g_per_mol": Descriptors.MolWt(mol),  # type: ignore[attr-defined]
+        "clogp": Crippen.MolLogP(mol),  # type: ignore[attr-defined]
         "tpsa_A2": rdMolDescriptors.CalcTPSA(mol),
-        "hbd": Lipinski.NumHDonors(mol),
-        "hba": Lipinski.NumHAcceptors(mol),
+        "hbd": Lipinski.NumHDonors(mol),  # type: ignore[attr-defined]
+        "hba": Lipinski.NumHAcceptors(mol),  # type: ignore[attr-defined]
         "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds(mol),
         "aromatic_rings": rdMolDescriptors.CalcNumAromaticRings(mol),
         "fraction_csp3": rdMolDescriptors.CalcFractionCSP3(mol),
@@ -186,7 +188,8 @@ def molecular_weight(smiles: Iterable[str]) -> np.ndarray:
     out = []
     for s in smiles:
         mol, _ = mol_from_smiles(s)
-        out.append(Descriptors.MolWt(mol) if mol is not None else np.nan)
+        # rdkit's stubs omit MolWt (rdkit defines it at import time)
+        out.append(Descriptors.MolWt(mol) if mol is not None else np.nan)  # type: ignore[attr-defined]
     return np.asarray(out, dtype=float)
 
 

@@ -27,7 +27,7 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-RDLogger.DisableLog("rdApp.*")
+RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # rdkit's stubs omit it
 
 #: Morgan radius and folded length of the count fingerprint.
 MORGAN_RADIUS = 2

@@ -27,7 +27,7 @@ import pandas as pd
 from rdkit import Chem, RDLogger, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-RDLogger.DisableLog("rdApp.*")
+RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # rdkit's stubs omit it
 
 MAX_HEAVY_ATOMS = 150
 """Default size limit: beyond this a molecule is outside what the small-molecule PK models

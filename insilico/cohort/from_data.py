@@ -82,6 +82,7 @@ def load_dataset_cohort(spec: DatasetCohortSpec) -> DatasetCohort:
             )
     for name, guesses in DEFAULT_NAMES.items():
         given = spec.columns.get(name)
+        column: str | None
         if given is not None:
             if given.upper() not in folded:
                 raise SpecError(

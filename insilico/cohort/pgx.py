@@ -83,10 +83,11 @@ def category_codes(values, allowed: tuple[str, ...], field: str) -> np.ndarray:
         arr = None
     else:
         arr = np.asarray(values, dtype=object)
-        codes = index.get_indexer(arr.ravel()).reshape(arr.shape)
+        codes = index.get_indexer(pd.Index(arr.ravel(), dtype=object)).reshape(arr.shape)
     if (codes < 0).any():
         flat = np.asarray(values, dtype=object).ravel() if arr is None else arr.ravel()
-        raise SpecError(field, flat[np.flatnonzero(codes.ravel() < 0)[0]], list(allowed))
+        bad = flat[np.flatnonzero(codes.ravel() < 0)[0]]
+        raise SpecError(field, bad, f"one of {list(allowed)}")
     return codes.astype(np.int64)
 
 

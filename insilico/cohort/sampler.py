@@ -259,7 +259,7 @@ def _candidates(plan: _Plan, t: PopulationTables, rng: np.random.Generator, m: i
     """Draw ``m`` candidate patients (before criteria); all draws in a fixed order."""
     u = rng.random((m, 7))
     e = rng.standard_normal((m, 3))
-    if plan.renal_codes is not None:
+    if plan.renal_fractions_cdf is not None:  # set together with renal_codes
         cat = _categorical_rows(plan.renal_fractions_cdf[None, :], np.zeros(m, np.int64), u[:, 0])
     else:
         cat = np.zeros(m, dtype=np.int64)
@@ -343,7 +343,8 @@ def _criteria_mask(cols: dict, criteria: tuple[Criterion, ...]) -> np.ndarray:
         elif c.op == ">=":
             ok &= x >= c.value
         else:  # between, inclusive
-            ok &= (x >= c.value[0]) & (x <= c.value[1])
+            low, high = c.bounds()
+            ok &= (x >= low) & (x <= high)
     return ok
 
 
@@ -472,7 +473,9 @@ def _to_frame(cols: dict, start: int, stop: int) -> pd.DataFrame:
     for name in COLUMNS[1:]:
         v = cols[name]
         if name in CODE_VALUES:
-            v = pd.Categorical.from_codes(v.astype(np.int64), categories=list(CODE_VALUES[name]))
+            v = pd.Categorical.from_codes(
+                v.astype(np.int64), categories=pd.Index(list(CODE_VALUES[name]))
+            )
         data[name] = v
     return pd.DataFrame(data)
 

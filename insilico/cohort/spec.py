@@ -120,12 +120,12 @@ class Criterion(FrozenSpec):
             if self.op not in NUMERIC_OPS:
                 raise ValueError(f"op for numeric field {self.field!r}: one of {NUMERIC_OPS}")
             if self.op == "between":
-                ok = (
-                    isinstance(v, list)
-                    and len(v) == 2
-                    and all(isinstance(x, float | int) and math.isfinite(x) for x in v)
-                    and v[0] <= v[1]
+                nums = (
+                    [x for x in v if isinstance(x, float | int) and math.isfinite(x)]
+                    if isinstance(v, list)
+                    else []
                 )
+                ok = isinstance(v, list) and len(v) == 2 == len(nums) and nums[0] <= nums[1]
                 if not ok:
                     raise ValueError("value for 'between': [low, high] numbers with low <= high")
             elif not (isinstance(v, float | int) and math.isfinite(v)):
@@ -136,13 +136,26 @@ class Criterion(FrozenSpec):
                 raise ValueError(
                     f"op for categorical field {self.field!r}: one of {CATEGORICAL_OPS}"
                 )
-            values = v if self.op in ("in", "not_in") else [v]
-            if self.op in ("in", "not_in") and not (isinstance(v, list) and v):
-                raise ValueError(f"value for {self.op!r}: a non-empty list among {list(allowed)}")
+            values: list[object]
+            if self.op in ("in", "not_in"):
+                if not (isinstance(v, list) and v):
+                    raise ValueError(
+                        f"value for {self.op!r}: a non-empty list among {list(allowed)}"
+                    )
+                values = list(v)
+            else:
+                values = [v]
             for x in values:
                 if x not in allowed:
                     raise ValueError(f"value {x!r} for {self.field!r}: one of {list(allowed)}")
         return self
+
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of a ``between`` criterion."""
+        v = self.value
+        if self.op != "between" or not isinstance(v, list) or len(v) != 2:
+            raise ValueError(f"{self.field} {self.op} {v!r}: not a 'between' criterion")
+        return float(v[0]), float(v[1])
 
 
 class CohortSpec(FrozenSpec):

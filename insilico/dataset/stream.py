@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -409,7 +409,7 @@ def _chunks(
 
 def _checked_chunks(
     reader: _RecordReader, first: int, size: int, compartments: Mapping[int, str]
-) -> Iterator[tuple[pa.Table, pd.DataFrame, bool]]:
+) -> Generator[tuple[pa.Table, pd.DataFrame, bool], None, None]:
     """Chunks as text and as normalized tables, ``SUBJECT`` numbered in the whole file."""
     first_subject = 0
     for text, lines, final in _chunks(reader.blocks(), first, size):

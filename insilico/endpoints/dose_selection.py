@@ -23,6 +23,8 @@ lowest, dose (the safer choice when efficacy is equal).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import special
 
@@ -41,7 +43,7 @@ def best_dose(
     n_success,
     n_total=None,
     level: float = 0.95,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Dose maximizing the probability of response without a serious adverse event.
 
     Parameters

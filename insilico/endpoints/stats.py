@@ -811,8 +811,8 @@ def probability_of_success(
     s = s.astype(float)
     if s.ndim == 1 or (s.ndim == 2 and s.shape[0] == 1):
         s = s.ravel()
-        rate, lo, hi = proportion_interval(s.sum(), s.size, z)
-        return float(rate), float(lo), float(hi)
+        pooled, pooled_lo, pooled_hi = proportion_interval(s.sum(), s.size, z)
+        return float(pooled), float(pooled_lo), float(pooled_hi)
     if s.ndim != 2:
         raise ValueError(f"successes: got {s.ndim} dimensions; allowed: 1 or 2")
     n_total = s.size

@@ -392,7 +392,7 @@ def cmd_twin(args: argparse.Namespace) -> int:
         f"updated {dataset.subjects()} twin(s) from {summary['observations_used']} observations "
         f"in {summary['runtime_s']:.1f} s{note} -> {out}"
     )
-    if doses is not None:
+    if target is not None and doses is not None:
         for row in doses.to_dict("records"):
             p = row[f"p_{target.metric}_in_range"]
             print(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from scipy.optimize import minimize
 
 from insilico.errors import SpecError
 from insilico.fit.posterior import SubjectProblem, solve_map
+
+if TYPE_CHECKING:
+    from insilico.model.spec import Model
 
 #: finite-difference step of the gradient on the (scaled) population parameters
 STEP = 1e-4
@@ -81,7 +85,7 @@ class FitResult:
         The estimates at every iteration, where the method keeps them (SAEM).
     """
 
-    model: object
+    model: Model
     estimates: pd.DataFrame
     ofv: float
     eta: np.ndarray
@@ -160,8 +164,10 @@ class _Slot:
     """
 
     kind: str
-    key: object
+    key: str = ""
     scale: float = 1.0
+    #: ``chol`` only: (block index in ``_Objective.blocks``, row, column) of the element
+    cell: tuple[int, int, int] = (-1, -1, -1)
 
 
 class _Objective:
@@ -208,7 +214,9 @@ class _Objective:
                     ) from None
                 for i in range(m):
                     for j in range(i + 1):
-                        slots.append(_Slot("chol", (len(self.blocks), i, j), float(L0[j, j])))
+                        slots.append(
+                            _Slot("chol", scale=float(L0[j, j]), cell=(len(self.blocks), i, j))
+                        )
                 self.blocks.append((k, m, L0))
             k += m
         for key, value in model.residual_error.model_dump(exclude_none=True).items():
@@ -296,9 +304,9 @@ class _Objective:
             if s.kind == "coef":
                 phi.append(self.values0[s.key] * s.scale)
             elif s.kind == "chol":
-                b, i, j = s.key
+                b, i, j = s.cell
                 L0 = self.blocks[b][2]
-                phi.append(math.log(L0[i, i]) if i == j else L0[i, j] / s.scale)
+                phi.append(math.log(L0[i, i]) if i == j else float(L0[i, j]) / s.scale)
             elif s.kind == "omega":
                 phi.append(math.log(self.values0[f"omega2_{s.key}"]))
             elif s.kind == "sigma":
@@ -333,7 +341,7 @@ class _Objective:
                 i = self.eta_names.index(s.key)
                 omega[i, i] = math.exp(v)
             elif s.kind == "chol":
-                b, i, j = s.key
+                b, i, j = s.cell
                 chol[b][i, j] = math.exp(v) if i == j else v * s.scale
             else:
                 sigma[s.key] = math.exp(v)
@@ -725,6 +733,8 @@ def diagnostics(fit: FitResult, dataset) -> pd.DataFrame:
     pred = problem.predictions(np.zeros_like(eta))
     ipred = problem.predictions(eta)
     err = fit.model.residual_error
+    if err is None:  # SubjectProblem refuses such a model already
+        raise SpecError("residual_error", None, "a model with a residual error model")
     obs = problem.obs.copy()
     obs[obs] = ~problem.censored
     y = problem.y

@@ -137,8 +137,17 @@ class SubjectProblem:
         self.omega = model.omega_matrix()
         # a zero variance is refused by the constructor, which names the parameter
         ok = (np.diag(self.omega) > 0).all()
-        self.omega_inv = np.linalg.inv(self.omega) if ok else None
+        self._omega_inv = np.linalg.inv(self.omega) if ok else None
         self.exponential = model.residual_error.exponential is not None
+
+    @property
+    def omega_inv(self) -> np.ndarray:
+        """Inverse of Omega (every IIV variance > 0)."""
+        if self._omega_inv is None:
+            raise SpecError(
+                "iiv", np.diag(self.omega).tolist(), "variances > 0 for every parameter with IIV"
+            )
+        return self._omega_inv
 
     def predictions(self, eta: np.ndarray) -> np.ndarray:
         """Predictions at every record for per-subject ``eta`` (n_subjects, n_eta)."""

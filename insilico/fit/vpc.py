@@ -24,6 +24,8 @@ below the limit against the simulated interval of that fraction.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import numpy as np
 import pandas as pd
 
@@ -229,7 +231,7 @@ def plot_vpc(vpc: pd.DataFrame, path, title: str = "VPC", ylabel: str = "DV") ->
         )
     else:
         fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    colours = {5.0: "tab:blue", 50.0: "tab:red", 95.0: "tab:blue"}
+    colours: dict[Hashable, str] = {5.0: "tab:blue", 50.0: "tab:red", 95.0: "tab:blue"}
     for q, g in vpc.groupby("percentile"):
         c = colours.get(q, "grey")
         lo, hi = g["sim_lo"], g["sim_hi"]

@@ -123,8 +123,8 @@ def covariate_factor(
         For a category not listed, non-positive values under a power effect, or a linear
         effect whose factor is not positive.
     """
-    kind = effect.kind
-    if kind == "categorical":
+    # a validated effect has exactly one form, and a reference unless it is categorical
+    if effect.categorical is not None:
         factor = np.ones(x.shape)
         matched = np.zeros(x.shape, dtype=bool)
         for category, value in effect.categorical.items():
@@ -138,11 +138,13 @@ def covariate_factor(
         return factor
     xf = _numeric(x, field)
     ref = effect.reference
-    if kind == "power":
+    if ref is None:
+        raise SpecError(f"{field}.reference", None, "a reference value of the covariate")
+    if effect.power is not None:
         if np.any(xf <= 0):
             raise SpecError(field, float(xf[xf <= 0][0]), "values > 0 (power effect)")
         return (xf / ref) ** effect.power
-    if kind == "linear":
+    if effect.linear is not None:
         factor = 1.0 + effect.linear * (xf - ref)
         if np.any(factor <= 0):
             bad = float(xf[factor <= 0][0])
@@ -150,6 +152,8 @@ def covariate_factor(
                 field, bad, f"values with 1 + {effect.linear:g}·(x - {ref:g}) > 0 (linear effect)"
             )
         return factor
+    if effect.exponential is None:
+        raise SpecError(field, None, "one of power, linear, exponential or categorical")
     return np.exp(effect.exponential * (xf - ref))
 
 

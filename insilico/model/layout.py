@@ -19,10 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from insilico.errors import SpecError
 from insilico.pk import event_kernel as ek
+
+if TYPE_CHECKING:
+    from insilico.pd.registry import PDRecord
 
 #: model parameter name -> kernel column (PK part)
 PK_COLUMNS = {
@@ -62,7 +67,7 @@ class Layout:
 
     states: tuple[str, ...]
     structure: np.ndarray
-    pd_record: object | None
+    pd_record: PDRecord | None
     pd_parameters: tuple[str, ...]
     ode: bool
 
@@ -118,7 +123,7 @@ def model_layout(model, *, auc: bool = False) -> Layout:
         states.append("auc")
     s[ek.S_NPK] = len(states)
     stateful = pd_record is not None and pd_record.has_state
-    if stateful:
+    if pd_record is not None and stateful:
         s[ek.S_PDOFF] = len(states)
         s[ek.S_NPD] = len(pd_record.states)
         states += list(pd_record.states)
@@ -161,6 +166,8 @@ def pack_parameters(model, layout: Layout, values: Mapping[str, np.ndarray], n: 
     for j, name in enumerate(layout.pd_parameters):
         if name in values:
             P[:, ek.P_PD + j] = values[name]
-        else:
+        elif record is not None and name in record.defaults:
             P[:, ek.P_PD + j] = record.defaults[name]
+        else:
+            raise SpecError(f"parameters.{name}", None, "a value of this PD model parameter")
     return P

@@ -302,8 +302,8 @@ def predict_records(
         )
     pred = observe(model, layout, records, out, P)
     failed = np.flatnonzero(status == 1)
-    for si in failed:
-        pred[records.offsets[si] : records.offsets[si + 1]] = np.nan
+    for k in failed:
+        pred[records.offsets[k] : records.offsets[k + 1]] = np.nan
     return (pred, out) if states else pred
 
 

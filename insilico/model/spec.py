@@ -113,7 +113,7 @@ def _whole(v: Any) -> Any:
     if isinstance(v, numbers.Integral):
         return int(v)
     if isinstance(v, numbers.Real) and float(v).is_integer():
-        return int(v)
+        return int(float(v))
     raise ValueError("a whole number")
 
 
@@ -791,7 +791,7 @@ class Model(FrozenSpec):
         out: dict[str, tuple[str, str, int | str | None]] = {}
         for param, effects in (self.covariates or {}).items():
             for column, effect in effects.items():
-                if effect.kind == "categorical":
+                if effect.categorical is not None:
                     for category in effect.categorical:
                         out[f"beta_{param}_{column}_{category}"] = (param, column, category)
                 else:
@@ -801,7 +801,8 @@ class Model(FrozenSpec):
     def block_estimate_names(self, index: int) -> tuple[str, ...]:
         """Names of the values of ``iiv.blocks[index]``: its variances ``omega2_<p>``, then its
         covariances ``omega_<p1>_<p2>`` (row-wise, upper triangle)."""
-        ps = self.iiv.blocks[index].parameters
+        blocks = self.iiv.blocks if self.iiv is not None else ()
+        ps = blocks[index].parameters
         return tuple(f"omega2_{p}" for p in ps) + tuple(
             f"omega_{a}_{b}" for i, a in enumerate(ps) for b in ps[i + 1 :]
         )
@@ -875,9 +876,10 @@ class Model(FrozenSpec):
 
     def _covariates_with(self, values: Mapping[str, float]) -> dict[str, Any]:
         names = self.covariate_effect_names()
+        effects = self.covariates or {}
         out = {
             param: {column: effect.model_dump(exclude_none=True) for column, effect in e.items()}
-            for param, e in (self.covariates or {}).items()
+            for param, e in effects.items()
         }
         for name, value in values.items():
             if name not in names:
@@ -891,7 +893,7 @@ class Model(FrozenSpec):
             param, column, category = names[name]
             entry = out[param][column]
             if category is None:
-                kind = self.covariates[param][column].kind
+                kind = effects[param][column].kind
                 entry[kind] = value
             else:
                 entry["categorical"] = {**entry["categorical"], category: value}

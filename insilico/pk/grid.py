@@ -49,6 +49,7 @@ for bracketing the extrema, so PK alone and direct effects take the coarse defau
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,7 +169,7 @@ def build_grid(
     hard_h: np.ndarray,
     dose_h: np.ndarray,
     options: GridOptions,
-    start_h: np.ndarray | tuple = (),
+    start_h: np.ndarray | Sequence[float] = (),
 ) -> Grid:
     """Graded grid through every hard node (memoized on its inputs; see :func:`_build_grid`)."""
     hard = _snap(hard_h)
@@ -190,7 +191,7 @@ def _build_grid(
     hard_h: np.ndarray,
     dose_h: np.ndarray,
     options: GridOptions,
-    start_h: np.ndarray | tuple = (),
+    start_h: np.ndarray | Sequence[float] = (),
 ) -> Grid:
     """Graded grid through every hard node.
 
@@ -211,6 +212,11 @@ def _build_grid(
     doses = _snap(dose_h)
     starts = _snap(np.asarray(start_h, dtype=float))
     h0, hmax, per = options.h0_h, options.hmax_h, options.steps_per_level
+    if h0 is None or hmax is None or per is None:
+        raise ValueError(
+            "build_grid needs fully resolved step control: pass options.resolved(default), "
+            f"not {options!r}"
+        )
     if hard.size < 2:
         hard = _snap(np.append(hard, (hard[0] if hard.size else 0.0) + hmax))
     nodes = [hard[0]]

@@ -58,9 +58,14 @@ def _code_digest(*functions) -> str:
     h = hashlib.sha256()
     for func in functions:
         py = getattr(func, "py_func", func)
+        module = inspect.getmodule(py)
         try:
-            h.update(inspect.getsource(inspect.getmodule(py)).encode())
+            source = inspect.getsource(module) if module is not None else None
         except (OSError, TypeError):
+            source = None
+        if source is not None:
+            h.update(source.encode())
+        else:
             h.update(py.__code__.co_code)
             h.update(repr(py.__code__.co_consts).encode())
     return h.hexdigest()[:16]

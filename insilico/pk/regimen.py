@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import NoReturn
 
 import numpy as np
 
@@ -201,7 +202,7 @@ class _Tokens:
         self.i += 1
         return tok
 
-    def fail(self, allowed: str):
+    def fail(self, allowed: str) -> NoReturn:
         tok = self.items[self.i][0] if self.i < len(self.items) else "<end>"
         raise RegimenParseError(self.text, self.pos(), tok, allowed)
 
@@ -273,24 +274,25 @@ def _parse_series(tokens: _Tokens, start_h: float) -> tuple[DoseSeries, bool]:
         tokens.fail("IV for an infusion ('over ...' or 'at ... mg/h')")
     interval, n_doses, once = None, 1, False
     tok = tokens.peek()
+    q = re.fullmatch(r"q([0-9.]+)(h|d)?", tok) if tok is not None else None
     if tok == "once":
         tokens.take()
         once = True
-    elif tok is not None and (tok in _INTERVAL_WORDS or re.fullmatch(r"q[0-9.]+(h|d)?", tok)):
+    elif tok is not None and (tok in _INTERVAL_WORDS or q is not None):
         tokens.take()
         if tok in _INTERVAL_WORDS:
             interval = _INTERVAL_WORDS[tok]
-        else:
-            m = re.fullmatch(r"q([0-9.]+)(h|d)?", tok)
+        elif q is not None:
             try:
-                interval = float(m.group(1)) * (24.0 if m.group(2) == "d" else 1.0)
+                interval = float(q.group(1)) * (24.0 if q.group(2) == "d" else 1.0)
             except ValueError:
                 tokens.i -= 1
                 tokens.fail("a dosing interval like q12h")
             if interval <= 0:
                 tokens.i -= 1
                 tokens.fail("a dosing interval > 0")
-        if tokens.peek() is not None and re.fullmatch(r"x[0-9]+", tokens.peek()):
+        count = tokens.peek()
+        if count is not None and re.fullmatch(r"x[0-9]+", count):
             n_doses = int(tokens.take()[1:])
             if not 1 <= n_doses <= MAX_DOSES_PER_REGIMEN:
                 tokens.i -= 1

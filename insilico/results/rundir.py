@@ -26,10 +26,15 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from insilico.errors import SpecError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 FILES = ("patients.parquet", "bands.parquet", "summary.parquet")
 PACKAGES = (
@@ -161,8 +166,8 @@ class RunWriter:
             raise SpecError("run_id", run_id, "a run id that does not exist yet")
         self.tmp = self.root / f".{run_id}.partial-{os.getpid()}-{secrets.token_hex(4)}"
         self.tmp.mkdir()
-        self._writer = None
-        self._schema = None
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
 
     def write_patients(self, rows: pd.DataFrame) -> None:
         """Append rows (same columns and types every time) to patients.parquet."""

@@ -33,6 +33,7 @@ the exposure percentiles and every yes/no rate with its Wilson interval) plus:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,7 @@ def change_unit(endpoint, ctx) -> str:
 
 def _flags(values: pd.Series) -> np.ndarray:
     """Boolean array, NA as False (callers drop NA first where it matters)."""
-    return np.asarray(pd.array(values, dtype="boolean").fillna(False), dtype=bool)
+    return np.asarray(values.astype("boolean").fillna(False), dtype=bool)
 
 
 def _primary_counts(g: pd.DataFrame, col: str) -> tuple[int, int]:
@@ -84,7 +85,7 @@ def _primary_counts(g: pd.DataFrame, col: str) -> tuple[int, int]:
 
 def _comparison(a, b, ctx, col, direction) -> dict[str, float]:
     """Arm rows ``a`` against comparator rows ``b`` on the yes/no column ``col``."""
-    alt = "greater" if direction == "greater" else "less"
+    alt: Literal["greater", "less"] = "greater" if direction == "greater" else "less"
     if ctx.design == "paired":
         m = a[["patient_id", col]].merge(b[["patient_id", col]], on="patient_id").dropna()
         xa, xb = _flags(m[f"{col}_x"]), _flags(m[f"{col}_y"])
@@ -193,12 +194,12 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
                     }
                 )
             if e.kind == "time_to_response" and f"{e.name}_h" in g:
-                med, lo, hi = median_time_interval(g[f"{e.name}_h"].to_numpy(dtype=float))
+                med, med_lo, med_hi = median_time_interval(g[f"{e.name}_h"].to_numpy(dtype=float))
                 row.update(
                     {
                         f"{e.name}_median_h": med,
-                        f"{e.name}_median_h_ci_low": lo,
-                        f"{e.name}_median_h_ci_high": hi,
+                        f"{e.name}_median_h_ci_low": med_lo,
+                        f"{e.name}_median_h_ci_high": med_hi,
                     }
                 )
                 resp = g[f"{e.name}_h"].notna()
@@ -241,12 +242,12 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
                     dec.get("between_fraction_adjusted", math.nan)
                 )
             if ctx.success is not None and arm.name != comparator:
-                ref = groups.get(comparator, empty)
+                ref = groups.get(comparator, empty) if comparator is not None else empty
                 ok = _per_trial_success(g, ref, ctx, primary, ctx.success)
                 if ctx.compound_draws:
                     ok = ok.reshape(-1, ctx.compound_draws).T  # (draws, trials per draw)
-                rate, lo, hi = stats.probability_of_success(ok)
-                row.update({"power": rate, "power_ci_low": lo, "power_ci_high": hi})
+                power, power_lo, power_hi = stats.probability_of_success(ok)
+                row.update({"power": power, "power_ci_low": power_lo, "power_ci_high": power_hi})
         extra.append(row)
     summary = pd.concat([summary, pd.DataFrame(extra)], axis=1)
     return _rank_and_select(summary, ctx)
@@ -278,7 +279,7 @@ def _rank_and_select(summary: pd.DataFrame, ctx) -> pd.DataFrame:
         )
         doses = np.asarray(res["doses"], dtype=float)
         dset = ",".join(f"{d:g}" for d in doses[np.asarray(res["dose_set"], dtype=bool)])
-        idx = summary["compound_id"] == cid
+        idx = (summary["compound_id"] == cid).to_numpy()
         summary.loc[idx, "best_dose_mg"] = float(res["best_dose"])
         summary.loc[idx, "best_dose_set_mg"] = dset
     return summary

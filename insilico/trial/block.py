@@ -33,6 +33,8 @@ Per-patient columns
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -137,6 +139,8 @@ def _windows(ctx: TrialContext, arm: Arm) -> list[Window]:
     ]
     for e in ctx.endpoints:
         if e.kind == "target_attainment" and e.metric == "time_above":
+            if e.target_mg_per_L is None:
+                raise ValueError(f"endpoint {e.name!r}: time_above needs target_mg_per_L")
             out.append(
                 Window(
                     a,
@@ -178,9 +182,12 @@ def _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu, eta_placebo):
         tv = t[t <= visit]
         sofar = Window(0.0, visit, name="sofar", metrics=("cmax",))
         res = simulate(PK_MODEL, params, events, tv, pd=pd_model, windows=[sofar])
+        if res.effect is None:
+            raise ValueError("titration needs the biomarker's PD model (no effect simulated)")
         change = 100.0 * (res.effect[:, -1] - e0) / e0
-        if eta_placebo is not None:
-            change = change + _placebo_pct(ctx, tv[-1:], eta_placebo)[:, 0]
+        drift = _placebo_pct(ctx, tv[-1:], eta_placebo)
+        if isinstance(drift, np.ndarray):  # 0.0 without a placebo model
+            change = change + drift[:, 0]
         below = (
             change > tit.target_change_pct
             if tit.target_change_pct < 0
@@ -293,7 +300,7 @@ def simulate_arm_block(
     n = len(cov)
     t = ctx.output_times_h
     pid = cov["patient_id"].to_numpy(dtype=np.int64)
-    rows: dict[str, object] = {
+    rows: dict[str, Any] = {
         "arm": np.full(n, arm.name, dtype=object),
         "compound_id": np.full(n, arm.compound_id, dtype=object),
         "regimen": np.full(n, arm.regimen_name, dtype=object),
@@ -329,7 +336,9 @@ def simulate_arm_block(
     if arm.is_placebo:
         conc = np.zeros((n, t.size))
         params: dict[str, np.ndarray] = {}
-        metrics = {k: np.zeros(n) for k in ("cmax", "tmax", "auc", "auc_total", "cavg", "trough")}
+        metrics: dict[str, Any] = {
+            k: np.zeros(n) for k in ("cmax", "tmax", "auc", "auc_total", "cavg", "trough")
+        }
         metrics["auc_inf"] = np.full(n, np.nan)
         metrics["time_above"] = {}
         if ctx.has_biomarker:

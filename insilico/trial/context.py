@@ -290,6 +290,7 @@ def _arm_pairs(
     """(compound id, regimen name or text, arm name or None) of every drug arm: the spec's
     arms, every compound with every regimen, or with a dose scan (``dose_scan``, else the
     spec's) each compound's first regimen scaled to each dose."""
+    pairs: list[tuple[str, str, str | None]]
     if spec.arms is None:
         pairs = [(cid, rname, None) for cid in profile_ids for rname in regimens]
     else:

@@ -86,9 +86,9 @@ def arm_model(base, typical: dict[str, float], pd_spec, pd_params: dict[str, flo
             params[v] = float(vss) * params[v] / total
     if pd_spec is not None:
         data["pd"] = {"model": pd_spec.kind, "effect_compartment": pd_spec.effect_compartment}
-        for k, v in pd_params.items():
+        for k, value in pd_params.items():
             if k != "fu":
-                params[k] = float(v)
+                params[k] = float(value)
     data["parameters"] = params
     iiv = data.get("iiv") or {}
     iiv = dict(iiv)

@@ -110,7 +110,7 @@ def endpoint_columns(ctx, arm, observed_pct, baseline, dropout_h, metrics) -> di
             ok = meets(change[:, j], e.threshold)
             if e.sustained_from_h is not None:
                 span = visit & (t >= e.sustained_from_h) & (t <= e.time_h)
-                ok = meets(change[:, span], e.threshold).all(axis=1)
+                ok = np.all(meets(change[:, span], e.threshold), axis=1)
             out[e.name] = _binary(ctx, ok, assessed)
         if e.name == ctx.primary or (e.kind == "change" and "biomarker_change_pct" not in out):
             out["biomarker_change_pct"] = np.where(assessed, observed_pct[:, j], np.nan)

@@ -330,12 +330,12 @@ class TrialSpec(FrozenSpec):
                             f"({exc.args[0].splitlines()[0]})"
                         ) from None
             if isinstance(self.compounds, list):
-                ids = {c.id for c in self.compounds}
+                known = {c.id for c in self.compounds}
                 for k, arm in enumerate(self.arms):
-                    if arm.compound not in ids:
+                    if arm.compound not in known:
                         raise ValueError(
                             f"arms[{k}].compound: {arm.compound!r} is not among "
-                            f"the compound ids {sorted(ids)}"
+                            f"the compound ids {sorted(known)}"
                         )
         if self.responder is not None and self.biomarker is None:
             raise ValueError("responder: needs a biomarker model")

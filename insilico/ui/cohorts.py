@@ -157,16 +157,17 @@ def phenotype_frequencies(cohort: pd.DataFrame, by: str = "race_ethnicity") -> p
     for col in PHENOTYPE_COLUMNS:
         gene = col.split("_")[0].upper()
         ct = pd.crosstab(groups, cohort[col].astype(str))
-        frac = ct.div(ct.sum(axis=1), axis=0)
-        for g in ct.index:
-            for ph in ct.columns:
+        counts = ct.to_numpy()
+        fractions = ct.div(ct.sum(axis=1), axis=0).to_numpy(dtype=float)
+        for i, g in enumerate(ct.index):
+            for j, ph in enumerate(ct.columns):
                 out.append(
                     {
                         "gene": gene,
                         "group": g,
                         "phenotype": ph,
-                        "n": int(ct.at[g, ph]),
-                        "fraction": float(frac.at[g, ph]),
+                        "n": int(counts[i, j]),
+                        "fraction": float(fractions[i, j]),
                     }
                 )
     return pd.DataFrame(out)

@@ -126,7 +126,7 @@ def parse_smiles_text(text: str) -> pd.DataFrame:
     """Pasted lines ``SMILES [id [name ...]]`` (whitespace- or comma-separated) -> raw table."""
     data = str(text).encode("utf-8")
     _check_size(data)
-    rows = []
+    rows: list[dict[str, str]] = []
     for line in str(text).splitlines():
         line = line.strip()
         if not line or line.startswith("#"):

@@ -59,9 +59,9 @@ def spec_fields() -> set[str]:
 
 def design_fields() -> set[str]:
     """Fields of the current ``design`` section (:class:`insilico.trial.spec.DesignSpec`)."""
-    from insilico.trial.spec import TrialSpec
+    from insilico.trial.spec_design import DesignSpec
 
-    return set(TrialSpec.model_fields["design"].annotation.model_fields)
+    return set(DesignSpec.model_fields)
 
 
 def widget_keys() -> tuple[str, ...]:
@@ -289,7 +289,7 @@ def endpoints_from_rows(rows: list[dict]) -> list[dict]:
         ep: dict = {}
         for c in ENDPOINT_COLUMNS:
             v = r.get(c)
-            if _blank(v):
+            if v is None or _blank(v):
                 continue
             ep[c] = str(v).strip() if c in _ENDPOINT_TEXT else float(v)
         ep.setdefault("name", "")

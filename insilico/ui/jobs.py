@@ -204,20 +204,23 @@ def _run_process(job: RunJob, spec_data: dict, kwargs: dict) -> None:
         _finish(job, "failed", f"cannot start the run process: {exc}")
         return
     job._proc = proc
+    stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+    if stdin is None or stdout is None or stderr is None:  # all three are pipes above
+        raise RuntimeError("the run process was started without its pipes")
     if job._cancel.is_set():
         job.cancel()
     stderr_tail: list[str] = []
 
     def _drain_stderr() -> None:
-        for line in proc.stderr:  # keep the pipe from filling; keep the end for errors
+        for line in stderr:  # keep the pipe from filling; keep the end for errors
             stderr_tail.append(line.rstrip())
             del stderr_tail[:-20]
 
     threading.Thread(target=_drain_stderr, daemon=True).start()
-    proc.stdin.write(json.dumps({"spec": spec_data, **kwargs}))
-    proc.stdin.close()
+    stdin.write(json.dumps({"spec": spec_data, **kwargs}))
+    stdin.close()
     final: dict = {}
-    for line in proc.stdout:
+    for line in stdout:
         try:
             msg = json.loads(line)
         except json.JSONDecodeError:

@@ -105,7 +105,10 @@ def structure_text(pk: Any) -> str:
 
     ``pk`` is a :class:`insilico.model.PKSpec` or a mapping with the same keys.
     """
-    get = pk.get if isinstance(pk, dict) else lambda k: getattr(pk, k)
+
+    def get(key: str) -> Any:
+        return pk.get(key) if isinstance(pk, dict) else getattr(pk, key)
+
     n = int(get("compartments"))
     return (
         f"{n} compartment{'s' if n > 1 else ''}, {get('absorption')} absorption, "
@@ -123,7 +126,7 @@ def shipped_models(models_dir: str | Path = MODELS_DIR) -> list[ShippedModel]:
     user PD module registers that PD model)."""
     from insilico.model import load_model
 
-    out = []
+    out: list[ShippedModel] = []
     folder = Path(models_dir)
     if not folder.is_dir():
         return out
@@ -313,9 +316,12 @@ def _canonical_exponent(name: str) -> float | None:
     return None
 
 
-def _is_allometric(column: str, effect: Any, exponent: float) -> bool:
+def _is_allometric(column: str, effect: Any, exponent: float | None) -> bool:
+    """Whether ``effect`` of ``column`` is the canonical allometry (None: the parameter has
+    no canonical exponent)."""
     return (
-        isinstance(effect, dict)
+        exponent is not None
+        and isinstance(effect, dict)
         and column.lower() in _WEIGHT_COLUMNS
         and set(effect) == {"power", "reference"}
         and math.isclose(float(effect["power"]), exponent)

@@ -367,7 +367,8 @@ def rank_arms(
     df = df.drop(columns=["_k1", "_k2"]).reset_index(drop=True)
     rank = pd.array(np.arange(1, len(df) + 1), dtype="Int64")
     rank[df["value"].isna().to_numpy()] = pd.NA
-    df.insert(0, "rank", rank)
+    # pandas-stubs leave extension arrays out of insert's accepted values; pandas takes them
+    df.insert(0, "rank", rank)  # type: ignore[arg-type]
     return df
 
 

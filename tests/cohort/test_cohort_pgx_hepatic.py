@@ -31,8 +31,10 @@ def test_cl_multiplier_errors():
         phenotype_cl_multiplier(np.array(["NM"]), 0.5, "cyp3a4")
     with pytest.raises(SpecError, match="fm"):
         phenotype_cl_multiplier(np.array(["NM"]), 1.5, "cyp2d6")
-    with pytest.raises(SpecError, match="phenotype"):
+    with pytest.raises(SpecError, match="phenotype") as info:
         phenotype_cl_multiplier(np.array(["XX"]), 0.5, "cyp2d6")
+    # ``allowed`` is text, as for every SpecError (callers append to it)
+    assert info.value.allowed == "one of ['PM', 'IM', 'NM', 'RM', 'UM']"
 
 
 def test_hepatic_effects():
