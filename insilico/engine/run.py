@@ -203,6 +203,8 @@ def run_and_write(
     """
     from insilico.results.rundir import RunWriter, new_run_id
 
+    if spec is None:
+        raise SpecError("spec", None, "a TrialSpec or the path of a trial YAML file")
     if not isinstance(spec, TrialSpec):
         kwargs.setdefault("source", str(spec))
         spec = load_trial_spec(spec)
