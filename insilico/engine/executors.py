@@ -32,6 +32,10 @@ EXECUTORS = ("auto", "serial", "dask")
 SERIAL_BELOW_PATIENT_TIMES = 1e8
 #: How long to try to reach an existing scheduler (s): the connection and Dask's handshake.
 CONNECT_TIMEOUT_S = 10.0
+#: How long a run waits while the cluster has no worker (none yet, or all lost) before it
+#: stops with an error (s). Workers that die are replaced within this by a nanny, a local
+#: cluster or a cluster manager (dask-jobqueue, Kubernetes); their tasks then run again.
+NO_WORKER_TIMEOUT_S = 30.0
 
 
 def run_serial(
@@ -234,12 +238,19 @@ def run_dask(
     if workers is not None and workers < 1:
         raise SpecError("workers", workers, "a number of workers >= 1")
     client, cluster = connect(scheduler, workers, ctx)
+    watchdog = None
     try:
+        address = client.scheduler.address
+        _wait_for_a_worker(client, address, "at the start")
         if info is not None:
-            info["scheduler"] = client.scheduler.address
+            info["scheduler"] = address
             info["n_workers"] = len(client.scheduler_info().get("workers", {}))
-        ctx_future = client.scatter(ctx, broadcast=True)
         run_key = uuid.uuid4().hex[:12]  # task keys unique per run on a shared cluster
+        # The context as a task, not scattered data: a worker that dies while receiving or
+        # holding it costs a recomputation elsewhere, never the run.
+        ctx_future = client.submit(
+            _context, ctx, key=f"insilico-{ctx.name}-{run_key}-context", pure=False
+        )
         futures = {}
         for i, task in enumerate(tasks):
             f = client.submit(
@@ -251,14 +262,90 @@ def run_dask(
                 retries=2,
             )
             futures[f] = i
+        watchdog = _WorkerWatchdog(client, [ctx_future, *futures])
         with tqdm(total=len(futures), desc=ctx.name, unit="task", disable=not progress) as bar:
             for done, f in enumerate(as_completed(futures), start=1):
-                yield futures[f], f.result()
+                try:
+                    part = f.result()
+                except Exception as exc:
+                    raise _lost_workers(exc, watchdog, address, done - 1, len(futures)) from None
+                yield futures[f], part
                 bar.update(1)
                 f.release()
                 if callback is not None:
                     callback(done, len(futures))
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _context(ctx: TrialContext) -> TrialContext:
+    """The trial context, as the result of a task (see :func:`run_dask`)."""
+    return ctx
+
+
+def _wait_for_a_worker(client, address: str, when: str) -> None:
+    try:
+        client.wait_for_workers(1, timeout=NO_WORKER_TIMEOUT_S)
+    except (TimeoutError, OSError):
+        allowed = f"a cluster with at least one worker (none {when} for {NO_WORKER_TIMEOUT_S:g} s)"
+        raise SpecError("scheduler", address, allowed) from None
+
+
+class _WorkerWatchdog:
+    """Cancels the run's futures once the cluster has had no worker for
+    :data:`NO_WORKER_TIMEOUT_S` (otherwise its tasks would wait for one forever)."""
+
+    def __init__(self, client, futures, poll_s: float = 1.0):
+        import threading
+
+        self.fired_after_s: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._watch, args=(client, futures, poll_s), daemon=True
+        )
+        self._thread.start()
+
+    def _watch(self, client, futures, poll_s: float) -> None:
+        import time
+
+        alone_since = None
+        while not self._stop.wait(poll_s):
+            try:
+                n = len(client.scheduler_info().get("workers", {}))
+            except Exception:  # the client is closing
+                return
+            now = time.monotonic()
+            if n:
+                alone_since = None
+                continue
+            alone_since = alone_since or now
+            if now - alone_since >= NO_WORKER_TIMEOUT_S:
+                self.fired_after_s = now - alone_since
+                client.cancel(futures)
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+
+def _lost_workers(exc, watchdog, address: str, n_done: int, n_total: int) -> Exception:
+    """The error a run stops with when a task's result cannot be had (``exc``)."""
+    from insilico.errors import InsilicoError
+
+    progress = f"{n_done} of {n_total} tasks had finished; nothing was written"
+    if watchdog.fired_after_s is not None:
+        return SpecError(
+            "scheduler",
+            address,
+            f"a cluster that keeps at least one worker (it had none for "
+            f"{NO_WORKER_TIMEOUT_S:g} s; {progress})",
+        )
+    if isinstance(exc, SpecError | InsilicoError):
+        return exc
+    name = type(exc).__name__
+    return InsilicoError(f"the run on {address} failed ({progress}): {name}: {_first_line(exc)}")
