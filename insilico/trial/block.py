@@ -41,7 +41,7 @@ import pandas as pd
 from insilico.cohort import sample_cohort_range
 from insilico.pd.models import PDModel
 from insilico.pk.models import PKModel
-from insilico.pk.regimen import build_event_table, parse_regimen
+from insilico.pk.regimen import build_event_table
 from insilico.pk.simulate import Window, simulate
 from insilico.rng import draw_by_block
 from insilico.trial import conduct
@@ -203,7 +203,9 @@ def _titrate(ctx, arm, params, events, pd_model, e0, u_ae, fu, eta_placebo):
 
 def _conducted_events(ctx, arm, cov, start, stop, keep, dropout_h):
     """The arm's dosing events for the block's twins after missed doses and dropout."""
-    regimen = parse_regimen(arm.regimen_text)
+    regimen = arm.regimen
+    if regimen is None:
+        raise ValueError(f"arm {arm.name!r} has no regimen (placebo arms give no doses)")
     events = build_event_table(
         regimen,
         weight_kg=cov["weight_kg"].to_numpy(dtype=float),

@@ -19,7 +19,7 @@ import pandas as pd
 from insilico.cohort import CohortSpec, load_cohort_spec
 from insilico.cohort.from_data import DatasetCohortSpec, load_dataset_cohort
 from insilico.errors import CompoundError, SpecError
-from insilico.pk.regimen import parse_regimen
+from insilico.pk.regimen import Regimen, parse_regimen
 from insilico.rng import stream
 from insilico.trial.spec import PLACEBO, AdverseEventSpec, BiomarkerSpec, PDSpec, TrialSpec
 from insilico.trial.spec_design import DesignSpec, SuccessSpec
@@ -104,7 +104,7 @@ class Arm:
     name: str
     compound_id: str
     regimen_name: str
-    regimen_text: str
+    regimen: Regimen | None  # parsed once here; None for placebo
     typical: dict[str, float] = field(default_factory=dict)
     pd_kind: str = "none"
     pd_effect_compartment: bool = False
@@ -123,6 +123,11 @@ class Arm:
     @property
     def is_placebo(self) -> bool:
         return self.compound_id == PLACEBO
+
+    @property
+    def regimen_text(self) -> str:
+        """The regimen as written ("" for placebo)."""
+        return self.regimen.text if self.regimen is not None else ""
 
 
 @dataclass(frozen=True)
@@ -338,7 +343,7 @@ def _output_times(spec: TrialSpec, arms: list[Arm]) -> tuple[float, np.ndarray]:
     """The trial's duration (h) and output times (h): the output grid or ``times_h``, the
     end, and every endpoint and titration time, within the limits on output size."""
     duration = spec.duration_h or max(
-        parse_regimen(a.regimen_text).end_h for a in arms if not a.is_placebo
+        a.regimen.end_h for a in arms if a.regimen is not None
     )
     step = spec.output.interval_h
     if spec.output.times_h is not None:
@@ -486,7 +491,7 @@ def build_context(
                 name=name,
                 compound_id=cid,
                 regimen_name=rname,
-                regimen_text=text,
+                regimen=regimen,
                 dose_mg=float(regimen.series[0].amount),
                 dose_days=max(regimen.last_interval_h[1], 24.0) / 24.0,
                 clogp=clogp,
@@ -517,7 +522,7 @@ def build_context(
                 name=PLACEBO,
                 compound_id=PLACEBO,
                 regimen_name=PLACEBO,
-                regimen_text="",
+                regimen=None,
             )
         )
     duration, times = _output_times(spec, arms)

@@ -18,11 +18,11 @@ from insilico.rng import draw_by_block
 def _bioavailable_fraction(arm) -> float:
     """The fraction of the arm's dose that reaches the circulation: ``f_bio`` for
     extravascular doses, 1 for IV doses, weighted by the amount given by each route."""
-    from insilico.pk.regimen import parse_regimen
-
     f = float(arm.typical.get("f_bio", 1.0))
+    if arm.regimen is None:
+        return f
     given = reached = 0.0
-    for series in parse_regimen(arm.regimen_text).series:
+    for series in arm.regimen.series:
         amount = series.amount * series.n_doses
         given += amount
         reached += amount * (1.0 if series.route == "iv" else f)

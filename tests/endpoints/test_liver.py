@@ -128,13 +128,14 @@ def test_per_patient_incidence_vectorized_and_seeded():
 def test_dili_exposure_ratio_of_iv_dosing_ignores_oral_bioavailability():
     """A typical twin given the drug IV has the typical exposure (ratio 1), whatever the
     compound's oral F; the same twin given it orally at F has ratio 1 too."""
+    from insilico.pk.regimen import parse_regimen as r
     from insilico.trial.context import Arm
     from insilico.trial.outcomes import _bioavailable_fraction
 
-    iv = Arm(0, "iv", "x", "iv", "100 mg IV over 1 h q24h x7", typical={"f_bio": 0.5})
-    po = Arm(1, "po", "x", "po", "100 mg PO q24h x7", typical={"f_bio": 0.5})
+    iv = Arm(0, "iv", "x", "iv", r("100 mg IV over 1 h q24h x7"), typical={"f_bio": 0.5})
+    po = Arm(1, "po", "x", "po", r("100 mg PO q24h x7"), typical={"f_bio": 0.5})
     mixed = Arm(
-        2, "mix", "x", "mix", "100 mg IV once then 100 mg PO q24h x1", typical={"f_bio": 0.5}
+        2, "mix", "x", "mix", r("100 mg IV once then 100 mg PO q24h x1"), typical={"f_bio": 0.5}
     )
     assert _bioavailable_fraction(iv) == 1.0
     assert _bioavailable_fraction(po) == 0.5
