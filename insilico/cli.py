@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -212,7 +213,32 @@ def cmd_app(args: argparse.Namespace) -> int:
         "--client.showErrorDetails",
         "none",
     ]
-    return subprocess.call(cmd, env=env)
+    return run_child(cmd, env)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM when its parent dies, even by SIGKILL."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> int:
+    """Run ``cmd`` as a child that lives and dies with this process: SIGTERM, SIGHUP and
+    SIGINT are passed on to it (and on Linux it is terminated if this process is killed), so
+    stopping ``insilico app`` never leaves the server running. Returns its exit code."""
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    child = subprocess.Popen(cmd, env=env, preexec_fn=preexec)
+    forwarded = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    previous = {s: signal.signal(s, lambda sig, _frame: child.send_signal(sig)) for s in forwarded}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def build_parser() -> argparse.ArgumentParser:

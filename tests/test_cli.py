@@ -274,8 +274,10 @@ def test_featurize_and_predict_pk_commands(tmp_path, capsys):
 
 
 def test_app_command_binds_localhost(tmp_path, monkeypatch):
+    import insilico.cli as cli
+
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda cmd, env=None: calls.append((cmd, env)) or 0)
+    monkeypatch.setattr(cli, "run_child", lambda cmd, env=None: calls.append((cmd, env)) or 0)
     assert main(["app", "--port", "8999", "--root", str(tmp_path)]) == 0
     cmd, env = calls[0]
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("streamlit_app.py")
@@ -286,6 +288,44 @@ def test_app_command_binds_localhost(tmp_path, monkeypatch):
     assert cmd[cmd.index("--client.showErrorDetails") + 1] == "none"
     assert main(["app", "--address", "0.0.0.0", "--root", str(tmp_path)]) == 0
     assert calls[1][0][calls[1][0].index("--server.address") + 1] == "0.0.0.0"
+
+
+def test_stopping_the_app_command_stops_the_server(tmp_path):
+    """SIGTERM to ``insilico app`` (a service manager stopping it) stops the Streamlit server
+    too: it used to keep running, still listening, after its parent was gone."""
+    import signal
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = subprocess.Popen(
+        [sys.executable, "-m", "insilico.cli", "app", "--port", str(port), "--root", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    def listening() -> bool:
+        with socket.socket() as c:
+            return c.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        deadline = time.time() + 60
+        while not listening() and time.time() < deadline:
+            time.sleep(0.25)
+        assert listening(), "the app did not start"
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=30)
+        deadline = time.time() + 15
+        while listening() and time.time() < deadline:
+            time.sleep(0.25)
+        assert not listening(), "the Streamlit server outlived insilico app"
+    finally:
+        try:
+            os.killpg(app.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_unreachable_scheduler_is_bad_input(tmp_path, capsys, monkeypatch):
