@@ -314,6 +314,31 @@ def test_upload_limits_and_data_only():
         ui_compounds.read_upload(b"\x80\x04\x95\xff", "x.csv")
 
 
+def test_too_many_compounds_are_refused_before_any_is_read(monkeypatch):
+    """A 5 MB CSV of ~400,000 rows was standardized whole (minutes of CPU) before the limit
+    of 500 compounds was checked; now the records are counted first."""
+    import insilico.chem.io as chem_io
+
+    def never(path):
+        raise AssertionError("read_compounds called for an upload over the limit")
+
+    monkeypatch.setattr(chem_io, "read_compounds", never)
+    big = ("id,smiles\n" + "".join(f"c{i},CCO\n" for i in range(400_000))).encode()
+    assert len(big) < ui_compounds.MAX_UPLOAD_BYTES
+    with pytest.raises(SpecError, match="400000 compounds"):
+        ui_compounds.read_upload(big, "big.csv")
+    sdf = "".join(
+        f"m{i}\n  RDKit\n\n  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n$$$$\n"
+        for i in range(501)
+    )
+    with pytest.raises(SpecError, match="501 compounds"):
+        ui_compounds.read_upload(sdf.encode(), "big.sdf")
+    # at the limit: read (quoted newlines and blank lines do not count as records)
+    monkeypatch.undo()
+    ok = 'id,smiles,name\na,CCO,"two\nlines"\n\nb,CCN,x\n'
+    assert ui_compounds.read_upload(ok.encode(), "ok.csv")["id"].tolist() == ["a", "b"]
+
+
 def test_assemble_keeps_good_rows_and_edits_values():
     raw = ui_compounds.parse_smiles_text(
         "CC(C)NCC(O)COc1ccc(CC(N)=O)cc1 atenolol Atenolol\nC1CC( broken\nCCO ethanol"
