@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from insilico.errors import SpecError
+from insilico.errors import DatasetError, SpecError
 from insilico.trial.spec import MEASURED_FIELDS
 
 #: Largest accepted upload (bytes).
@@ -99,7 +99,10 @@ def read_upload(data: bytes, filename: str) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="insilico-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_text(text, encoding="utf-8")
-        table = read_compounds(path)
+        try:
+            table = read_compounds(path)
+        except DatasetError as exc:  # name the user's file, not the temporary copy
+            raise DatasetError(str(filename), exc.row, exc.column, exc.value, exc.allowed) from None
     raw = pd.DataFrame(
         {
             "id": table["id"].astype(str),

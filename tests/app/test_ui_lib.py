@@ -314,6 +314,16 @@ def test_upload_limits_and_data_only():
         ui_compounds.read_upload(b"\x80\x04\x95\xff", "x.csv")
 
 
+def test_an_empty_upload_is_named_by_its_file_name():
+    from insilico.errors import DatasetError
+
+    for data, what in ((b"", "an empty file"), (b"id,smiles\n", "only a header")):
+        with pytest.raises(DatasetError) as err:
+            ui_compounds.read_upload(data, "my_compounds.csv")
+        assert str(err.value).startswith("my_compounds.csv: ") and what in str(err.value)
+        assert "insilico-upload" not in str(err.value)
+
+
 def test_too_many_compounds_are_refused_before_any_is_read(monkeypatch):
     """A 5 MB CSV of ~400,000 rows was standardized whole (minutes of CPU) before the limit
     of 500 compounds was checked; now the records are counted first."""
