@@ -270,12 +270,14 @@ def read_run(run: str | Path, root: str | Path = "runs") -> Run:
 
 def list_runs(root: str | Path = "runs") -> pd.DataFrame:
     """Complete runs under ``root``, newest first: run_id, name, created, n_patients, arms,
-    failed compounds, wall time."""
+    failed compounds, wall time. A symlink to a run elsewhere is not listed (readers open
+    only runs inside ``root``: :func:`insilico.results.access.safe_run_path`)."""
     root = Path(root)
     rows = []
     if root.is_dir():
+        base = root.resolve()
         for p in root.iterdir():
-            if not is_complete(p):
+            if p.resolve().parent != base or not is_complete(p):
                 continue
             try:
                 m = json.loads((p / "manifest.json").read_text(encoding="utf-8"))

@@ -60,6 +60,22 @@ def test_a_symlink_out_of_the_runs_folder_is_refused(runs_root, tmp_path):
         link.unlink()
 
 
+def test_a_symlinked_complete_run_is_not_listed(runs_root, tmp_path):
+    """It could not be opened (see above), so it must not be offered either (it was listed
+    first, being newest)."""
+    import shutil
+
+    real = run_access.run_list(runs_root)["run_id"].iloc[0]
+    copy = tmp_path / "copied_run"
+    shutil.copytree(runs_root / real, copy)
+    link = runs_root / "20990101-000000-linked-00000000"
+    link.symlink_to(copy, target_is_directory=True)
+    try:
+        assert link.name not in run_access.run_list(runs_root)["run_id"].tolist()
+    finally:
+        link.unlink()
+
+
 def test_a_real_run_id_resolves(runs_root):
     run_id = run_access.run_list(runs_root)["run_id"].iloc[0]
     assert run_access.safe_run_path(run_id, runs_root) == (runs_root / run_id).resolve()
