@@ -51,9 +51,24 @@ chunk = c2.number_input(
     help="Results do not depend on it (random streams are keyed by fixed patient blocks).",
 )
 
+size = ui_design.work_estimate(spec)
+cores = workers or 1
+about = ui_design.format_duration(size["serial_s"] / cores)
+st.caption(
+    f"Size: {size['patient_times']:,.0f} patient × arm × output-time values; about {about} "
+    f"{'in this process' if cores == 1 else f'on {cores} workers (one per core)'}."
+)
+confirmed = True
+if size["serial_s"] / cores > ui_design.CONFIRM_ABOVE_S:
+    st.warning(
+        f"This run is large: about {about} of computing. Fewer patients, arms or output "
+        "times (a coarser output interval) make it shorter."
+    )
+    confirmed = st.checkbox(f"Run it anyway (about {about})", key="run_confirm_large")
+
 job: jobs.RunJob | None = st.session_state.get("job")
 busy = job is not None and job.active
-if st.button("Start the run", type="primary", disabled=busy, key="start_run"):
+if st.button("Start the run", type="primary", disabled=busy or not confirmed, key="start_run"):
     if where == "Dask scheduler address" and not (scheduler or "").strip():
         st.error("scheduler: give an address like tcp://127.0.0.1:8786")
     else:

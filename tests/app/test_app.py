@@ -278,6 +278,30 @@ def _design_page(tmp_path, monkeypatch, design: dict | None = None) -> AppTest:
     return at
 
 
+def test_the_run_page_shows_the_size_and_a_large_run_needs_a_confirmation(
+    tmp_path, monkeypatch
+):
+    """10,000,000 patients used to start at a click, with no idea of how long they take."""
+    from insilico.ui import design as ui_design
+
+    design = ui_design.default_design()
+    at = _app(tmp_path / "runs", monkeypatch)
+    at.session_state["design"] = design
+    at.session_state["design_version"] = 0
+    at.run()
+    at.switch_page("screens/run.py").run()
+    assert not at.exception, at.exception
+    assert "patient × arm × output-time values; about" in _texts(at)
+    assert not at.button(key="start_run").disabled and not at.warning
+
+    at.session_state["design"] = {**design, "n_patients": 10_000_000}
+    at.switch_page("screens/run.py").run()
+    assert any("This run is large" in w.value for w in at.warning)
+    assert at.button(key="start_run").disabled
+    at.checkbox(key="run_confirm_large").check().run()
+    assert not at.button(key="start_run").disabled
+
+
 def _no_protocol_iiv(at: AppTest) -> None:
     """Clear the protocol's iiv.cv in the YAML (a model with its own IIV must not repeat it)."""
     import yaml
