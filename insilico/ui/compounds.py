@@ -23,6 +23,7 @@ import pandas as pd
 
 from insilico.errors import DatasetError, SpecError
 from insilico.trial.spec import MEASURED_FIELDS
+from insilico.twin import FRACTIONS
 
 #: Largest accepted upload (bytes).
 MAX_UPLOAD_BYTES = 5 * 2**20
@@ -212,12 +213,16 @@ def svg_data_uri(smiles: str, width: int = 220, height: int = 150) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
-def _interval(value: float, sd_log: float) -> str:
+def _interval(value: float, sd_log: float, fraction: bool = False) -> str:
+    """``value (lo–hi)``: the 90 % interval ``value·exp(±1.645·sd_log)``; a fraction's upper
+    limit is at most 1, as in the trial's compound draws (:func:`insilico.trial.block`)."""
     if not np.isfinite(value):
         return ""
     if not np.isfinite(sd_log) or sd_log <= 0:
         return f"{value:.3g}"
     lo, hi = value * math.exp(-Z90 * sd_log), value * math.exp(Z90 * sd_log)
+    if fraction:
+        hi = min(hi, 1.0)
     return f"{value:.3g} ({lo:.3g}–{hi:.3g})"
 
 
@@ -270,7 +275,7 @@ def assemble(raw: pd.DataFrame) -> CompoundSet:
         vals, srcs = [], []
         for cid, ok in zip(out["id"], out["valid"], strict=True):
             p = getattr(by_id[cid], f, None) if ok else None
-            vals.append(_interval(p.value, p.sd_log) if p is not None else "")
+            vals.append(_interval(p.value, p.sd_log, f in FRACTIONS) if p is not None else "")
             srcs.append(p.source if p is not None else "")
         out[f"{label} (90 % interval)"] = vals
         out[f"{label} source"] = srcs

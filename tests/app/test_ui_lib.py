@@ -330,6 +330,18 @@ def test_upload_limits_and_data_only():
         ui_compounds.read_upload(b"\x80\x04\x95\xff", "x.csv")
 
 
+def test_intervals_of_fractions_stay_within_one():
+    """fu and F of small polar molecules are predicted near 1: their 90 % upper limits were
+    shown above 1 (e.g. fu 0.947 (0.638-1.41))."""
+    raw = ui_compounds.parse_smiles_text("CCO ethanol\nOCC(O)CO glycerol")
+    table = ui_compounds.assemble(raw).table
+    for column in ("fu (90 % interval)", "F oral (90 % interval)"):
+        for text in table[column]:
+            hi = float(text.split("–")[1].rstrip(")"))
+            assert hi <= 1.0, (column, text)
+    assert table["fu (90 % interval)"].str.endswith("–1)").any()
+
+
 def test_an_empty_upload_is_named_by_its_file_name():
     from insilico.errors import DatasetError
 
