@@ -77,7 +77,10 @@ show = good[["structure", "id", "name", *desc_cols, *pk_cols, "warnings"]]
 st.subheader("Structures, descriptors and PK")
 st.caption(
     "PK values for a 70 kg adult as `value (90 % interval)`; the source column says whether each "
-    "value was measured, scaled from in-vitro data or predicted from the structure."
+    "value was measured, published for a known drug (literature), scaled from in-vitro data or "
+    "predicted from the structure. These are 90 % intervals of what the compound's parameter may "
+    "be (the usual level for PK predictions, as the 2-fold/3-fold accuracy bands are); trial "
+    "outcomes are shown with 95 % confidence intervals."
 )
 st.dataframe(
     show,
