@@ -23,9 +23,10 @@ from insilico.ui import runs as ui_runs
 
 # ------------------------------------------------------------------ session state
 def design() -> dict:
-    """The design being edited (a plain trial mapping), created from the quickstart once."""
+    """The design being edited (a plain trial mapping): the last one edited on this server
+    (it survives a page reload), else the quickstart."""
     if "design" not in st.session_state:
-        st.session_state["design"] = ui_design.default_design()
+        st.session_state["design"] = ui_design.starting_design()
         st.session_state["design_version"] = 0
     return st.session_state["design"]
 
@@ -33,6 +34,7 @@ def design() -> dict:
 def set_design(d: dict, reset_widgets: bool = False) -> None:
     """Store the design; ``reset_widgets`` re-creates the design widgets from it."""
     st.session_state["design"] = d
+    ui_design.remember_design(d)
     if reset_widgets:
         st.session_state["design_version"] = st.session_state.get("design_version", 0) + 1
 

@@ -67,6 +67,11 @@ if size["serial_s"] / cores > ui_design.CONFIRM_ABOVE_S:
     confirmed = st.checkbox(f"Run it anyway (about {about})", key="run_confirm_large")
 
 job: jobs.RunJob | None = st.session_state.get("job")
+if job is None:  # a new session (e.g. the page was reloaded): reattach to a running job
+    job = jobs.latest_active_job()
+    if job is not None:
+        st.session_state["job"] = job
+        st.info(f"Reattached to the run of {job.name} started before this page was loaded.")
 busy = job is not None and job.active
 if st.button("Start the run", type="primary", disabled=busy or not confirmed, key="start_run"):
     if where == "Dask scheduler address" and not (scheduler or "").strip():

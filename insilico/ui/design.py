@@ -74,6 +74,22 @@ def widget_keys() -> tuple[str, ...]:
 MAX_YAML_BYTES = 1 * 2**20
 
 
+#: The design last edited in this app server (a page reload starts a new session: it
+#: continues from here instead of the quickstart).
+_LAST_DESIGN: dict[str, Any] | None = None
+
+
+def remember_design(design: dict[str, Any]) -> None:
+    """Keep ``design`` as the one a new session of this server starts from."""
+    global _LAST_DESIGN
+    _LAST_DESIGN = copy.deepcopy(design)
+
+
+def starting_design() -> dict[str, Any]:
+    """The design a new session starts from: the last one edited here, else the default."""
+    return copy.deepcopy(_LAST_DESIGN) if _LAST_DESIGN is not None else default_design()
+
+
 def default_design() -> dict[str, Any]:
     """A starting design: ``workflows/quickstart.yaml`` as a mapping (or a small built-in one)."""
     path = WORKFLOWS_DIR / "quickstart.yaml"

@@ -99,6 +99,34 @@ class RunJob:
         return not self.active
 
 
+#: Jobs started by this app server, newest last: a page reload starts a new browser session
+#: (its state is gone), but the server and its jobs live on; the Run page reattaches.
+_STARTED: list[RunJob] = []
+_STARTED_LOCK = threading.Lock()
+#: Finished jobs kept for reattaching, besides the running ones.
+KEEP_FINISHED = 20
+
+
+def started_jobs() -> list[RunJob]:
+    """The jobs this server started that are still running or finished most recently,
+    newest first (see :data:`KEEP_FINISHED`)."""
+    with _STARTED_LOCK:
+        return list(reversed(_STARTED))
+
+
+def latest_active_job() -> RunJob | None:
+    """The newest job of this server still running (to reattach after a page reload)."""
+    return next((j for j in started_jobs() if j.active), None)
+
+
+def _remember(job: RunJob) -> None:
+    with _STARTED_LOCK:
+        _STARTED.append(job)
+        finished = [j for j in _STARTED if not j.active]
+        for old in finished[: max(len(finished) - KEEP_FINISHED, 0)]:
+            _STARTED.remove(old)
+
+
 def _finish(job: RunJob, status: str, error: str = "") -> None:
     job.status = status
     job.error = error
@@ -150,6 +178,7 @@ def start_run(
     job._thread = threading.Thread(
         target=target, args=(job, spec_data, kwargs), daemon=True, name=f"insilico-run-{job.job_id}"
     )
+    _remember(job)
     job._thread.start()
     return job
 

@@ -23,6 +23,17 @@ def _restore_main_module():
         sys.modules["__main__"] = main
 
 
+@pytest.fixture(autouse=True)
+def _fresh_app_server():
+    """Each test is a new app server: no design remembered, no jobs started before."""
+    from insilico.ui import design, jobs
+
+    design._LAST_DESIGN = None
+    with jobs._STARTED_LOCK:
+        jobs._STARTED.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def runs_root(tmp_path_factory):
     """Two complete runs (seeds 1 and 2) of a small paired trial under one folder."""

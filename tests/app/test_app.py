@@ -302,6 +302,44 @@ def test_the_run_page_shows_the_size_and_a_large_run_needs_a_confirmation(
     assert not at.button(key="start_run").disabled
 
 
+def test_a_page_reload_keeps_the_design_and_reattaches_to_the_running_job(
+    tmp_path, monkeypatch
+):
+    """A reload starts a new session: the design and a running job used to be lost (the job
+    kept running, unreachable)."""
+    import threading
+
+    from insilico.ui import jobs
+
+    gate = threading.Event()
+    real = jobs._run_thread
+
+    def held(job, spec_data, kwargs):  # the run waits until the new session has looked
+        gate.wait(60)
+        real(job, spec_data, kwargs)
+
+    monkeypatch.setattr(jobs, "_run_thread", held)
+    first = _app(tmp_path / "runs", monkeypatch).run()
+    first.switch_page("screens/design.py").run()
+    v = first.session_state["design_version"]
+    first.number_input(key=f"n_{v}").set_value(40).run()
+    assert first.session_state["design"]["n_patients"] == 40
+    first.switch_page("screens/run.py").run()
+    first.radio(key="run_where").set_value("In this process (serial)").run()
+    first.button(key="start_run").click().run()
+    started = first.session_state["job"]
+
+    reloaded = _app(tmp_path / "runs", monkeypatch).run()
+    reloaded.switch_page("screens/run.py").run()
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.session_state["job"] is started
+    assert any("Reattached" in i.value for i in reloaded.info)
+    assert reloaded.session_state["design"]["n_patients"] == 40
+    gate.set()
+    _wait_for_job(reloaded)
+    assert reloaded.session_state["job"].status == "done", reloaded.session_state["job"].error
+
+
 def _no_protocol_iiv(at: AppTest) -> None:
     """Clear the protocol's iiv.cv in the YAML (a model with its own IIV must not repeat it)."""
     import yaml
