@@ -10,8 +10,9 @@ Layout::
         summary.parquet    one row per arm (compound x regimen)
 
 A directory is complete when ``manifest.json`` exists in a directory whose name does not start
-with ``.`` (temporary directories are ``.<run-id>.partial-<pid>-<random>``); a crash leaves only
-the temporary name.
+with ``.`` (temporary directories are ``.<run-id>.partial-<host>-<pid>-<random>``); a crash
+leaves only the temporary name, which the next run in the same folder on that host removes
+once its process is gone (:func:`sweep_stale_partials`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -128,7 +130,8 @@ def write_run(
     final = root / run_id
     if final.exists():
         raise SpecError("run_id", run_id, "a run id that does not exist yet")
-    tmp = root / f".{run_id}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    sweep_stale_partials(root)
+    tmp = _partial_path(root, run_id)
     try:
         tmp.mkdir()
         patients.to_parquet(tmp / "patients.parquet", index=False)
@@ -140,6 +143,46 @@ def write_run(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _host() -> str:
+    """This host's name as it may appear in a directory name."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+
+
+def _partial_path(root: Path, run_id: str) -> Path:
+    return root / f".{run_id}.partial-{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+_PARTIAL = re.compile(r"^\..+\.partial-(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)-[0-9a-f]{8}$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_stale_partials(root: str | Path) -> list[Path]:
+    """Remove the temporary directories of runs that died under ``root``: those written by
+    a process of this host that no longer exists (a folder shared by several hosts keeps the
+    others' until their own next run). Returns what was removed."""
+    removed: list[Path] = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    host = _host()
+    for path in root.iterdir():
+        m = _PARTIAL.match(path.name)
+        if m is None or m["host"] != host or _alive(int(m["pid"])) or path.is_symlink():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def _write_manifest(directory: Path, manifest: dict, run_id: str) -> None:
@@ -164,7 +207,8 @@ class RunWriter:
         self.final = self.root / run_id
         if self.final.exists():
             raise SpecError("run_id", run_id, "a run id that does not exist yet")
-        self.tmp = self.root / f".{run_id}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+        sweep_stale_partials(self.root)
+        self.tmp = _partial_path(self.root, run_id)
         self.tmp.mkdir()
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None

@@ -160,3 +160,29 @@ def test_error_mid_run_leaves_no_directory(tmp_path):
             root=tmp_path, spec=spec, executor="serial", chunk_size=1024, callback=explode
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_next_run_removes_what_killed_runs_left_behind(tmp_path):
+    """A run killed mid-way leaves its temporary directory; the next run in the folder removes
+    it once its process is gone, and leaves a live run's and another host's alone."""
+    import subprocess
+    import sys
+
+    from insilico.results.rundir import RunWriter, _host
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = _host()
+    stale = tmp_path / f".old-run.partial-{host}-{dead.pid}-0123abcd"
+    live = tmp_path / f".busy-run.partial-{host}-{__import__('os').getpid()}-0123abcd"
+    other = tmp_path / f".far-run.partial-otherhost-{dead.pid}-0123abcd"
+    for d in (stale, live, other):
+        d.mkdir()
+        (d / "patients.parquet").write_bytes(b"x" * 10)
+    writer = RunWriter(tmp_path, "20990101-000000-new-00000000")
+    try:
+        assert not stale.exists()
+        assert live.exists() and other.exists()
+        assert writer.tmp.name.startswith(f".20990101-000000-new-00000000.partial-{host}-")
+    finally:
+        writer.abort()
