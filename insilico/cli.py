@@ -29,8 +29,22 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 EXIT_BAD_INPUT = 2
+
+
+class _ArgumentError(Exception):
+    """A command line argparse refuses (unknown option, missing or mistyped value)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``insilico: error:`` line and exit code 2,
+    like every other bad input (argparse prints the usage and exits by itself)."""
+
+    def error(self, message: str) -> NoReturn:
+        usage = " ".join(self.format_usage().split()[1:])
+        raise _ArgumentError(f"{self.prog}: {message} (usage: {usage})")
 
 
 def _fail(message: str) -> int:
@@ -40,8 +54,17 @@ def _fail(message: str) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from insilico.engine.run import run_and_write
+    from insilico.errors import SpecError
     from insilico.results.summary import format_summary
 
+    if args.workers is not None and args.workers < 1:
+        raise SpecError("--workers", args.workers, "a number of local workers >= 1")
+    if args.n_patients is not None and args.n_patients < 1:
+        raise SpecError("--n-patients", args.n_patients, "a number of patients >= 1")
+    if args.seed is not None and args.seed < 0:
+        raise SpecError("--seed", args.seed, "a non-negative integer")
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise SpecError("--chunk-size", args.chunk_size, "a whole number of patients >= 1")
     executor = "serial" if args.serial else "auto"
     dose_scan = None
     if args.dose_scan:
@@ -101,15 +124,27 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
+    from insilico.errors import SpecError
     from insilico.results.rundir import read_run
     from insilico.results.summary import format_summary
 
-    run = read_run(args.run, args.root)
-    m = run.manifest
-    print(
-        f"run {m['run_id']}  name={m['name']}  created={m['created_utc']}  "
-        f"n_patients={m['n_patients']}  seed={m['seed']}  spec_sha256={m['spec_sha256'][:12]}"
-    )
+    try:
+        run = read_run(args.run, args.root)
+        m = run.manifest
+        header = (
+            f"run {m['run_id']}  name={m['name']}  created={m['created_utc']}  "
+            f"n_patients={m['n_patients']}  seed={m['seed']}  "
+            f"spec_sha256={m['spec_sha256'][:12]}"
+        )
+    except SpecError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # a run directory someone truncated or edited: its manifest, summary or bands
+        what = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        raise SpecError(
+            "run", args.run, f"a complete, readable run under {args.root} ({what})"
+        ) from None
+    print(header)
     print(format_summary(run.summary))
     for row in m.get("failed_compounds", []):
         print(f"failed compound {row['id']}: {row['error']}")
@@ -242,7 +277,7 @@ def run_child(cmd: list[str], env: dict[str, str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="insilico", description="In-silico clinical trials.")
+    p = _Parser(prog="insilico", description="In-silico clinical trials.")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run a trial protocol (workflows/*.yaml)")
@@ -344,7 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     from insilico.errors import InsilicoError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _ArgumentError as exc:
+        code = _fail(str(exc))
+        if argv is None:
+            sys.exit(code)
+        return code
     try:
         code = args.func(args)
     except InsilicoError as exc:  # SpecError, CompoundError, ...

@@ -174,11 +174,16 @@ def _simulate(model, data_path, target: Path, replicates, seed, chunk_records, q
                     upcoming = read_pool.submit(next, chunks, None)
                     text, table, final = chunk
                     alone = final and n_chunks == 0
-                    for r, columns in enumerate(simulation.simulate(table)):
-                        if writing is not None:
-                            writing.result()
-                        part = 0 if alone else r
-                        writing = write_pool.submit(output.write, text, columns, part)
+                    try:
+                        for r, columns in enumerate(simulation.simulate(table)):
+                            if writing is not None:
+                                writing.result()
+                            part = 0 if alone else r
+                            writing = write_pool.submit(output.write, text, columns, part)
+                    except SpecError as exc:
+                        if exc.source is not None:
+                            raise
+                        raise _in_data(exc, table, source) from None
                     records += len(table)
                     subjects = int(table["SUBJECT"].iloc[-1]) + 1
                     n_chunks += 1
@@ -206,6 +211,20 @@ def _simulate(model, data_path, target: Path, replicates, seed, chunk_records, q
         rows=records * (replicates or 1),
         chunks=n_chunks,
     )
+
+
+def _in_data(exc: SpecError, table: pd.DataFrame, source: str) -> SpecError | DatasetError:
+    """A model's error about the data it was given (a covariate column missing or with a
+    value it cannot use) as an error of the data file, at the first record with the value."""
+    column = exc.field.rsplit(".", 1)[-1]
+    names = [c for c in table.columns if str(c).lower() == column.lower()]
+    if names and exc.value is not None:
+        hits = np.flatnonzero(table[names[0]].astype(str).to_numpy() == str(exc.value))
+        if hits.size:
+            line = int(table["ROW"].iloc[hits[0]]) + 2
+            allowed = f"{exc.allowed} (the model's {exc.field})"
+            return DatasetError(source, line, str(names[0]), exc.value, allowed)
+    return SpecError(exc.field, exc.value, exc.allowed, source)
 
 
 def _wait_quietly(future: Future) -> None:

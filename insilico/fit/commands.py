@@ -347,6 +347,8 @@ def cmd_twin(args: argparse.Namespace) -> int:
     target = parse_target(args.target) if args.target else None
     if not 20 <= args.draws <= 100_000:
         raise SpecError("--draws", args.draws, "an integer from 20 to 100000")
+    if args.until is not None and not 0 <= args.until < float("inf"):
+        raise SpecError("--until", args.until, "a time >= 0 h (observations up to it are used)")
     start = time.perf_counter()
     model, dataset, out = _model_and_data(args)
     fc, individual, post = forecast(

@@ -6,6 +6,8 @@ the value and what is allowed.
 
 from __future__ import annotations
 
+import difflib
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,18 +41,77 @@ def field_path(loc: tuple) -> str:
     return out or "<root>"
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field annotation can hold (through lists, dicts and unions)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed in the mapping at ``loc`` (a pydantic error location) of ``model``;
+    empty when that mapping is not a spec (a free-form dict).
+
+    >>> class Output(FrozenSpec):
+    ...     interval_h: float = 1.0
+    ...     times_h: list[float] | None = None
+    >>> known_keys(Output, ())
+    ['interval_h', 'times_h']
+    """
+    models = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        tagged = [m for m in models if m.__name__ == part or f"[{m.__name__}]" in part]
+        if tagged:  # the union member pydantic tried
+            models = tagged
+            continue
+        inner = [
+            sub
+            for m in models
+            if part in m.model_fields
+            for sub in _models_in(m.model_fields[part].annotation)
+        ]
+        if inner or any(part in m.model_fields for m in models):
+            models = inner
+        # else: a key of a dict of specs (by_compound.<id>): the same models
+        if not models:
+            return []
+    return sorted({k for m in models for k in m.model_fields})
+
+
+def _unknown_key_hint(key: object, allowed: list[str]) -> str:
+    """``did you mean 'x'?`` for a misspelt key, else the keys allowed."""
+    if not allowed:
+        return ""
+    text = str(key)
+    near = [k for k in allowed if k.lower() == text.lower()] or difflib.get_close_matches(
+        text, allowed, n=1, cutoff=0.6
+    )
+    if near:
+        return f"; did you mean {near[0]!r}?"
+    return f"; the keys allowed here: {', '.join(allowed)}"
+
+
 def spec_error_from_validation(
-    exc: ValidationError, source: str | None = None, prefix: str = ""
+    exc: ValidationError,
+    source: str | None = None,
+    prefix: str = "",
+    model: type[BaseModel] | None = None,
 ) -> SpecError:
-    """First error of a pydantic ``ValidationError`` as a :class:`SpecError`."""
+    """First error of a pydantic ``ValidationError`` as a :class:`SpecError`; with the
+    validated ``model``, an unknown key's error suggests the key meant."""
     err = exc.errors()[0]
-    loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and "[" in p))
+    full_loc = tuple(err.get("loc", ()))
+    loc = tuple(p for p in full_loc if not (isinstance(p, str) and "[" in p))
     field = field_path(loc)
     if prefix:
         field = f"{prefix}.{field}" if field != "<root>" else prefix
     value = err.get("input")
     if err.get("type") == "extra_forbidden":
         allowed = "no such key (unknown keys are errors)"
+        if model is not None and full_loc:
+            allowed += _unknown_key_hint(full_loc[-1], known_keys(model, full_loc[:-1]))
     elif err.get("type") == "missing":
         value = None
         allowed = "a value (the field is required)"
@@ -120,11 +181,14 @@ def parse_yaml(text: str, source: str = "<text>") -> Any:
         loader.dispose()
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
+def read_yaml(path: str | Path, kind: str | None = None) -> dict[str, Any]:
     """Read a YAML mapping strictly (:func:`parse_yaml`); a missing, non-UTF-8 or malformed file
-    is a :class:`SpecError`."""
+    is a :class:`SpecError`. ``kind`` (``"cohort"``) names what a missing file should have
+    been."""
     p = Path(path)
     if not p.is_file():
+        if kind is not None:
+            raise SpecError(kind, str(path), f"an existing YAML file (kind: {kind})")
         raise SpecError("path", str(path), "an existing YAML file")
     raw = p.read_bytes()
     try:
@@ -136,6 +200,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if "\x00" in text:
         raise SpecError("<file>", str(path), "a text file (it holds NUL bytes)", str(path))
     data = parse_yaml(text, str(path))
+    if data is None:
+        raise SpecError("<root>", "an empty file", "a YAML mapping", str(path))
     if not isinstance(data, dict):
         raise SpecError("<root>", type(data).__name__, "a YAML mapping", str(path))
     return data
@@ -146,12 +212,12 @@ def validate_spec(model: type[M], data: dict[str, Any], source: str | None = Non
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise spec_error_from_validation(exc, source) from None
+        raise spec_error_from_validation(exc, source, model=model) from None
 
 
 def load_spec(model: type[M], path: str | Path, kind: str, schema_versions=(1,)) -> M:
     """Load a YAML file with ``kind:`` and ``schema_version:`` into ``model``."""
-    data = read_yaml(path)
+    data = read_yaml(path, kind)
     got_kind = data.get("kind")
     if got_kind != kind:
         raise SpecError("kind", got_kind, repr(kind), str(path))

@@ -956,7 +956,7 @@ def _spec_error(exc: ValidationError, source: str | None) -> SpecError:
     if isinstance(cause, _Invalid):
         field = cause.field if base == "<root>" else f"{base}.{cause.field}"
         return SpecError(field, cause.value, cause.allowed + more, source)
-    out = spec_error_from_validation(exc, source)
+    out = spec_error_from_validation(exc, source, model=Model)
     allowed = out.allowed.removeprefix("Value error, ")
     return SpecError(out.field, out.value, allowed, source)
 
@@ -969,7 +969,7 @@ def read_model_yaml(path: str | Path) -> dict[str, Any]:
     anchors or aliases)."""
     from insilico.io.specs import read_yaml
 
-    return read_yaml(path)
+    return read_yaml(path, "model")
 
 
 # -- public API ------------------------------------------------------------------------------

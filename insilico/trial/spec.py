@@ -311,10 +311,11 @@ class TrialSpec(FrozenSpec):
             ids = [c.id for c in self.compounds]
             dup = sorted({i for i in ids if ids.count(i) > 1})
             if dup:
-                raise ValueError(f"compounds: duplicate ids {dup}")
+                raise ValueError(f"compounds: each id once (repeated: {dup})")
         names = [r.name for r in self.regimens]
         if len(set(names)) != len(names):
-            raise ValueError("regimens: duplicate names")
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"regimens: each name once (repeated: {dup})")
         if self.arms is None and not self.regimens:
             raise ValueError("regimens: at least one regimen (or explicit arms)")
         if self.arms is not None:
@@ -366,7 +367,8 @@ class TrialSpec(FrozenSpec):
                     )
         ae = [a.name for a in self.adverse_events]
         if len(set(ae)) != len(ae):
-            raise ValueError("adverse_events: duplicate names")
+            dup = sorted({n for n in ae if ae.count(n) > 1})
+            raise ValueError(f"adverse_events: each name once (repeated: {dup})")
         self._check_endpoints()
         return self
 
@@ -375,7 +377,7 @@ class TrialSpec(FrozenSpec):
         names = [e.name for e in eps]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"endpoints: duplicate names {dup}")
+            raise ValueError(f"endpoints: each name once (repeated: {dup})")
         for k, e in enumerate(self.endpoints):
             if e.kind != "target_attainment" and self.biomarker is None:
                 raise ValueError(f"endpoints[{k}]: kind {e.kind!r} needs a biomarker model")
@@ -474,7 +476,7 @@ def trial_spec_from_dict(
             if n_more:
                 allowed += f" (and {n_more} more error{'s' if n_more > 1 else ''})"
             raise SpecError(field, value, allowed, source) from None
-        raise spec_error_from_validation(exc, source) from None
+        raise spec_error_from_validation(exc, source, model=TrialSpec) from None
 
 
 #: ``field.path[0] (detail): message`` at the start of our validators' messages.
