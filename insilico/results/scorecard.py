@@ -26,8 +26,9 @@ the exposure percentiles and every yes/no rate with its Wilson interval) plus:
   to not knowing the compound). Each patient row of patients.parquet carries its ``trial``.
 * Dose scan: ``best_dose_mg``, ``best_dose_set_mg`` per compound (:mod:`insilico.endpoints.
   dose_selection`: Bonferroni-adjusted comparisons with the best). Ranking: ``rank`` of the
-  compound by its best arm's P(response without a serious adverse event) (by the primary rate
-  when no serious event is modelled).
+  compound by its best arm's P(response without any declared adverse event, serious or not:
+  ``response_no_ae_rate``; without a primary endpoint, none). Both use that net benefit;
+  ``response_no_sae_rate`` (no serious event) is reported beside it.
 """
 
 from __future__ import annotations
@@ -154,8 +155,7 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
     arms = [(a.name, a.compound_id, a.regimen_name) for a in ctx.arms]
     binary = [e.name for e in ctx.endpoints if e.is_binary]
     flags = [c for c in patients.columns if c.startswith("ae_") and not c.endswith("_prob")]
-    if "response_no_sae" in patients:
-        flags.append("response_no_sae")
+    flags += [c for c in ("response_no_sae", "response_no_ae") if c in patients]
     summary = summarize_patients(patients, [], arms, rate_columns=binary + flags)
     summary.insert(3, "dose_mg", [a.dose_mg for a in ctx.arms])
     summary.insert(5, "n_trials", int(ctx.n_trials))
@@ -253,8 +253,14 @@ def summarize_trial(patients: pd.DataFrame, ctx) -> pd.DataFrame:
     return _rank_and_select(summary, ctx)
 
 
+#: What ranks compounds and selects doses: P(response without any declared adverse event,
+#: serious or not). An event the protocol declares costs benefit whether or not it is
+#: marked serious (a dose with 90 % bradycardia is not the best one).
+NET_BENEFIT = "response_no_ae_rate"
+
+
 def _rank_and_select(summary: pd.DataFrame, ctx) -> pd.DataFrame:
-    score = "response_no_sae_rate" if "response_no_sae_rate" in summary else None
+    score = NET_BENEFIT if NET_BENEFIT in summary else None
     if score is None and ctx.primary is not None and f"{ctx.primary}_rate" in summary:
         score = f"{ctx.primary}_rate"
     if score is None:

@@ -37,6 +37,7 @@ SAFETY_LABELS = {
     "ae_qt_dqtc_gt30": "dQTc>30ms",
     "ae_qt_dqtc_gt60": "dQTc>60ms",
     "ae_serious_any": "any serious AE",
+    "ae_any": "any AE",
 }
 SUMMARY_PERCENTILES = (5, 50, 95)
 
@@ -170,7 +171,7 @@ def _efficacy_table(summary: pd.DataFrame) -> pd.DataFrame:
             table[label] = [_number(v) for v in summary[col]]
     rates = [c[: -len("_rate")] for c in summary.columns if c.endswith("_rate")]
     rates = [c for c in rates if f"{c}_ci_low" in summary and not c.startswith("herg_margin")]
-    for prefix in [c for c in rates if not c.startswith("ae_") and c != "response_no_sae"]:
+    for prefix in [c for c in rates if not c.startswith(("ae_", "response_no_"))]:
         table[f"{prefix} (95% CI)"] = [_pct(r, prefix) for _, r in summary.iterrows()]
     means = [
         c
@@ -215,6 +216,10 @@ def _efficacy_table(summary: pd.DataFrame) -> pd.DataFrame:
     if "response_no_sae_rate" in summary:
         table["response w/o serious AE (95% CI)"] = [
             _pct(r, "response_no_sae") for _, r in summary.iterrows()
+        ]
+    if "response_no_ae_rate" in summary:
+        table["response w/o any AE (95% CI)"] = [
+            _pct(r, "response_no_ae") for _, r in summary.iterrows()
         ]
     return table
 
@@ -304,6 +309,7 @@ def format_summary(summary: pd.DataFrame) -> str:
             text += (
                 f"\nbest dose {r['compound_id']}: {r['best_dose_mg']:g} mg "
                 f"(95 % confidence set of the best dose: {r['best_dose_set_mg']} mg; "
+                "on P(response without any adverse event); "
                 "Bonferroni-adjusted comparisons with the best"
                 + (", pooled over the replicate trials" if note else "")
                 + ")"

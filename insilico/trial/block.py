@@ -28,7 +28,9 @@ Per-patient columns
 * Efficacy: one column per endpoint (:mod:`insilico.trial.outcomes`), the baseline
   ``biomarker_baseline`` and ``biomarker_change_pct`` at the primary endpoint's time.
 * Safety: hERG/QT columns, ``ae_dili``, each declared ``ae_<name>`` (with ``_prob``),
-  ``ae_serious_any`` and ``response_no_sae`` (primary endpoint met, no serious event).
+  ``ae_serious_any`` and ``response_no_sae`` (primary endpoint met, no serious event),
+  ``ae_any`` and ``response_no_ae`` (primary endpoint met, no declared adverse event of any
+  severity: the net benefit that ranks compounds and selects doses).
 """
 
 from __future__ import annotations
@@ -423,14 +425,24 @@ def simulate_arm_block(
     fu = np.asarray(params.get("fu", np.ones(n)), dtype=float)
     rows.update(adverse_event_columns(ctx, arm, metrics, fu, u_ae))
     rows.update(safety_columns(ctx, arm, cov, start, stop, keep, metrics, fu, daily, params))
-    serious = np.zeros(n, dtype=bool)
-    for name in ctx.serious_events:
-        col = rows.get(f"ae_{name}")
-        if col is not None:
-            serious |= np.asarray(pd.array(col, dtype="boolean").fillna(False), dtype=bool)
+    serious = _any_event(rows, ctx.serious_events, n)
+    declared = _any_event(rows, ctx.declared_events, n)
     if ctx.serious_events:
         rows["ae_serious_any"] = serious
+    if ctx.declared_events:
+        rows["ae_any"] = declared
     if ctx.primary is not None and ctx.primary in rows:
         resp = np.asarray(pd.array(rows[ctx.primary], dtype="boolean").fillna(False), dtype=bool)
         rows["response_no_sae"] = resp & ~serious
+        rows["response_no_ae"] = resp & ~declared
     return pd.DataFrame(rows), conc, bio
+
+
+def _any_event(rows: dict, names, n: int) -> np.ndarray:
+    """Patients with any of the events ``ae_<name>`` (a missing value counts as no event)."""
+    out = np.zeros(n, dtype=bool)
+    for name in names:
+        col = rows.get(f"ae_{name}")
+        if col is not None:
+            out |= np.asarray(pd.array(col, dtype="boolean").fillna(False), dtype=bool)
+    return out

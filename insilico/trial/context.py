@@ -166,6 +166,13 @@ class TrialContext:
         return next((e for e in self.endpoints if e.name == self.primary), None)
 
     @property
+    def declared_events(self) -> tuple[str, ...]:
+        """Per-patient event columns (without ``ae_``) of every adverse event the protocol
+        declares, serious or not: its ``adverse_events`` and the serious safety events."""
+        names = [a.name for a in self.adverse_events] + list(self.serious_events)
+        return tuple(dict.fromkeys(names))
+
+    @property
     def serious_events(self) -> tuple[str, ...]:
         """Per-patient event columns (without ``ae_``) that count as serious."""
         out = [a.name for a in self.adverse_events if a.serious]

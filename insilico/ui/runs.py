@@ -38,6 +38,7 @@ KNOWN_LABELS = {
     "responder": "Responder rate",
     "response_without_sae": "P(response without serious AE)",
     "response_no_sae": "P(response without serious AE)",
+    "response_no_ae": "P(response without any AE)",
     "responder_no_sae": "P(response without serious AE)",
     "p_response_no_sae": "P(response without serious AE)",
     "responder_without_sae": "P(response without serious AE)",
@@ -51,6 +52,7 @@ KNOWN_LABELS = {
     "any_sae": "Any serious AE",
     "sae": "Any serious AE",
     "ae_serious_any": "Any serious AE",
+    "ae_any": "Any adverse event",
     "ae_dili": "AE: drug-induced liver injury",
     "ae_qt_qtc_gt450": "QT: QTc > 450 ms",
     "ae_qt_qtc_gt480": "QT: QTc > 480 ms",
@@ -320,11 +322,14 @@ def scorecard_long(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def default_ranking_metric(summary: pd.DataFrame) -> Metric | None:
-    """P(response without serious AE) if present, else the responder rate, else the first."""
+    """The net benefit, P(response without any adverse event), if present (what the run ranks
+    compounds and selects doses on), else without a serious one, else the responder rate,
+    else the first metric."""
     metrics = summary_metrics(summary)
-    for m in metrics:
-        if m.label == "P(response without serious AE)":
-            return m
+    for prefix in ("response_no_ae", "response_no_sae"):
+        for m in metrics:
+            if m.prefix == prefix:
+                return m
     for m in metrics:
         if m.prefix == "responder":
             return m
@@ -564,7 +569,10 @@ def best_doses(summary: pd.DataFrame) -> dict[str, str]:
         raw = str(g["best_dose_set_mg"].iloc[0]) if "best_dose_set_mg" in g else ""
         others = [d for d in raw.split(",") if d.strip() not in ("", "nan", "None")]
         others = [d.strip() for d in others if float(d) != best]
-        how = "Bonferroni-adjusted comparisons with the best"
+        how = (
+            "on P(response without any adverse event); "
+            "Bonferroni-adjusted comparisons with the best"
+        )
         if others:
             text += (
                 f" (95 % confidence set of the best dose also holds {', '.join(others)} mg; {how})"

@@ -69,6 +69,7 @@ def test_results_scorecard_ranking_and_compare(runs_root, monkeypatch):
     at = _app(runs_root, monkeypatch).run()
     at.switch_page("screens/results.py").run()
     assert not at.exception
+    at.toggle(key="card_layout").set_value(False).run()  # one row per arm
     card = _frame(at, "Responder rate, % (95 % CI)")
     assert set(card["Arm"]) == {
         "atenolol:low",

@@ -458,13 +458,13 @@ def test_best_doses_text():
     )
     also = (
         "100 mg (95 % confidence set of the best dose also holds 300 mg; "
-        "Bonferroni-adjusted comparisons with the best)"
+        "on P(response without any adverse event); Bonferroni-adjusted comparisons with the best)"
     )
     assert ui_runs.best_doses(s) == {"a": also}
     s["best_dose_set_mg"] = ["100", "100", ""]
     only = (
         "100 mg (the only dose in the 95 % confidence set of the best; "
-        "Bonferroni-adjusted comparisons with the best)"
+        "on P(response without any adverse event); Bonferroni-adjusted comparisons with the best)"
     )
     assert ui_runs.best_doses(s) == {"a": only}
     assert ui_runs.best_doses(s.drop(columns=["best_dose_mg"])) == {}

@@ -186,3 +186,24 @@ def test_the_next_run_removes_what_killed_runs_left_behind(tmp_path):
         assert writer.tmp.name.startswith(f".20990101-000000-new-00000000.partial-{host}-")
     finally:
         writer.abort()
+
+
+def test_best_dose_and_ranking_count_adverse_events_that_are_not_serious():
+    """A dose whose non-serious adverse event hits most patients is not the best dose: the
+    net benefit, P(response without any declared adverse event), selects doses and ranks
+    compounds (the best dose used to ignore every event not marked serious)."""
+    from insilico.engine.run import run_trial
+
+    data = small_trial(n_patients=300, compounds=[ATENOLOL], duration_h=24)
+    data["regimens"] = [
+        {"name": "low", "text": "100 mg PO q12h x2"},
+        {"name": "high", "text": "400 mg PO q12h x2"},
+    ]
+    data["adverse_events"][0].update({"intercept": -6.0, "slope": 3.0})  # steep, not serious
+    summary = run_trial(trial_spec_from_dict(data), executor="serial").summary
+    drug = summary[summary["compound_id"] == "atenolol"].set_index("regimen")
+    assert drug.loc["high", "ae_bradycardia_rate"] > 0.8
+    assert drug.loc["high", "responder_rate"] > drug.loc["low", "responder_rate"] + 0.2
+    assert (drug["response_no_sae_rate"] == drug["responder_rate"]).all()  # nothing serious
+    assert drug.loc["high", "response_no_ae_rate"] < drug.loc["low", "response_no_ae_rate"]
+    assert drug["best_dose_mg"].iloc[0] == 100.0
