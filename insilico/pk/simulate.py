@@ -40,6 +40,8 @@ from insilico.pk.kernel import (
     TRACK_C,
     TRACK_EMAX,
     TRACK_EMIN,
+    cold_helper_types,
+    cold_helpers,
     kernel_variant,
 )
 from insilico.pk.models import PKModel, StateLayout, check_parameters, rate_matrices
@@ -216,15 +218,17 @@ MAX_SQUARINGS_INNER = 14
 def _linear_kernel(args: tuple, plain: bool) -> None:
     """Call :func:`linear_kernel`, its last two arguments (the layout's steps) typed as
     function pointers: numba would otherwise type each step function as its own type and
-    compile the kernel once per layout, with that layout's code linked in. ``plain``: the
+    compile the kernel once per layout, with that layout's code linked in. The kernel's rarely
+    run helpers follow as a tuple of function pointers (:func:`cold_helpers`). ``plain``: the
     call needs no indirect response, lag or threshold (:func:`kernel_variant`)."""
-    sig = tuple(STEP_TYPE if i >= len(args) - 2 else nb.typeof(a) for i, a in enumerate(args))
+    sig = tuple(nb.typeof(a) for a in args[:-2])
+    sig += (STEP_TYPE, STEP_TYPE, cold_helper_types(plain))
     kernel = kernel_variant(plain)
     cres = kernel.overloads.get(sig)
     if cres is None:
         kernel.compile(sig)
         cres = kernel.overloads[sig]
-    cres.entry_point(*args)
+    cres.entry_point(*args, cold_helpers(plain))
 
 
 def _step_sizes(grid: Grid, lobatto: bool):
