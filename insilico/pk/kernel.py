@@ -1253,9 +1253,9 @@ def _signature(result: str, args: str):
 #: those of the full variant only. They run once per block, per node at most, or only for a
 #: few patients. A direct call would link each one's code (and its callees') into the kernel,
 #: which numba then optimizes and compiles again as part of the kernel: through a pointer each
-#: compiles once, on its own, and the kernel compiles without them. The helpers that run per
-#: patient and node (``_matvec``, ``store_row``, ``_pd_value``, ...) stay direct calls, open
-#: to inlining.
+#: compiles once, on its own, and the kernel's first compile does not wait for them (see
+#: :mod:`insilico.pk.precompile`). The helpers that run per patient and node (``_matvec``,
+#: ``store_row``, ``_pd_value``, ...) stay direct calls, open to inlining.
 COLD_HELPERS = (
     (_transitions, _signature("none", "f3 b i f1 I1 i i i f4")),
     (
