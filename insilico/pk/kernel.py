@@ -13,11 +13,14 @@ Metrics per window (index in the last axis of ``met``): see ``METRICS``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import types
+import warnings
 
 import numba as nb
 import numpy as np
+from numba.core.errors import NumbaExperimentalFeatureWarning
 
 import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)
 from insilico.pd.models import direct_effect, hill_fraction, irm_rhs
@@ -1232,6 +1235,7 @@ _TYPES = {
     "f": nb.types.float64,
     "ff": nb.types.UniTuple(nb.types.float64, 2),
     "b1": nb.types.boolean[::1],
+    "b2": nb.types.boolean[:, ::1],
     "u1": nb.types.uint8[::1],
     "i1": nb.types.int32[::1],
     "I1": nb.types.int64[::1],
@@ -1243,9 +1247,14 @@ _TYPES = {
 }
 
 
+def _args(codes: str) -> tuple:
+    """Argument types from the codes of :data:`_TYPES`, separated by spaces."""
+    return tuple(_TYPES[a] for a in codes.split())
+
+
 def _signature(result: str, args: str):
-    """A numba signature from the codes of :data:`_TYPES` (``args`` separated by spaces)."""
-    return _TYPES[result](*(_TYPES[a] for a in args.split()))
+    """A numba signature from the codes of :data:`_TYPES` (``args``: see :func:`_args`)."""
+    return _TYPES[result](*_args(args))
 
 
 #: The helpers :func:`linear_kernel` calls through function pointers (its argument ``cold``,
@@ -1277,16 +1286,54 @@ COLD_HELPERS = (
 )
 #: How many of :data:`COLD_HELPERS` the plain variant takes.
 N_COLD_PLAIN = 3
+#: The functions :func:`linear_kernel` calls directly and the argument types it calls them
+#: with (both variants, then the full variant only): on a cold cache a child process compiles
+#: them into the cache ahead of the kernel, which then loads them when its typing reaches the
+#: calls (:mod:`insilico.pk.precompile`). Types out of date cost only that head start.
+DIRECT_CALLEES = (
+    (_matvec, _args("f3 f2 f2 f1 b i i f1")),
+    (store_row, _args("u1 i f1 i b b")),
+    (store_fence, ()),
+    (_pd_value, _args("i f f f2 i")),
+    (_add_auc, _args("i I1 I1 I1 f1 f2")),
+    (_same_c_extremum, _args("i i i i f I3 f3 I1 I1 I1")),
+    (_inverse_factorials, _args("i")),
+    (_pieces, _args("f2 f")),
+    # the full variant only
+    (rate_lobatto_step, _args("f f f1 f1 f1 f1 f1 f1 f1 f1 f2")),
+    (_hermite_extremum, _args("f f f f f")),
+    (_arrival_between, _args("f1 f f f")),
+    (_same_irm_candidate, _args("i i i b2 f4")),
+    (_size_index, _args("f1 f")),
+)
+#: How many of :data:`DIRECT_CALLEES` the plain variant calls.
+N_DIRECT_PLAIN = 8
 
 
 _COLD: dict[bool, tuple] = {}
+_COLD_TYPES: dict[bool, nb.types.Tuple] = {}
+
+
+@contextlib.contextmanager
+def quiet_function_tuples():
+    """Silence numba's warning that tuples of function types are an experimental feature (it
+    warns whenever such a tuple type is built or typed); the kernel's use is tested."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+        yield
 
 
 def cold_helper_types(plain: bool) -> nb.types.Tuple:
     """The numba type of :func:`linear_kernel`'s argument ``cold`` (a tuple of function
     pointers) in the plain or the full variant."""
-    helpers = COLD_HELPERS[:N_COLD_PLAIN] if plain else COLD_HELPERS
-    return nb.types.Tuple([nb.types.FunctionType(sig) for _, sig in helpers])
+    plain = bool(plain)
+    out = _COLD_TYPES.get(plain)
+    if out is None:
+        helpers = COLD_HELPERS[:N_COLD_PLAIN] if plain else COLD_HELPERS
+        with quiet_function_tuples():
+            out = nb.types.Tuple([nb.types.FunctionType(sig) for _, sig in helpers])
+        _COLD_TYPES[plain] = out
+    return out
 
 
 def cold_helpers(plain: bool) -> tuple:

@@ -5,8 +5,11 @@ through function pointers (its layout's fused steps and :data:`insilico.pk.kerne
 all need compiling. The kernel does not need them compiled to compile itself (it only knows
 their signatures), so :func:`compile_kernel` starts a child process that compiles them into the
 on-disk cache (``python -m insilico.pk.precompile``) while this process compiles the kernel;
-afterwards this process loads them from the cache. The child compiles the same functions with
-the same signatures and options, so the machine code is the same as compiled here.
+afterwards this process loads them from the cache. The child starts with the functions the
+kernel calls directly (:data:`insilico.pk.kernel.DIRECT_CALLEES`), so that the kernel's typing,
+which reaches them a few seconds in, loads them from the cache too. The child compiles the same
+functions with the same signatures and options, so the machine code is the same as compiled
+here.
 
 Nothing of this runs on a warm cache: whether the kernel's compilation is cached is read from
 numba's cache index (no process is started then). When the child cannot start, fails, or
@@ -76,34 +79,39 @@ def compile_kernel(kernel, sig: tuple, plain: bool, steps: tuple):
     """The compile result of ``kernel`` (a variant of :func:`insilico.pk.kernel.linear_kernel`)
     for ``sig``, its ``steps`` and cold helpers compiled as well; on a cold cache the latter in
     a child process meanwhile (see the module docstring)."""
-    from insilico.pk.kernel import cold_helpers
+    from insilico.pk.kernel import cold_helpers, quiet_function_tuples
     from insilico.pk.steps import STEP_SIGNATURE
 
-    child = None
-    if not is_cached(kernel, sig):
-        child = _start_child(plain, steps)
-    done = False
-    try:
-        kernel.compile(sig)
-        done = True
-    finally:
-        _stop_child(child, wait=done)
-    for fn in steps:
-        fn.compile(STEP_SIGNATURE)
-    cold_helpers(plain)
+    with quiet_function_tuples():
+        child = None
+        if not is_cached(kernel, sig):
+            child = _start_child(plain, steps)
+        done = False
+        try:
+            kernel.compile(sig)
+            done = True
+        finally:
+            _stop_child(child, wait=done)
+        for fn in steps:
+            fn.compile(STEP_SIGNATURE)
+        cold_helpers(plain)
     return kernel.overloads[sig]
 
 
 def main(argv: list[str]) -> int:
-    """The child: compile the cold helpers of the variant ``argv[0]`` ("plain" or "full") and
-    the fused steps named in ``argv[1:]`` into the cache."""
+    """The child: compile the kernel's direct callees, the fused steps named in ``argv[1:]``
+    and the cold helpers of the variant ``argv[0]`` ("plain" or "full") into the cache. The
+    direct callees come first: the kernel's typing reaches them after a few seconds."""
     from insilico.pk import _fused_generated
-    from insilico.pk.kernel import cold_helpers
+    from insilico.pk.kernel import DIRECT_CALLEES, N_DIRECT_PLAIN, cold_helpers
     from insilico.pk.steps import STEP_SIGNATURE
 
+    plain = argv[0] == "plain"
+    for fn, args in DIRECT_CALLEES[:N_DIRECT_PLAIN] if plain else DIRECT_CALLEES:
+        fn.compile(args)
     for name in argv[1:]:
         getattr(_fused_generated, name).compile(STEP_SIGNATURE)
-    cold_helpers(argv[0] == "plain")
+    cold_helpers(plain)
     return 0
 
 
