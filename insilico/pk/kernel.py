@@ -13,11 +13,14 @@ Metrics per window (index in the last axis of ``met``): see ``METRICS``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import types
+import warnings
 
 import numba as nb
 import numpy as np
+from numba.core.errors import NumbaExperimentalFeatureWarning
 
 import insilico.pk._llvm_options  # noqa: F401  (before anything compiles)
 from insilico.pd.models import direct_effect, hill_fraction, irm_rhs
@@ -1224,6 +1227,128 @@ def _same_c_extremum(w, m, j, g, val, best_node, best, win_a, win_b, win_obs):
     return -1
 
 
+#: Types of :func:`_signature`'s codes: scalars, C-contiguous arrays of 1 to 4 dimensions.
+_TYPES = {
+    "none": nb.types.none,
+    "b": nb.types.boolean,
+    "i": nb.types.int64,
+    "f": nb.types.float64,
+    "ff": nb.types.UniTuple(nb.types.float64, 2),
+    "b1": nb.types.boolean[::1],
+    "b2": nb.types.boolean[:, ::1],
+    "u1": nb.types.uint8[::1],
+    "i1": nb.types.int32[::1],
+    "I1": nb.types.int64[::1],
+    "I3": nb.types.int64[:, :, ::1],
+    "f1": nb.types.float64[::1],
+    "f2": nb.types.float64[:, ::1],
+    "f3": nb.types.float64[:, :, ::1],
+    "f4": nb.types.float64[:, :, :, ::1],
+}
+
+
+def _args(codes: str) -> tuple:
+    """Argument types from the codes of :data:`_TYPES`, separated by spaces."""
+    return tuple(_TYPES[a] for a in codes.split())
+
+
+def _signature(result: str, args: str):
+    """A numba signature from the codes of :data:`_TYPES` (``args``: see :func:`_args`)."""
+    return _TYPES[result](*_args(args))
+
+
+#: The helpers :func:`linear_kernel` calls through function pointers (its argument ``cold``,
+#: see :func:`cold_helpers`), with their signatures: first those of both kernel variants, then
+#: those of the full variant only. They run once per block, per node at most, or only for a
+#: few patients. A direct call would link each one's code (and its callees') into the kernel,
+#: which numba then optimizes and compiles again as part of the kernel: through a pointer each
+#: compiles once, on its own, and the kernel's first compile does not wait for them (see
+#: :mod:`insilico.pk.precompile`). The helpers that run per patient and node (``_matvec``,
+#: ``store_row``, ``_pd_value``, ...) stay direct calls, open to inlining.
+COLD_HELPERS = (
+    (_transitions, _signature("none", "f3 b i f1 I1 i i i f4")),
+    (
+        _track_interior,
+        _signature("none", "i i f b i i f1 f1 f2 f2 f1 f3 f3 I3 f3 f4 f4 f3 f3 f1 u1"),
+    ),
+    (_refine_extremum, _signature("ff", "f2 f1 f i i f f f i f1 f2 f2 f2 f2")),
+    # the full variant only
+    (_time_above_piece, _signature("f", "f2 f1 f i f f f i f1 f2 f2 f2 f2")),
+    (_hermite_candidates, _signature("none", "i f i1 f1 f1 f1 f1 f1 f2 I1 I1 I1 f3 f4 I1 f2")),
+    (_refine_irm_extremum, _signature("f", "f2 f1 f i f f f i f2 i i f2 f2 b f2")),
+    (
+        _irm_walk,
+        _signature("f", "f2 f1 f i i f f f f b f1 I1 f1 f f i i f i f2 i f2 f2 f f f1"),
+    ),
+    (_lobatto_coefficients, _signature("none", "f1 f1 b1 f3")),
+    (_fold_lobatto_weights, _signature("none", "f3 f1 f1 b1")),
+    (expm_small, _signature("none", "f2 f2")),
+)
+#: How many of :data:`COLD_HELPERS` the plain variant takes.
+N_COLD_PLAIN = 3
+#: The functions :func:`linear_kernel` calls directly and the argument types it calls them
+#: with (both variants, then the full variant only): on a cold cache a child process compiles
+#: them into the cache ahead of the kernel, which then loads them when its typing reaches the
+#: calls (:mod:`insilico.pk.precompile`). Types out of date cost only that head start.
+DIRECT_CALLEES = (
+    (_matvec, _args("f3 f2 f2 f1 b i i f1")),
+    (store_row, _args("u1 i f1 i b b")),
+    (store_fence, ()),
+    (_pd_value, _args("i f f f2 i")),
+    (_add_auc, _args("i I1 I1 I1 f1 f2")),
+    (_same_c_extremum, _args("i i i i f I3 f3 I1 I1 I1")),
+    (_inverse_factorials, _args("i")),
+    (_pieces, _args("f2 f")),
+    # the full variant only
+    (rate_lobatto_step, _args("f f f1 f1 f1 f1 f1 f1 f1 f1 f2")),
+    (_hermite_extremum, _args("f f f f f")),
+    (_arrival_between, _args("f1 f f f")),
+    (_same_irm_candidate, _args("i i i b2 f4")),
+    (_size_index, _args("f1 f")),
+)
+#: How many of :data:`DIRECT_CALLEES` the plain variant calls.
+N_DIRECT_PLAIN = 8
+
+
+_COLD: dict[bool, tuple] = {}
+_COLD_TYPES: dict[bool, nb.types.Tuple] = {}
+
+
+@contextlib.contextmanager
+def quiet_function_tuples():
+    """Silence numba's warning that tuples of function types are an experimental feature (it
+    warns whenever such a tuple type is built or typed); the kernel's use is tested."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+        yield
+
+
+def cold_helper_types(plain: bool) -> nb.types.Tuple:
+    """The numba type of :func:`linear_kernel`'s argument ``cold`` (a tuple of function
+    pointers) in the plain or the full variant."""
+    plain = bool(plain)
+    out = _COLD_TYPES.get(plain)
+    if out is None:
+        helpers = COLD_HELPERS[:N_COLD_PLAIN] if plain else COLD_HELPERS
+        with quiet_function_tuples():
+            out = nb.types.Tuple([nb.types.FunctionType(sig) for _, sig in helpers])
+        _COLD_TYPES[plain] = out
+    return out
+
+
+def cold_helpers(plain: bool) -> tuple:
+    """:func:`linear_kernel`'s argument ``cold``: the helpers of :data:`COLD_HELPERS` of the
+    plain or the full variant, each compiled (or loaded from the cache) for its signature."""
+    plain = bool(plain)
+    out = _COLD.get(plain)
+    if out is None:
+        helpers = COLD_HELPERS[:N_COLD_PLAIN] if plain else COLD_HELPERS
+        for fn, sig in helpers:
+            fn.compile(sig)
+        out = _COLD[plain] = tuple(fn for fn, _ in helpers)
+    return out
+
+
 #: Whether this is the plain variant of :func:`linear_kernel`, read by its code as a module
 #: global (see :func:`kernel_variant`).
 PLAIN = False
@@ -1275,6 +1400,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
     met,
     step_fn,
     step_fn_noauc,
+    cold,
 ):
     """Exact stepping of linear PK with an integrated indirect response (exponential Lobatto
     quadrature of the forcing for I and III, of the loss rate for II and IV, see
@@ -1309,6 +1435,10 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
     Ep = np.empty((S + 1, S + 1))
     xs = np.empty(S)
     Mlag = np.zeros((Sa, Sa))
+    # the rarely run helpers, through function pointers (see :data:`COLD_HELPERS`)
+    transitions = cold[0]
+    track_interior = cold[1]
+    refine_extremum = cold[2]
     if PLAIN:  # the plain variant (see :func:`kernel_variant`): their code is not compiled
         irm = False
         lagged = False
@@ -1317,6 +1447,13 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
         irm = pd_kind >= 4
         lagged = lag_mode == 1
         thresholds = True
+        time_above_piece = cold[3]
+        hermite_candidates = cold[4]
+        refine_irm_extremum = cold[5]
+        irm_walk = cold[6]
+        lobatto_coefficients = cold[7]
+        fold_lobatto_weights = cold[8]
+        expm_one = cold[9]
     irm_done = np.zeros((max(W, 1), 2), dtype=np.bool_)
     irm_ref = np.zeros((max(W, 1), 2))
     Elag = np.empty((Sa, Sa))
@@ -1373,7 +1510,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
     for b0 in range(0, n, block):
         nbk = min(block, n - b0)
         phi = np.empty((K, Sa, Sa, nbk))
-        _transitions(A, aug, central, sizes, size_src, b0, nbk, Sa, phi)
+        transitions(A, aug, central, sizes, size_src, b0, nbk, Sa, phi)
         x = np.empty((S, nbk))
         for r in range(S):
             for j in range(nbk):
@@ -1475,8 +1612,8 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
         lob = pd_kind == 4 or pd_kind == 6
         etd = np.empty((6, K, nbk))
         if irm and lob:
-            _lobatto_coefficients(koutb, sizes, step_size, etd)
-            _fold_lobatto_weights(etd, kinb, kae, step_size)
+            lobatto_coefficients(koutb, sizes, step_size, etd)
+            fold_lobatto_weights(etd, kinb, kae, step_size)
         elif irm:  # ``rate_lobatto_step`` takes the step size from etd[0, k]
             for k in range(K):
                 for j in range(nbk):
@@ -1552,7 +1689,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                 if irm and W > 0:
                     if n_change > 0 and herm_node[g]:
                         hp = node_h[g] - node_h[g - 1]
-                        _hermite_candidates(
+                        hermite_candidates(
                             g,
                             hp,
                             hchange,
@@ -1575,7 +1712,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                 for w in range(W):
                     if g < win_a[w] or g > win_b[w]:
                         continue
-                    _track_interior(
+                    track_interior(
                         w,
                         g,
                         node_h[g],
@@ -1613,7 +1750,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                                 i = b0 + j
                                 for r in range(S):
                                     xs[r] = x[r, j]
-                                t_above[w, j] += _time_above_piece(
+                                t_above[w, j] += time_above_piece(
                                     A[i],
                                     xs,
                                     rate[j],
@@ -1843,7 +1980,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                         if aug:
                             Mlag[central, S] = 1.0
                         # state just after the arrival (exact), for metrics inside the step
-                        expm_small(Mlag * (a - node_h[g]), Elag)
+                        expm_one(Mlag * (a - node_h[g]), Elag)
                         for r in range(S):
                             acc = 0.0
                             for c in range(S):
@@ -1868,7 +2005,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                                 best[w, 1, j] = c_arr
                                 best_t[w, 1, j] = a
                                 best_node[w, 1, j] = -1
-                        expm_small(Mlag * (node_h[g + 1] - a), Elag)
+                        expm_one(Mlag * (node_h[g + 1] - a), Elag)
                         for r in range(S):
                             xn[r, j] += Elag[r, depot] * amt
                         dauc[j] += Elag[auc_i, depot] * amt
@@ -1919,7 +2056,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                         continue
                     for r in range(S):
                         xs[r] = x[r, j]
-                    R[j] = _irm_walk(
+                    R[j] = irm_walk(
                         A[i],
                         xs,
                         rate[j],
@@ -1972,7 +2109,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                             # after it (from the post-arrival state)
                             for r in range(S):
                                 xs[r] = x[r, j]
-                            t_above[w, j] += _time_above_piece(
+                            t_above[w, j] += time_above_piece(
                                 A[i],
                                 xs,
                                 rate[j],
@@ -1989,7 +2126,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                             )
                             for r in range(S):
                                 xs[r] = arr_x[r, j]
-                            t_above[w, j] += _time_above_piece(
+                            t_above[w, j] += time_above_piece(
                                 A[i],
                                 xs,
                                 rate[j],
@@ -2009,7 +2146,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                         elif (c0 >= thr) != (c1 >= thr):
                             for r in range(S):
                                 xs[r] = x[r, j]
-                            t_above[w, j] += _time_above_piece(
+                            t_above[w, j] += time_above_piece(
                                 A[i],
                                 xs,
                                 rate[j],
@@ -2089,7 +2226,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                             # extremum inside the step
                             if not _dcdt(A[i], xs, rr, central, obs, sc) * sign > 0.0:
                                 continue
-                            v, s_ = _refine_extremum(
+                            v, s_ = refine_extremum(
                                 A[i],
                                 xs,
                                 rr,
@@ -2136,7 +2273,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                                     for r in range(Sa):
                                         for c in range(Sa):
                                             Ep[r, c] = phi[kq, r, c, j]
-                                ref = _refine_irm_extremum(
+                                ref = refine_irm_extremum(
                                     A[i],
                                     rec[CAND_X : CAND_X + S],
                                     rec[CAND_RATE],

@@ -40,9 +40,12 @@ from insilico.pk.kernel import (
     TRACK_C,
     TRACK_EMAX,
     TRACK_EMIN,
+    cold_helper_types,
+    cold_helpers,
     kernel_variant,
 )
 from insilico.pk.models import PKModel, StateLayout, check_parameters, rate_matrices
+from insilico.pk.precompile import compile_kernel
 from insilico.pk.regimen import BOLUS_CENTRAL, BOLUS_DEPOT, INFUSION, EventTable
 from insilico.pk.steps import STEP_TYPE, step_function
 from insilico.pk.stream import as_bytes
@@ -214,17 +217,20 @@ MAX_SQUARINGS_INNER = 14
 
 
 def _linear_kernel(args: tuple, plain: bool) -> None:
-    """Call :func:`linear_kernel`, its last two arguments (the layout's steps) typed as
-    function pointers: numba would otherwise type each step function as its own type and
-    compile the kernel once per layout, with that layout's code linked in. ``plain``: the
-    call needs no indirect response, lag or threshold (:func:`kernel_variant`)."""
-    sig = tuple(STEP_TYPE if i >= len(args) - 2 else nb.typeof(a) for i, a in enumerate(args))
+    """Call :func:`linear_kernel`, its last two arguments (the layout's steps, not compiled
+    yet) typed as function pointers: numba would otherwise type each step function as its own
+    type and compile the kernel once per layout, with that layout's code linked in. The
+    kernel's rarely run helpers follow as a tuple of function pointers (:func:`cold_helpers`).
+    The first call compiles them all (:func:`insilico.pk.precompile.compile_kernel`).
+    ``plain``: the call needs no indirect response, lag or threshold
+    (:func:`kernel_variant`)."""
+    sig = tuple(nb.typeof(a) for a in args[:-2])
+    sig += (STEP_TYPE, STEP_TYPE, cold_helper_types(plain))
     kernel = kernel_variant(plain)
     cres = kernel.overloads.get(sig)
-    if cres is None:
-        kernel.compile(sig)
-        cres = kernel.overloads[sig]
-    cres.entry_point(*args)
+    if cres is None:  # compiled or loaded from the cache, on two cores when cold
+        cres = compile_kernel(kernel, sig, plain, args[-2:])
+    cres.entry_point(*args, cold_helpers(plain))
 
 
 def _step_sizes(grid: Grid, lobatto: bool):
@@ -481,8 +487,8 @@ def simulate(
         dtype == np.float32,
         out_state,
         met,
-        step_function(layout.size, layout.depot, has_inf, irm=irm),
-        step_function(layout.size, layout.depot, has_inf, auc=False, irm=irm),
+        step_function(layout.size, layout.depot, has_inf, irm=irm, compiled=False),
+        step_function(layout.size, layout.depot, has_inf, auc=False, irm=irm, compiled=False),
     )
     plain = not irm and lag_mode == 0 and bool(np.all(np.isnan(win_thr)))
     _linear_kernel(args, plain)

@@ -32,7 +32,9 @@ STEP_SIGNATURE = nb.types.int64(*(_KINDS.get(a, _ARR1) for a in ARGS.split(", ")
 STEP_TYPE = nb.types.FunctionType(STEP_SIGNATURE)
 
 
-def step_function(S: int, depot: int, aug: bool, auc: bool = True, irm: bool = True):
+def step_function(
+    S: int, depot: int, aug: bool, auc: bool = True, irm: bool = True, compiled: bool = True
+):
     """The compiled step of a layout, for :func:`insilico.pk.kernel.linear_kernel`.
 
     Plain node ``g`` and the step ``g -> g + 1`` for every patient of a block: writes the
@@ -62,7 +64,9 @@ def step_function(S: int, depot: int, aug: bool, auc: bool = True, irm: bool = T
 
     The kernel takes it as a function pointer (:data:`STEP_TYPE`), not as a direct call: a
     direct call links every layout's code into the kernel, which numba then optimizes and
-    compiles again (the cold compile took twice as long). Only the layouts used are compiled.
+    compiles again (the cold compile took twice as long). Only the layouts used are compiled:
+    here, or by the caller when not ``compiled`` (the simulation compiles them with the
+    kernel, see :mod:`insilico.pk.precompile`).
     """
     from insilico.pk._fused_generated import STEPS
 
@@ -72,5 +76,6 @@ def step_function(S: int, depot: int, aug: bool, auc: bool = True, irm: bool = T
             f"no fused step for {S} states, depot index {depot}, infusion {aug}, AUC {auc}, "
             f"indirect response {irm}"
         )
-    fn.compile(STEP_SIGNATURE)
+    if compiled:
+        fn.compile(STEP_SIGNATURE)
     return fn
