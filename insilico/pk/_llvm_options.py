@@ -8,6 +8,13 @@ the checks cost a few comparisons per loop entry, and when they fail the scalar 
 The SIMD and scalar loops perform the same IEEE operations on each patient (no fast-math,
 no reassociation), so results are bit-identical whichever runs and whatever the block size.
 
+Why at import, not on the first simulation: numba's on-disk cache is keyed by function,
+signature and source, not by LLVM options. A kernel compiled once without these options (say,
+a helper called directly before the first simulation) would be cached and reused, scalar, by
+every later process. Setting them when the compiled modules are imported makes every compile
+that can reach the cache see the same options. They change only how much runtime overlap
+checking LLVM's vectorizer may emit, never what a loop computes.
+
 Reference: LLVM ``LoopAccessAnalysis`` options ``runtime-memory-check-threshold`` and
 ``vectorize-memory-check-threshold`` (llvm/lib/Analysis/LoopAccessAnalysis.cpp).
 """

@@ -84,6 +84,12 @@ class GridOptions:
     steps_per_level: int | None = None
     lag_offsets_h: tuple[float, ...] = ()
 
+    def step_control(self) -> tuple[float, float, int]:
+        """``(h0_h, hmax_h, steps_per_level)`` of resolved options (:meth:`resolved`)."""
+        if self.h0_h is None or self.hmax_h is None or self.steps_per_level is None:
+            raise ValueError(f"grid options not resolved (see GridOptions.resolved): {self!r}")
+        return float(self.h0_h), float(self.hmax_h), int(self.steps_per_level)
+
     def resolved(self, default: tuple[float, float, int]) -> GridOptions:
         """These options with every field left at None taken from ``default`` (h0_h,
         hmax_h, steps_per_level)."""

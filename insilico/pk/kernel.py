@@ -683,7 +683,7 @@ def _cubic_extremum(y0, a1, a2, a3):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _hermite_extremum(y0, f0, y1, f1, h):
+def hermite_extremum(y0, f0, y1, f1, h):
     """Extremum of the cubic Hermite interpolant on [0, h] with values y0, y1 and slopes
     f0, f1 of opposite signs (error O(h^4))."""
     a1, a2, a3 = _hermite_coefficients(y0, f0, y1, f1, h)
@@ -749,7 +749,7 @@ def _refine_irm_extremum(A, x0, rate, central, v1, h, r0, pd_kind, P, i, m, M, E
             E, x, xm, rate, central, S, fu, v1, r, f0, hs, pd_kind, em, c50, hill, kin, kout
         )
         if f0 * f1 < 0.0:
-            v = _hermite_extremum(r, f0, r1, f1, hs)
+            v = hermite_extremum(r, f0, r1, f1, hs)
             if best != best or (m == 0 and v < best) or (m == 1 and v > best):
                 best = v
         r = r1
@@ -860,7 +860,7 @@ def _irm_walk(
                 E, x, xm, rate, central, S, fu, v1, r, f0, dq, pd_kind, em, c50, hill, kin, kout
             )
             if f0 * f1 < 0.0:
-                v = _hermite_extremum(r, f0, r1, f1, dq)
+                v = hermite_extremum(r, f0, r1, f1, dq)
                 ext[0] = min(ext[0], v)
                 ext[1] = max(ext[1], v)
             ext[0] = min(ext[0], r1)
@@ -973,7 +973,7 @@ def _time_above_piece(A, x0, rate, central, v1, h, thr, kmax, ifact, coef, tw, M
 
 
 @nb.njit(cache=True)
-def _pd_value(pd_kind, cu, R, P, i):
+def pd_value(pd_kind, cu, R, P, i):
     if pd_kind == 0:
         return 0.0
     if pd_kind <= 3:
@@ -1264,7 +1264,7 @@ def _signature(result: str, args: str):
 #: which numba then optimizes and compiles again as part of the kernel: through a pointer each
 #: compiles once, on its own, and the kernel's first compile does not wait for them (see
 #: :mod:`insilico.pk.precompile`). The helpers that run per patient and node (``_matvec``,
-#: ``store_row``, ``_pd_value``, ...) stay direct calls, open to inlining.
+#: ``store_row``, ``pd_value``, ...) stay direct calls, open to inlining.
 COLD_HELPERS = (
     (_transitions, _signature("none", "f3 b i f1 I1 i i i f4")),
     (
@@ -1294,14 +1294,14 @@ DIRECT_CALLEES = (
     (_matvec, _args("f3 f2 f2 f1 b i i f1")),
     (store_row, _args("u1 i f1 i b b")),
     (store_fence, ()),
-    (_pd_value, _args("i f f f2 i")),
+    (pd_value, _args("i f f f2 i")),
     (_add_auc, _args("i I1 I1 I1 f1 f2")),
     (_same_c_extremum, _args("i i i i f I3 f3 I1 I1 I1")),
     (_inverse_factorials, _args("i")),
     (_pieces, _args("f2 f")),
     # the full variant only
     (rate_lobatto_step, _args("f f f1 f1 f1 f1 f1 f1 f1 f1 f2")),
-    (_hermite_extremum, _args("f f f f f")),
+    (hermite_extremum, _args("f f f f f")),
     (_arrival_between, _args("f1 f f f")),
     (_same_irm_candidate, _args("i i i b2 f4")),
     (_size_index, _args("f1 f")),
@@ -1679,7 +1679,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                     elif pd_kind > 0:
                         for j in range(nbk):
                             cu = fub[j] * (x[ce, j] if ce >= 0 else x[central, j] / v1b[j])
-                            obuf[j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
+                            obuf[j] = pd_value(pd_kind, cu, R[j], P, b0 + j)
                         store_row(out_effect[o], b0, obuf, nbk, stream, out_f32)
                     if want_state:
                         for j in range(nbk):
@@ -1824,7 +1824,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                 elif pd_kind > 0:
                     for j in range(nbk):
                         cu = fub[j] * (x[ce, j] if ce >= 0 else cpost[j])
-                        obuf[j] = _pd_value(pd_kind, cu, R[j], P, b0 + j)
+                        obuf[j] = pd_value(pd_kind, cu, R[j], P, b0 + j)
                     store_row(out_effect[o], b0, obuf, nbk, stream, out_f32)
                 if want_state:
                     for j in range(nbk):
@@ -1871,7 +1871,7 @@ def linear_kernel(  # noqa: C901  (one compiled loop nest: see the module docstr
                         for j in range(nbk):
                             if f_prev[j] * f_end[j] >= 0.0 or walked[j]:
                                 continue  # a walked step: its extrema are tracked already
-                            v = _hermite_extremum(r_prev[j], f_prev[j], R[j], f_end[j], hp)
+                            v = hermite_extremum(r_prev[j], f_prev[j], R[j], f_end[j], hp)
                             m = 0 if f_prev[j] < 0.0 else 1
                             for w in range(W):
                                 if g - 1 < win_a[w] or g > win_b[w]:

@@ -20,7 +20,7 @@ from insilico.pd.models import PDModel, irm_rhs
 from insilico.pk.buffers import OutputBuffers
 from insilico.pk.expm import expm_small, square_small
 from insilico.pk.grid import GridOptions, build_grid
-from insilico.pk.kernel import N_MET, _hermite_extremum, _pd_value
+from insilico.pk.kernel import N_MET, hermite_extremum, pd_value
 from insilico.pk.models import StateLayout, check_parameters, rate_matrices
 from insilico.pk.regimen import BOLUS_DEPOT, INFUSION, EventTable
 from insilico.pk.stream import as_bytes, store_value
@@ -288,7 +288,7 @@ def nonlinear_kernel(  # noqa: C901  (one compiled loop nest: see the module doc
             while o < n_out and out_node[o] == g:
                 c = x[central] / v1[i]
                 store_value(out_conc[i], o, c, out_f32)
-                e = _pd_value(pd_kind, P[7, i] * c, x[S], P, i)
+                e = pd_value(pd_kind, P[7, i] * c, x[S], P, i)
                 store_value(out_effect[i], o, e, out_f32)
                 if want_state:
                     for r in range(S):
@@ -306,7 +306,7 @@ def nonlinear_kernel(  # noqa: C901  (one compiled loop nest: see the module doc
                         continue
                     xx = xprev if side == 0 else x
                     c = xx[central] / v1[i]
-                    ev = _pd_value(pd_kind, P[7, i] * c, xx[S], P, i)
+                    ev = pd_value(pd_kind, P[7, i] * c, xx[S], P, i)
                     e_ext[w, 0] = min(e_ext[w, 0], ev)
                     e_ext[w, 1] = max(e_ext[w, 1], ev)
                     for m in range(2):
@@ -368,7 +368,7 @@ def nonlinear_kernel(  # noqa: C901  (one compiled loop nest: see the module doc
                     P[6, i],
                 )
                 if d0 * d1 < 0.0:
-                    v = _hermite_extremum(xg[S_], d0, x[S_], d1, h)
+                    v = hermite_extremum(xg[S_], d0, x[S_], d1, h)
                     for w in range(W):
                         if g < win_a[w] or g >= win_b[w]:
                             continue
@@ -515,9 +515,9 @@ def simulate_nonlinear(
     """Michaelis–Menten path of :func:`insilico.pk.simulate.simulate` (same arguments)."""
     from insilico.pk.simulate import (
         SimulationResult,
-        _node_events,
-        _size_sources,
         collect_metrics,
+        node_events,
+        size_sources,
     )
 
     pd = pd or PDModel()
@@ -550,7 +550,7 @@ def simulate_nonlinear(
     # the linear part of the eliminated amount, propagated exactly with the rest
     A[:, layout.elim, layout.central] = np.asarray(cl, dtype=float) / p["v1_L"]
     vmax, km = p["vmax_mg_per_h"], p["km_mg_per_L"]
-    node_ev = _node_events(events, float(tlag[0]) if (has_depot and n) else 0.0)
+    node_ev = node_events(events, float(tlag[0]) if (has_depot and n) else 0.0)
     ev_times = np.array([ev[0] for ev in node_ev], dtype=float)
     windows = list(windows)
     win_times = np.array([t for w in windows for t in (w.start_h, w.end_h)], dtype=float)
@@ -559,12 +559,11 @@ def simulate_nonlinear(
     # default grid is finer than the linear path's (measured against Radau rtol 1e-10: below
     # 1e-6 relative on the random patients of tests/pk/test_against_radau.py). The grid never
     # depends on the patients' parameters (bit-identical results whatever the chunking).
-    opts = (grid_options or GridOptions()).resolved((1.0 / 64.0, 0.125, 4))
-    hmax = opts.hmax_h
+    h0, hmax, per = (grid_options or GridOptions()).resolved((1.0 / 64.0, 0.125, 4)).step_control()
     grid = build_grid(
         hard,
         np.concatenate([ev_times, events.time_h]),
-        GridOptions(min(opts.h0_h, hmax), hmax, opts.steps_per_level),
+        GridOptions(min(h0, hmax), hmax, per),
         start_h=[float(ev_times.min())] if ev_times.size else (),
     )
     node_idx = grid.index_of(ev_times) if ev_times.size else np.zeros(0, dtype=np.int64)
@@ -612,7 +611,7 @@ def simulate_nonlinear(
         out_state,
         met,
         grid.sizes_h,
-        _size_sources(grid.sizes_h),
+        size_sources(grid.sizes_h),
         grid.step_size_index,
         grid.half_size_index,
         bool(np.any(events.kind == INFUSION)),

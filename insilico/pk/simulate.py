@@ -188,7 +188,7 @@ def _window_tracking(windows: list[Window], pd: PDModel, ce_twins: bool) -> np.n
     return np.array(track, dtype=np.int64) | np.array(auc, dtype=np.int64)
 
 
-def _node_events(events: EventTable, shift_depot_h: float):
+def node_events(events: EventTable, shift_depot_h: float):
     """(time, event index, action) for every node event, sorted by time."""
     out = []
     for e, (t, kind, dur) in enumerate(
@@ -248,7 +248,7 @@ def _step_sizes(grid: Grid, lobatto: bool):
     return sizes, step_k, half_k, nearest_size(sizes, inner)
 
 
-def _size_sources(sizes: np.ndarray, inner_only: np.ndarray | None = None) -> np.ndarray:
+def size_sources(sizes: np.ndarray, inner_only: np.ndarray | None = None) -> np.ndarray:
     """For each step size, the index of its half (square it) or -1 (compute ``expm``).
     Sizes with ``inner_only`` (inner Lobatto points, not steps) may be squared
     :data:`MAX_SQUARINGS_INNER` times in a row when their half is inner-only too."""
@@ -376,11 +376,12 @@ def simulate(
         else (DEFAULT_STIMULATION if pd.code == 6 else DEFAULT_GRID)
     )
     opts = (grid_options or GridOptions()).resolved(default)
+    h0_h, hmax_h, steps_per_level = opts.step_control()
     offsets = list(opts.lag_offsets_h)
     if np.ndim(params.get("tlag_h", 0.0)) == 0 and float(params.get("tlag_h", 0.0)) > 0:
         offsets.append(float(params["tlag_h"]))
     lag_mode = 1 if (has_depot and np.any(tlag != 0.0)) else 0
-    node_ev = [ev for ev in _node_events(events, 0.0) if not (lag_mode == 1 and ev[2] == 1)]
+    node_ev = [ev for ev in node_events(events, 0.0) if not (lag_mode == 1 and ev[2] == 1)]
     dep_idx = np.flatnonzero(events.kind == BOLUS_DEPOT)
     dep_times = events.time_h[dep_idx].astype(float)
     arrivals = np.concatenate([dep_times + off for off in offsets]) if offsets else np.zeros(0)
@@ -403,7 +404,7 @@ def simulate(
     inner_only = np.ones(sizes.size, dtype=bool)
     inner_only[step_k] = False
     inner_only[half_k] = False
-    size_src = _size_sources(sizes, inner_only)
+    size_src = size_sources(sizes, inner_only)
 
     node_idx = grid.index_of(ev_times) if ev_times.size else np.zeros(0, dtype=np.int64)
     ev_ptr = np.zeros(grid.n_nodes + 1, dtype=np.int64)
@@ -465,9 +466,9 @@ def simulate(
         f_bio,
         lag_mode,
         tlag,
-        float(opts.h0_h),
-        float(opts.hmax_h),
-        float(opts.steps_per_level * opts.hmax_h),
+        h0_h,
+        hmax_h,
+        float(steps_per_level * hmax_h),
         dep_times,
         dep_idx.astype(np.int64),
         x0,

@@ -308,13 +308,13 @@ def test_hermite_root_is_exact_for_a_cubic_derivative():
 
 
 def test_hermite_extremum_is_the_cubic_interpolants_extremum():
-    """``_hermite_extremum`` (the Hermite estimate of the response's extrema between nodes,
+    """``hermite_extremum`` (the Hermite estimate of the response's extrema between nodes,
     branch-free) equals the extremum of the cubic Hermite interpolant found by brute force on
     100,001 points (to 1e-9 of the data's scale: the grid's own resolution is ~1e-10), on
     random data with a slope sign change: minima and maxima, the extremum anywhere in
     (0, h) including near either end, nearly quadratic interpolants (a3 ~ 1e-17: the root
     is ``a1 / q``) and exactly quadratic ones (a3 = 0)."""
-    from insilico.pk.kernel import _hermite_extremum
+    from insilico.pk.kernel import hermite_extremum
 
     rng = np.random.default_rng(5)
     s = np.linspace(0.0, 1.0, 100_001)
@@ -334,6 +334,6 @@ def test_hermite_extremum_is_the_cubic_interpolants_extremum():
         a1, a2, a3 = f0 * h, 3.0 * dy - (2.0 * f0 + f1) * h, (f0 + f1) * h - 2.0 * dy
         p = y0 + s * (a1 + s * (a2 + s * a3))
         brute = p.min() if sign > 0 else p.max()
-        v = _hermite_extremum(y0, f0, y1, f1, h)
+        v = hermite_extremum(y0, f0, y1, f1, h)
         scale = max(abs(y0), abs(y1), abs(a1), abs(a2), abs(a3))
         assert abs(v - brute) <= 1e-9 * scale, (case, v, brute)
