@@ -56,7 +56,8 @@ cores = workers or 1
 about = ui_design.format_duration(size["serial_s"] / cores)
 st.caption(
     f"Size: {size['patient_times']:,.0f} patient × arm × output-time values; about {about} "
-    f"{'in this process' if cores == 1 else f'on {cores} workers (one per core)'}."
+    f"of computing {'in this process' if cores == 1 else f'on {cores} workers (one per core)'}"
+    " (starting a cluster and a first compile come on top)."
 )
 confirmed = True
 if size["serial_s"] / cores > ui_design.CONFIRM_ABOVE_S:

@@ -423,7 +423,9 @@ def work_estimate(spec) -> dict[str, float]:
 
 
 def format_duration(seconds: float) -> str:
-    """``42 s``, ``12 min``, ``3.5 h``, ``2.1 days``."""
+    """``under 1 s``, ``42 s``, ``12 min``, ``3.5 h``, ``2.1 days``."""
+    if seconds < 1:
+        return "under 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

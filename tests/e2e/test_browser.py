@@ -185,9 +185,13 @@ def _scenario(page, url, runs, tmp_path):
     assert page.get_by_text("5 arm(s) × 200 patients").is_visible()
     _shot(page, "3_design")
 
-    # 4. run on the local Dask cluster
+    # 4. run on the local Dask cluster; the page is reloaded mid-run (a new session of the
+    # same server): the Run page reattaches to the running job
     _nav(page, "Run")
     page.get_by_role("button", name="Start the run").click()
+    page.wait_for_timeout(1000)
+    page.reload()
+    page.get_by_text("Reattached to the run").wait_for(timeout=60_000)
     page.get_by_text("is ready").wait_for(timeout=300_000)  # ~30 s warm; cold numba: more
     _shot(page, "4_run")
     page.get_by_role("button", name="Open the results").click()
