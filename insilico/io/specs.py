@@ -93,6 +93,14 @@ def _unknown_key_hint(key: object, allowed: list[str]) -> str:
     return f"; the keys allowed here: {', '.join(allowed)}"
 
 
+#: What a strict field allows, in the words of the error line (pydantic's own say "Input
+#: should be a valid boolean").
+STRICT_TYPE_ERRORS = {
+    "bool_type": "true or false (not 1, 0 or text)",
+    "int_type": "a whole number (not true/false, not text)",
+}
+
+
 def spec_error_from_validation(
     exc: ValidationError,
     source: str | None = None,
@@ -115,6 +123,8 @@ def spec_error_from_validation(
     elif err.get("type") == "missing":
         value = None
         allowed = "a value (the field is required)"
+    elif err.get("type") in STRICT_TYPE_ERRORS:
+        allowed = STRICT_TYPE_ERRORS[err["type"]]
     else:
         allowed = err.get("msg", "a valid value")
     n_more = len(exc.errors()) - 1

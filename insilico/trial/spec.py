@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, StrictInt, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from insilico.cohort import CohortSpec
 from insilico.cohort.from_data import DatasetCohortSpec
@@ -90,7 +90,7 @@ class CompoundSpec(FrozenSpec):
     fe: float | None = None
     potency_nM: float | None = None
     herg_ic50_uM: float | None = None
-    use_known_pk: bool = True
+    use_known_pk: StrictBool = True
     source: str = ""
 
 
@@ -155,7 +155,7 @@ class PDSpec(FrozenSpec):
     """
 
     kind: str
-    effect_compartment: bool = False
+    effect_compartment: StrictBool = False
     params: dict[str, float] = Field(default_factory=dict)
     c50_from: Literal["params", "potency"] = "params"
 
@@ -249,7 +249,7 @@ class AdverseEventSpec(FrozenSpec):
     driver: Literal[AE_DRIVERS]  # type: ignore[valid-type]
     intercept: float
     slope: float = Field(ge=0)
-    serious: bool = False
+    serious: StrictBool = False
 
 
 class OutputSpec(FrozenSpec):
@@ -287,7 +287,7 @@ class TrialSpec(FrozenSpec):
     compounds: list[CompoundSpec] | CompoundFileSpec
     regimens: list[RegimenSpec] = Field(default_factory=list)
     arms: list[ArmSpec] | None = None
-    placebo: bool = False
+    placebo: StrictBool = False
     duration_h: float | None = Field(None, gt=0, allow_inf_nan=False)
     output: OutputSpec = Field(default_factory=OutputSpec)
     iiv: IIVSpec = Field(default_factory=IIVSpec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from insilico.endpoints.safety import QT_CATEGORICAL_EVENTS
 from insilico.io.specs import FrozenSpec
@@ -139,8 +139,8 @@ class SafetySpec(FrozenSpec):
     marked ``serious: true``.
     """
 
-    qt: bool = False
-    liver: bool = False
+    qt: StrictBool = False
+    liver: StrictBool = False
     serious: list[str] = Field(default_factory=lambda: list(DEFAULT_SERIOUS))
 
     @model_validator(mode="after")
