@@ -65,6 +65,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SpecError("--seed", args.seed, "a non-negative integer")
     if args.chunk_size is not None and args.chunk_size < 1:
         raise SpecError("--chunk-size", args.chunk_size, "a whole number of patients >= 1")
+    if args.serial and (args.workers is not None or args.scheduler is not None):
+        given = "--workers" if args.workers is not None else "--scheduler"
+        raise SpecError("--serial", given, "--serial alone (it runs in this process, no workers)")
     executor = "serial" if args.serial else "auto"
     dose_scan = None
     if args.dose_scan:

@@ -126,6 +126,12 @@ def _estimate(args: argparse.Namespace, model, dataset):
         raise SpecError("--workers", args.workers, "a number of workers >= 1")
     if args.max_iterations < 1:
         raise SpecError("--max-iterations", args.max_iterations, "a whole number >= 1")
+    if args.method == "focei" and args.iterations is not None:
+        raise SpecError(
+            "--iterations",
+            args.iterations,
+            "SAEM's iterations with --method saem (FOCE-I: --max-iterations)",
+        )
     if not distributed:
         if args.method == "focei":
             return fit_focei(model, dataset, max_iterations=args.max_iterations), None

@@ -380,6 +380,12 @@ CASES: list[Any] = [
         lambda t: [a for a in wf(None, "--workers", "0")(t) if a != "--serial"],
         "--workers: got 0",
     ),
+    ("run-serial-and-workers", wf(None, "--workers", "2"), "--serial: got '--workers'"),
+    (
+        "run-serial-and-scheduler",
+        wf(None, "--scheduler", "tcp://127.0.0.1:1"),
+        "--serial: got '--scheduler'",
+    ),
     ("run-dose-scan-text", wf(None, "--dose-scan", "a,b"), "--dose-scan"),
     ("run-dose-scan-zero", wf(None, "--dose-scan", "0,10"), "--dose-scan"),
     ("run-dose-scan-duplicate", wf(None, "--dose-scan", "10,10"), "distinct"),
@@ -546,6 +552,7 @@ CASES: list[Any] = [
     ("runs-show-no-root", lambda t: ["runs", "show", "x", "--root", str(t / "absent")], "--root"),
     # ---- insilico fit / twin / vpc: arguments
     ("fit-method", fit("--method", "newton"), "--method: got 'newton'"),
+    ("fit-iterations-focei", fit("--method", "focei", "--iterations", "50,20"), "--max-iterations"),
     ("fit-iterations-text", fit("--method", "saem", "--iterations", "a,b"), "--iterations"),
     ("fit-iterations-one", fit("--method", "saem", "--iterations", "10"), "--iterations"),
     ("fit-iterations-zero", fit("--method", "saem", "--iterations", "0,5"), "--iterations"),
