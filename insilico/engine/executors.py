@@ -268,6 +268,8 @@ def run_dask(
                 try:
                     part = f.result()
                 except Exception as exc:
+                    if watchdog.fired_after_s is None and not _cluster_failure(exc):
+                        raise  # an error of the task itself (bad input, a defect), as serially
                     raise _lost_workers(exc, watchdog, address, done - 1, len(futures)) from None
                 yield futures[f], part
                 bar.update(1)
@@ -333,8 +335,19 @@ class _WorkerWatchdog:
         self._thread.join(timeout=5.0)
 
 
+def _cluster_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the cluster failing (a task cancelled, its workers killed, a
+    connection lost) rather than the task's own error."""
+    from concurrent.futures import CancelledError
+
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    return isinstance(exc, CancelledError | KilledWorker | CommClosedError | OSError | TimeoutError)
+
+
 def _lost_workers(exc, watchdog, address: str, n_done: int, n_total: int) -> Exception:
-    """The error a run stops with when a task's result cannot be had (``exc``)."""
+    """The error a run stops with when the cluster fails it (``exc``)."""
     from insilico.errors import InsilicoError
 
     progress = f"{n_done} of {n_total} tasks had finished; nothing was written"
@@ -345,7 +358,5 @@ def _lost_workers(exc, watchdog, address: str, n_done: int, n_total: int) -> Exc
             f"a cluster that keeps at least one worker (it had none for "
             f"{NO_WORKER_TIMEOUT_S:g} s; {progress})",
         )
-    if isinstance(exc, SpecError | InsilicoError):
-        return exc
     name = type(exc).__name__
     return InsilicoError(f"the run on {address} failed ({progress}): {name}: {_first_line(exc)}")
