@@ -152,8 +152,8 @@ def _check_measured(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-_TRUE = {"true", "1", "yes", "y", "t", ""}
-_FALSE = {"false", "0", "no", "n", "f"}
+_TRUE = {"true", "1", "1.0", "yes", "y", "t", ""}
+_FALSE = {"false", "0", "0.0", "no", "n", "f"}
 
 
 def _flag(value) -> bool | None:
@@ -163,9 +163,9 @@ def _flag(value) -> bool | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return True
     text = str(value).strip().lower()
-    if text in _TRUE or text in ("1.0",):
+    if text in _TRUE:
         return True
-    if text in _FALSE or text in ("0.0",):
+    if text in _FALSE:
         return False
     return None
 

@@ -435,15 +435,16 @@ def _with_known(row: pd.Series, known: pd.Series | None) -> tuple[pd.Series, fro
         return row, frozenset()
     row = row.copy()
     filled = set()
+    # the quantities the row has: its own, then each one filled (CL and Vss before t1/2)
+    has = {q for q, given in _KNOWN_FILL.values() if any(_ok(_num(row, c)) for c in given)}
     for col, (quantity, _) in _KNOWN_FILL.items():
         value = _num(known, col)
-        # the quantities the row has by now (its own, and what was filled before this one)
-        has = {q for q, given in _KNOWN_FILL.values() if any(_ok(_num(row, c)) for c in given)}
         if quantity == "t_half_h" and {"cl_L_per_h", "v_L"} <= has:
             continue  # t1/2 then follows from CL and Vss, as the simulated twin's does
         if _ok(value) and quantity not in has:
             row[col] = value
             filled.add(quantity)
+            has.add(quantity)
     return row, frozenset(filled)
 
 

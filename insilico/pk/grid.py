@@ -87,8 +87,11 @@ class GridOptions:
     def step_control(self) -> tuple[float, float, int]:
         """``(h0_h, hmax_h, steps_per_level)`` of resolved options (:meth:`resolved`)."""
         if self.h0_h is None or self.hmax_h is None or self.steps_per_level is None:
-            raise ValueError(f"grid options not resolved (see GridOptions.resolved): {self!r}")
-        return float(self.h0_h), float(self.hmax_h), int(self.steps_per_level)
+            raise ValueError(
+                f"grid needs fully resolved step control: pass options.resolved(default), "
+                f"not {self!r}"
+            )
+        return self.h0_h, self.hmax_h, self.steps_per_level
 
     def resolved(self, default: tuple[float, float, int]) -> GridOptions:
         """These options with every field left at None taken from ``default`` (h0_h,
@@ -217,12 +220,7 @@ def _build_grid(
     hard = _snap(hard_h)
     doses = _snap(dose_h)
     starts = _snap(np.asarray(start_h, dtype=float))
-    h0, hmax, per = options.h0_h, options.hmax_h, options.steps_per_level
-    if h0 is None or hmax is None or per is None:
-        raise ValueError(
-            "build_grid needs fully resolved step control: pass options.resolved(default), "
-            f"not {options!r}"
-        )
+    h0, hmax, per = options.step_control()
     if hard.size < 2:
         hard = _snap(np.append(hard, (hard[0] if hard.size else 0.0) + hmax))
     nodes = [hard[0]]

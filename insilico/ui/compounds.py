@@ -134,13 +134,9 @@ def _count_records(text: str, suffix: str) -> int:
         rows = sum(1 for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row))
         return max(rows - 1, 0)
     lines = text.splitlines()
-    ends = sum(1 for line in lines if line.strip() == "$$$$")
-    tail = (
-        lines[max(i for i, line in enumerate(lines) if line.strip() == "$$$$") + 1 :]
-        if ends
-        else lines
-    )
-    return ends + (1 if any(line.strip() for line in tail) else 0)
+    ends = [i for i, line in enumerate(lines) if line.strip() == "$$$$"]
+    tail = lines[ends[-1] + 1 :] if ends else lines
+    return len(ends) + (1 if any(line.strip() for line in tail) else 0)
 
 
 def _num_text(v: pd.Series) -> pd.Series:
